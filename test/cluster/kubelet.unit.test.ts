@@ -1,0 +1,224 @@
+import { describe, expect, test } from 'vitest';
+import { loopbackTwin, parseCidr } from './addresses.ts';
+import { imageRepository, loadImageMap, resolveCommand } from './images.ts';
+import { CrashBackoff, shouldRestart } from './kubelet/backoff.ts';
+import { buildEnv, ContainerConfigError, expand, type PodFacts } from './kubelet/env.ts';
+import { renderHosts } from './kubelet/hosts.ts';
+import { IpAllocator } from './kubelet/ip-allocator.ts';
+import { ProbeThresholds, probeTiming } from './kubelet/probe-state.ts';
+import {
+  exitStatus,
+  gracePeriodSeconds,
+  runsPreStop,
+  stopSignal,
+  stopWindowSeconds,
+} from './kubelet/termination.ts';
+
+describe('addresses', () => {
+  test('10.x maps to its 127.x twin, loopback to itself, anything else is refused', () => {
+    expect(loopbackTwin('10.244.0.7')).toBe('127.244.0.7');
+    expect(loopbackTwin('10.96.0.10')).toBe('127.96.0.10');
+    expect(loopbackTwin('127.0.0.1')).toBe('127.0.0.1');
+    expect(() => loopbackTwin('192.168.1.1')).toThrow(/no loopback twin/);
+    expect(() => loopbackTwin('10.0.0.300')).toThrow(/invalid octet "300"/);
+  });
+  test('CIDR parsing names the bad value', () => {
+    expect(parseCidr('10.244.0.0/24')).toEqual({ network: 0x0af40000, prefix: 24 });
+    expect(() => parseCidr('10.244.0.0')).toThrow(/CIDR "10.244.0.0"/);
+  });
+});
+
+describe('ip allocator', () => {
+  test('hands out .2 upwards, round-robin, and does not reuse a freed address at once', () => {
+    const a = new IpAllocator('10.244.0.0/24');
+    expect(a.capacity).toBe(253);
+    expect(a.allocate('p1')).toBe('10.244.0.2');
+    expect(a.allocate('p2')).toBe('10.244.0.3');
+    expect(a.allocate('p1')).toBe('10.244.0.2');
+    a.release('p1');
+    expect(a.allocate('p3')).toBe('10.244.0.4');
+  });
+  test('wraps around and skips addresses in use; reports exhaustion', () => {
+    const a = new IpAllocator('10.244.0.0/29'); // .2 .. .6
+    for (let i = 0; i < 5; i++) a.allocate(`p${i}`);
+    expect(() => a.allocate('x')).toThrow(/exhausted/);
+    a.release('p2');
+    expect(a.allocate('x')).toBe('10.244.0.4');
+  });
+  test('reserve recovers addresses after a restart and moves the cursor past them', () => {
+    const a = new IpAllocator('10.244.0.0/24');
+    a.reserve('10.244.0.9', 'old');
+    expect(a.allocate('new')).toBe('10.244.0.10');
+    expect(() => a.reserve('10.244.1.1', 'x')).toThrow(/outside/);
+  });
+});
+
+describe('images', () => {
+  const map = loadImageMap(new URL('./images.json', import.meta.url).pathname);
+  const p = { NODE: '/n/node', REPO: '/repo', POD_IP: '127.244.0.5' };
+  test('repository of an image reference ignores registry, tag and digest', () => {
+    expect(imageRepository('redis:7')).toBe('redis');
+    expect(imageRepository('docker.io/library/redis:7.2@sha256:abc')).toBe('redis');
+    expect(imageRepository('lastcall/workload:v2')).toBe('lastcall/workload');
+    expect(imageRepository('localhost:5000/lastcall/operator')).toBe('lastcall/operator');
+  });
+  test('redis binds to the pod twin with /usr/bin/redis-server', () => {
+    const r = resolveCommand(map, 'redis:7', undefined, undefined, p);
+    expect(r.argv.slice(0, 3)).toEqual(['/usr/bin/redis-server', '--bind', '127.244.0.5']);
+  });
+  test('workload gets HOST = the pod twin; command replaces entrypoint and args, args alone replace args', () => {
+    const w = resolveCommand(map, 'lastcall/workload:v1', undefined, undefined, p);
+    expect(w.argv).toEqual(['/n/node', '/repo/workload/main.ts']);
+    expect(w.imageEnv).toEqual({ HOST: '127.244.0.5' });
+    expect(resolveCommand(map, 'redis', ['sh'], undefined, p).argv).toEqual(['sh']);
+    expect(resolveCommand(map, 'redis', undefined, ['--port', '1'], p).argv).toEqual([
+      '/usr/bin/redis-server',
+      '--port',
+      '1',
+    ]);
+  });
+  test('busybox needs a command; unknown images are named', () => {
+    expect(() => resolveCommand(map, 'busybox:1.36', undefined, undefined, p)).toThrow(/must set command/);
+    expect(resolveCommand(map, 'busybox', ['sh', '-c', 'x'], undefined, p).argv).toEqual(['sh', '-c', 'x']);
+    expect(() => resolveCommand(map, 'nginx:1', undefined, undefined, p)).toThrow(
+      /"nginx".*not in images.json/,
+    );
+  });
+});
+
+describe('env', () => {
+  test('$(VAR) expansion: defined vars expand, undefined stay, $$ escapes', () => {
+    const vars: Record<string, string> = { A: 'x', B: 'y' };
+    const lookup = (n: string) => vars[n];
+    expect(expand('$(A)-$(B)', lookup)).toBe('x-y');
+    expect(expand('$(C)', lookup)).toBe('$(C)');
+    expect(expand('$$(A)', lookup)).toBe('$(A)');
+    expect(expand('$A $(A', lookup)).toBe('$A $(A');
+  });
+  const pod: PodFacts = {
+    name: 'p',
+    namespace: 'ns',
+    uid: 'u-1',
+    nodeName: 'lastcall-node',
+    serviceAccountName: 'default',
+    podIP: '10.244.0.3',
+    hostIP: '127.0.0.1',
+    labels: { app: 'a' },
+    annotations: {},
+  };
+  const sources = {
+    configMap: async (n: string) => (n === 'cm' ? { K: 'cv', 'bad key': 'z' } : undefined),
+    secret: async (n: string) => (n === 's' ? { PW: 'pw' } : undefined),
+  };
+  test('envFrom first, then env in order with fieldRefs and key refs', async () => {
+    const env = await buildEnv(
+      pod,
+      {
+        name: 'c',
+        envFrom: [{ configMapRef: { name: 'cm' } }, { prefix: 'S_', secretRef: { name: 's' } }],
+        env: [
+          { name: 'IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+          { name: 'NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+          { name: 'APP', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
+          { name: 'URL', value: 'http://$(IP):80/$(K)/$(NOPE)' },
+          { name: 'PW', valueFrom: { secretKeyRef: { name: 's', key: 'PW' } } },
+          { name: 'OPT', valueFrom: { configMapKeyRef: { name: 'missing', key: 'x', optional: true } } },
+        ],
+      },
+      sources,
+    );
+    expect(env).toEqual({
+      K: 'cv',
+      S_PW: 'pw',
+      IP: '10.244.0.3',
+      NAME: 'p',
+      APP: 'a',
+      URL: 'http://10.244.0.3:80/cv/$(NOPE)',
+      PW: 'pw',
+    });
+  });
+  test('a missing non-optional source is a ContainerConfigError naming it', async () => {
+    await expect(
+      buildEnv(
+        pod,
+        { name: 'c', env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 's', key: 'nope' } } }] },
+        sources,
+      ),
+    ).rejects.toThrow(ContainerConfigError);
+    await expect(
+      buildEnv(pod, { name: 'c', envFrom: [{ configMapRef: { name: 'gone' } }] }, sources),
+    ).rejects.toThrow(/configmap "gone" not found/);
+  });
+});
+
+describe('hosts', () => {
+  test('same-namespace services get short and qualified names, others qualified only, all on twins', () => {
+    const text = renderHosts({ name: 'p', namespace: 'ns', podIP: '10.244.0.3' }, [
+      { name: 'redis', namespace: 'ns', clusterIP: '10.96.0.10' },
+      { name: 'api', namespace: 'other', clusterIP: '10.96.0.11' },
+      { name: 'headless', namespace: 'ns', clusterIP: 'None' },
+    ]);
+    expect(text).toContain('127.244.0.3\tp\n');
+    expect(text).toContain('127.96.0.10\tredis redis.ns redis.ns.svc redis.ns.svc.cluster.local\n');
+    expect(text).toContain('127.96.0.11\tapi.other api.other.svc api.other.svc.cluster.local\n');
+    expect(text).not.toContain('headless');
+    expect(text).not.toMatch(/(^|\s)10\.\d/);
+  });
+});
+
+describe('termination arithmetic', () => {
+  test('grace comes from the deletion, the probe or the spec', () => {
+    expect(
+      gracePeriodSeconds('deletion', { deletionGracePeriodSeconds: 7, terminationGracePeriodSeconds: 30 }),
+    ).toBe(7);
+    expect(
+      gracePeriodSeconds('probe', {
+        probeTerminationGracePeriodSeconds: 3,
+        terminationGracePeriodSeconds: 30,
+      }),
+    ).toBe(3);
+    expect(gracePeriodSeconds('restart', {})).toBe(30);
+  });
+  test('hook time is subtracted in whole seconds and at least 2 s remain', () => {
+    expect(stopWindowSeconds(30, undefined)).toBe(30);
+    expect(stopWindowSeconds(30, 5_900)).toBe(25);
+    expect(stopWindowSeconds(6, 5_000)).toBe(2);
+    expect(stopWindowSeconds(3, 10_000)).toBe(2);
+    expect(runsPreStop(true, 0)).toBe(false);
+  });
+  test('exit status: SIGKILL is 137 Error, 0 is Completed', () => {
+    expect(exitStatus(null, 'SIGKILL')).toEqual({ exitCode: 137, signal: 'SIGKILL', reason: 'Error' });
+    expect(exitStatus(null, 'SIGTERM').exitCode).toBe(143);
+    expect(exitStatus(0, null).reason).toBe('Completed');
+    expect(exitStatus(3, null)).toEqual({ exitCode: 3, signal: null, reason: 'Error' });
+  });
+  test('stop signal defaults to SIGTERM and names bad values', () => {
+    expect(stopSignal(undefined)).toBe('SIGTERM');
+    expect(stopSignal('SIGUSR1')).toBe('SIGUSR1');
+    expect(() => stopSignal('SIGNOPE')).toThrow(/stopSignal "SIGNOPE"/);
+  });
+});
+
+describe('restarts and probes', () => {
+  test('back-off doubles from 10 s to 300 s and resets after a long run', () => {
+    const b = new CrashBackoff();
+    expect([b.next(0), b.next(0), b.next(0)]).toEqual([10_000, 20_000, 40_000]);
+    for (let i = 0; i < 10; i++) b.next(0);
+    expect(b.next(0)).toBe(300_000);
+    expect(b.next(700_000)).toBe(10_000);
+    expect(shouldRestart('OnFailure', 0)).toBe(false);
+    expect(shouldRestart(undefined, 0)).toBe(true);
+    expect(() => shouldRestart('Sometimes', 1)).toThrow(/restartPolicy "Sometimes"/);
+  });
+  test('thresholds: flips only after N in a row', () => {
+    const t = new ProbeThresholds(probeTiming({ failureThreshold: 2, successThreshold: 2 }), false);
+    expect(t.record(true)).toBe(false);
+    expect(t.record(true)).toBe(true);
+    expect(t.result).toBe(true);
+    expect(t.record(false)).toBe(false);
+    expect(t.record(true)).toBe(false);
+    expect(t.record(false)).toBe(false);
+    expect(t.record(false)).toBe(true);
+    expect(t.result).toBe(false);
+  });
+});
