@@ -1,0 +1,179 @@
+/**
+ * The experiment's command line: parse and validate, with errors that name the
+ * option, the value given and what is allowed. Pure; the CLI maps an
+ * OptionError to exit code 2.
+ */
+
+export type DrainModeOption = 'graceful' | 'hard';
+
+export interface ExperimentOptions {
+  /** requests per second vegeta sends to /incr */
+  rate: number;
+  /** seconds of load; rate * duration requests in all */
+  durationSeconds: number;
+  replicas: number;
+  /** rolling updates (image tag v1 -> v2 -> ...) spread over the load */
+  rollouts: number;
+  /** graceful: lastcall's drain; hard: the negative control (CounterService spec.drain.mode Hard) */
+  mode: DrainModeOption;
+  /** leave the CounterService running after the run */
+  keep: boolean;
+  /** where the HTML report goes; undefined: reports/experiment-<time>.html */
+  reportPath: string | undefined;
+  /** the Service's fixed NodePort; the load goes to 127.0.0.1:<nodePort> */
+  nodePort: number;
+  namespace: string;
+  /** find the highest rate at which a rollout loses nothing, starting at `rate` */
+  sweep: boolean;
+  /** the sweep does not go above this rate */
+  sweepMaxRate: number;
+  help: boolean;
+}
+
+export const DEFAULT_OPTIONS: ExperimentOptions = {
+  rate: 25,
+  durationSeconds: 40,
+  replicas: 1,
+  rollouts: 1,
+  mode: 'graceful',
+  keep: false,
+  reportPath: undefined,
+  nodePort: 30080,
+  namespace: 'lastcall-experiment',
+  sweep: false,
+  sweepMaxRate: 1600,
+  help: false,
+};
+
+export class OptionError extends Error {
+  override name = 'OptionError';
+}
+
+interface IntegerRange {
+  min: number;
+  max: number;
+  what: string;
+}
+
+// Bounds are what this experiment can mean, not what the machine can take:
+// the NodePort range is the API server's default --service-node-port-range.
+const INTEGER_OPTIONS = {
+  '--rate': { key: 'rate', min: 1, max: 10_000, what: 'requests per second' },
+  '--duration': { key: 'durationSeconds', min: 5, max: 3600, what: 'seconds' },
+  '--replicas': { key: 'replicas', min: 1, max: 20, what: 'replicas' },
+  '--rollouts': { key: 'rollouts', min: 0, max: 20, what: 'rolling updates' },
+  '--node-port': {
+    key: 'nodePort',
+    min: 30000,
+    max: 32767,
+    what: 'a NodePort (the default node port range)',
+  },
+  '--sweep-max': { key: 'sweepMaxRate', min: 1, max: 10_000, what: 'requests per second' },
+} as const satisfies Record<string, IntegerRange & { key: keyof ExperimentOptions }>;
+
+const FLAG_OPTIONS = {
+  '--keep': 'keep',
+  '--sweep': 'sweep',
+  '--help': 'help',
+  '-h': 'help',
+} as const satisfies Record<string, keyof ExperimentOptions>;
+
+const STRING_OPTIONS = ['--mode', '--report', '--namespace'] as const;
+
+const ALL_OPTIONS = [...Object.keys(INTEGER_OPTIONS), ...STRING_OPTIONS, ...Object.keys(FLAG_OPTIONS)];
+
+// RFC 1123 label, what the API server accepts as a namespace name.
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+export function parseOptions(argv: readonly string[]): ExperimentOptions {
+  const options: ExperimentOptions = { ...DEFAULT_OPTIONS };
+  const seen = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const eq = arg.indexOf('=');
+    const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    const inlineValue = arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : undefined;
+    if (!ALL_OPTIONS.includes(name)) {
+      throw new OptionError(`unknown option ${JSON.stringify(arg)}; allowed: ${ALL_OPTIONS.join(', ')}`);
+    }
+    if (seen.has(name)) throw new OptionError(`${name} is given twice`);
+    seen.add(name);
+
+    if (name in FLAG_OPTIONS) {
+      if (inlineValue !== undefined) throw new OptionError(`${name} takes no value (got "${inlineValue}")`);
+      options[FLAG_OPTIONS[name as keyof typeof FLAG_OPTIONS]] = true;
+      continue;
+    }
+    let value = inlineValue;
+    if (value === undefined) {
+      const next = argv[i + 1];
+      if (
+        next === undefined ||
+        (next.startsWith('--') && ALL_OPTIONS.includes(next.split('=')[0] as string))
+      ) {
+        throw new OptionError(`${name} needs a value`);
+      }
+      value = next;
+      i++;
+    }
+    if (name in INTEGER_OPTIONS) {
+      const spec = INTEGER_OPTIONS[name as keyof typeof INTEGER_OPTIONS];
+      options[spec.key] = parseInteger(name, value, spec);
+    } else if (name === '--mode') {
+      if (value !== 'graceful' && value !== 'hard') {
+        throw new OptionError(`--mode: "${value}" is not allowed; use graceful or hard`);
+      }
+      options.mode = value;
+    } else if (name === '--report') {
+      if (value.trim() === '') throw new OptionError('--report: "" is not allowed; give a file path');
+      options.reportPath = value;
+    } else if (name === '--namespace') {
+      if (!DNS_LABEL.test(value)) {
+        throw new OptionError(
+          `--namespace: "${value}" is not allowed; use a DNS label (lower-case letters, digits, '-', at most 63)`,
+        );
+      }
+      options.namespace = value;
+    }
+  }
+  if (options.sweep && options.sweepMaxRate < options.rate) {
+    throw new OptionError(
+      `--sweep-max: ${options.sweepMaxRate} is not allowed; it must be at least --rate (${options.rate})`,
+    );
+  }
+  if (!options.sweep && seen.has('--sweep-max')) {
+    throw new OptionError('--sweep-max is only allowed together with --sweep');
+  }
+  return options;
+}
+
+function parseInteger(name: string, value: string, range: IntegerRange): number {
+  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < range.min || n > range.max) {
+    throw new OptionError(
+      `${name}: "${value}" is not allowed; use a whole number of ${range.what} from ${range.min} to ${range.max}`,
+    );
+  }
+  return n;
+}
+
+export const USAGE = `Usage: npm run experiment -- [options]
+
+Runs the rolling-update experiment: load on /incr through the NodePort, rolling
+updates part-way, then the Redis counter against the requests answered.
+Uses the cluster in KUBECONFIG, else the local cluster (started when needed).
+
+  --rate N          requests per second (default ${DEFAULT_OPTIONS.rate})
+  --duration S      seconds of load (default ${DEFAULT_OPTIONS.durationSeconds})
+  --replicas N      CounterService replicas (default ${DEFAULT_OPTIONS.replicas})
+  --rollouts N      rolling updates spread over the load (default ${DEFAULT_OPTIONS.rollouts})
+  --mode M          graceful (lastcall's drain) or hard (the negative control)
+  --keep            leave the CounterService running afterwards
+  --report PATH     HTML report (default reports/experiment-<time>.html)
+  --node-port P     the Service's NodePort (default ${DEFAULT_OPTIONS.nodePort})
+  --namespace NS    namespace of the experiment (default ${DEFAULT_OPTIONS.namespace})
+  --sweep           run at rising rates to find the highest one that loses nothing
+  --sweep-max N     highest rate the sweep tries (default ${DEFAULT_OPTIONS.sweepMaxRate})
+
+Exit code: 0 when nothing was lost or failed (graceful) or when the run
+completed (hard); 1 when graceful lost or failed requests; 2 on bad options.`;

@@ -1,0 +1,117 @@
+/** The end of a run in words, and the JSON object that is stdout's last line. Pure formatting. */
+import { type ExperimentResult, passed, type SweepResult } from './model.ts';
+
+/** The machine-readable result: stdout's last line. */
+export function resultJson(r: ExperimentResult): Record<string, unknown> {
+  return {
+    mode: r.mode,
+    rate: r.rate,
+    duration: r.duration,
+    replicas: r.replicas,
+    rollouts: r.rollouts,
+    sent: r.sent,
+    ok: r.ok,
+    failed: r.failed,
+    counter: r.counter,
+    lost: r.lost,
+    passed: passed(r),
+    rolloutSeconds: r.rolloutSeconds,
+    drains: r.drains.length,
+    drainsMissing: r.drainsMissing.length,
+    gracePeriodSeconds: r.gracePeriodSeconds,
+    wallSeconds: r.wallSeconds,
+    reportPath: r.reportPath,
+  };
+}
+
+export function formatSummary(r: ExperimentResult): string[] {
+  const lines = [
+    `${r.mode} run: ${r.rate}/s for ${r.duration}s, ${r.replicas} replica${r.replicas === 1 ? '' : 's'}, ` +
+      `${r.rollouts} rolling update${r.rollouts === 1 ? '' : 's'}`,
+    `  sent     ${r.sent}`,
+    `  2xx      ${r.ok}`,
+    `  failed   ${r.failed}${formatFailures(r.failures)}`,
+    `  counter  ${r.counter}`,
+    `  lost     ${r.lost}${r.lost < 0 ? ' (counted more than answered)' : ''}`,
+  ];
+  for (const ro of r.rolloutRecords) {
+    const took =
+      ro.completedAt === null ? 'did not complete' : `${seconds(ro.completedAt - ro.startedAt)} to complete`;
+    const ready = ro.readyAt === null ? '' : `, new pods ready after ${seconds(ro.readyAt - ro.startedAt)}`;
+    lines.push(
+      `  rollout ${ro.index}: ${ro.fromImage} -> ${ro.toImage} at ${seconds(ro.startedAt)}: ${took}${ready}`,
+    );
+  }
+  if (r.rolloutSeconds !== null && r.rolloutRecords.length > 1) {
+    lines.push(`  rollouts took ${seconds(r.rolloutSeconds)} from the first patch to the last old pod gone`);
+  }
+  if (r.gracePeriodSeconds !== null) lines.push(`  grace period (operator budget) ${r.gracePeriodSeconds}s`);
+  lines.push(`  drains (operator status.drains.recent): ${r.drains.length}`);
+  for (const d of r.drains) lines.push(`    ${formatDrain(d)}`);
+  for (const pod of r.drainsMissing) lines.push(`    ${pod}: no drain record`);
+  lines.push(`  max latency ${Math.round(r.maxLatencyMs)} ms, whole run ${seconds(r.wallSeconds)}`);
+  if (r.reportPath !== null) lines.push(`  report ${r.reportPath}`);
+  lines.push(verdict(r));
+  return lines;
+}
+
+export function verdict(r: ExperimentResult): string {
+  if (r.mode === 'hard') {
+    return r.lost > 0
+      ? `hard (negative control): lost ${r.lost} of ${r.ok} answered increments, as expected without a drain`
+      : 'hard (negative control): lost nothing; this run could not tell a graceful drain from none';
+  }
+  return passed(r)
+    ? `graceful: PASS, every answered increment was counted (${r.counter}/${r.ok}) and no request failed`
+    : `graceful: FAIL, lost ${r.lost} and ${r.failed} request${r.failed === 1 ? '' : 's'} failed`;
+}
+
+/** "pod counter-6d9f-abc: clean, 3 pending at SIGTERM, 3 completed, 0 abandoned, drained in 4.8s" */
+export function formatDrain(d: Record<string, unknown>): string {
+  const name = String(d.pod ?? d.podName ?? d.name ?? 'pod');
+  const parts: string[] = [];
+  const outcome = d.outcome ?? d.result ?? d.reason;
+  if (outcome !== undefined) parts.push(String(outcome));
+  for (const [key, value] of Object.entries(d)) {
+    if (['pod', 'podName', 'name', 'outcome', 'result', 'reason'].includes(key)) continue;
+    if (value === null || value === undefined || typeof value === 'object') continue;
+    parts.push(`${key} ${value}`);
+  }
+  return `${name}: ${parts.join(', ')}`;
+}
+
+/** "graceful: 1000 sent, 1000 counted; hard: 1000 sent, 874 counted" */
+export function formatSideBySide(results: readonly ExperimentResult[]): string {
+  return results
+    .map(
+      (r) => `${r.mode}: ${r.sent} sent, ${r.counter} counted${r.failed > 0 ? `, ${r.failed} failed` : ''}`,
+    )
+    .join('; ');
+}
+
+export function formatSweep(s: SweepResult): string[] {
+  const lines = ['sweep: rate/s   sent     ok  failed   lost'];
+  for (const p of s.points) {
+    const tail = p.error === null ? '' : `  (${p.error})`;
+    lines.push(
+      `       ${String(p.rate).padStart(6)} ${String(p.sent).padStart(6)} ${String(p.ok).padStart(6)} ` +
+        `${String(p.failed).padStart(7)} ${String(p.lost).padStart(6)}${tail}`,
+    );
+  }
+  lines.push(
+    s.highestLosslessRate === null
+      ? 'sweep: no rate was lossless'
+      : `sweep: highest lossless rate ${s.highestLosslessRate}/s` +
+          (s.lowestLossyRate === null ? ' (the ceiling)' : `; first loss at ${s.lowestLossyRate}/s`),
+  );
+  return lines;
+}
+
+function formatFailures(failures: Record<string, number>): string {
+  const entries = Object.entries(failures).sort((a, b) => b[1] - a[1]);
+  return entries.length === 0 ? '' : ` (${entries.map(([cause, n]) => `${n} ${cause}`).join(', ')})`;
+}
+
+function seconds(s: number): string {
+  return `${Math.round(s * 10) / 10}s`;
+}
