@@ -1,0 +1,81 @@
+import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
+import {
+  killAllWorkloads,
+  type RedisHandle,
+  readCounter,
+  sendIncrements,
+  spawnWorkload,
+  startRedis,
+  waitFor,
+} from './support.ts';
+
+let redis: RedisHandle;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterEach(killAllWorkloads);
+afterAll(async () => {
+  await redis?.stop();
+});
+
+test('N increments pending at SIGTERM: the counter ends at exactly N, exit 0, the summary says so', async () => {
+  const key = 'graceful-n';
+  const workload = await spawnWorkload({
+    REDIS_URL: redis.url,
+    COUNTER_KEY: key,
+    WORK_DELAY_MS: '1500',
+    LASTCALL_IMAGE: 'lastcall/workload:v1',
+  });
+  await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200);
+  const health = (await (await fetch(`${workload.baseUrl}/healthz`)).json()) as Record<string, unknown>;
+  expect(health).toMatchObject({ image: 'lastcall/workload:v1', mode: 'graceful', phase: 'serving' });
+
+  const n = 200;
+  const ids = await sendIncrements(workload.baseUrl, n);
+  expect(new Set(ids).size).toBe(n);
+  // Every answer came before its work: nothing is counted yet.
+  expect(await readCounter(redis, key)).toBe(0);
+
+  const signalledAt = Date.now();
+  workload.signal('SIGTERM');
+  await workload.waitForLog('signal received');
+  // A second signal during the drain is logged and changes nothing.
+  workload.signal('SIGTERM');
+  await workload.waitForLog('signal ignored: already draining');
+
+  const { code } = await workload.exited;
+  const elapsed = Date.now() - signalledAt;
+  expect(code).toBe(0);
+  expect(await readCounter(redis, key)).toBe(n);
+  // The drain waited for the work (up to 1.5 s left), not for the 6.5 s deadline.
+  expect(elapsed).toBeLessThan(5000);
+
+  const summary = workload.terminationMessage();
+  expect(summary).toEqual({
+    mode: 'graceful',
+    pendingAtSignal: n,
+    completed: n,
+    abandoned: 0,
+    drainMs: expect.any(Number),
+    exitCode: 0,
+    acceptedDuringDrain: 0,
+  });
+  expect(summary.drainMs).toBeLessThan(elapsed + 50);
+  expect(workload.logs.find((line) => line.msg === 'drained')).toMatchObject(summary);
+  // The exit line is the last one and survived process.exit() (synchronous logging).
+  expect(workload.logs.at(-1)).toMatchObject({ msg: 'exit', exitCode: 0 });
+});
+
+test('/count reads the counter from Redis and /metrics shows the pending increments', async () => {
+  const key = 'graceful-count';
+  await redis.client.set(key, '41');
+  const workload = await spawnWorkload({ REDIS_URL: redis.url, COUNTER_KEY: key, WORK_DELAY_MS: '60000' });
+  await sendIncrements(workload.baseUrl, 3);
+  expect(await (await fetch(`${workload.baseUrl}/count`)).json()).toEqual({ key, value: 41 });
+  const metrics = await (await fetch(`${workload.baseUrl}/metrics`)).text();
+  expect(metrics).toMatch(/^lastcall_workload_pending_increments 3$/m);
+  expect(metrics).toMatch(/^lastcall_workload_requests_total\{route="incr"\} 3$/m);
+  const post = await fetch(`${workload.baseUrl}/incr`, { method: 'POST' });
+  expect(post.status).toBe(200);
+  expect(await post.json()).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+});

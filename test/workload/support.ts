@@ -1,0 +1,341 @@
+// Shared helpers for the workload tests: a real redis-server on a free loopback port, the workload
+// as a real child process (real signals), a TCP proxy that can lose a Redis reply, and polling.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
+
+/** Polls `condition` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  condition: () => T | undefined | false | Promise<T | undefined | false>,
+  { timeoutMs = 10_000, intervalMs = 20 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await condition();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      const reason = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${reason}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (the OS picks it; released before use, so bind promptly). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address();
+  await new Promise<void>((r) => server.close(() => r()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+export interface RedisHandle {
+  port: number;
+  url: string;
+  /** A client of the test's own, for reading the counter. */
+  client: Redis;
+  /** Kills redis-server with SIGKILL (no goodbye) and waits for it to exit. */
+  kill(): Promise<void>;
+  /** Starts redis-server again on the same port and data directory. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a real redis-server on a free loopback port. With `durable`, every write is fsynced to an
+ * append-only file first, so a SIGKILL and restart loses nothing (as a Redis with a volume would):
+ * a test that restarts Redis checks the workload, not Redis' own durability.
+ */
+export async function startRedis({ durable = false }: { durable?: boolean } = {}): Promise<RedisHandle> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'lastcall-redis-'));
+  let proc: ChildProcess | undefined;
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--dir',
+    dir,
+    '--appendonly',
+    durable ? 'yes' : 'no',
+    '--appendfsync',
+    'always',
+  ];
+  const url = `redis://127.0.0.1:${port}`;
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+  client.on('error', () => {});
+
+  const start = async (): Promise<void> => {
+    proc = spawn(REDIS_SERVER, args, { stdio: 'ignore' });
+    const started = proc;
+    await waitFor(`redis-server on port ${port}`, async () => {
+      if (started.exitCode !== null) throw new Error(`redis-server exited with ${started.exitCode}`);
+      return (await pingOnce(port)) === 'PONG';
+    });
+  };
+  const kill = async (): Promise<void> => {
+    const running = proc;
+    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return;
+    const exited = new Promise((r) => running.once('exit', r));
+    running.kill('SIGKILL');
+    await exited;
+  };
+  await start();
+  await client.connect();
+  return {
+    port,
+    url,
+    client,
+    kill,
+    start,
+    async stop() {
+      client.disconnect();
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One PING on a fresh connection (no client state to reset between restarts). */
+function pingOnce(port: number): Promise<string> {
+  return new Promise((resolvePing, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.setTimeout(500, () => socket.destroy(new Error('ping timed out')));
+    socket.once('error', reject);
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => {
+      socket.destroy();
+      resolvePing(data.toString().trim().replace(/^\+/, ''));
+    });
+  });
+}
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export interface WorkloadHandle {
+  proc: ChildProcess;
+  /** Port the workload listens on (read from its "started" log line). */
+  port: number;
+  baseUrl: string;
+  terminationMessagePath: string;
+  logs: LogLine[];
+  /** Everything the process wrote that was not a JSON log line. */
+  rawOutput: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  waitForLog(msg: string | ((line: LogLine) => boolean), timeoutMs?: number): Promise<LogLine>;
+  terminationMessage(): Record<string, unknown>;
+  signal(signal: NodeJS.Signals): void;
+}
+
+const running = new Set<ChildProcess>();
+
+/** Spawns `node workload/main.ts` with a clean environment plus `env`; resolves once it is listening. */
+export async function spawnWorkload(env: Record<string, string>): Promise<WorkloadHandle> {
+  const handle = spawnWorkloadProcess(env);
+  const started = await handle.waitForLog('started');
+  const port = Number(started.port);
+  return { ...handle, port, baseUrl: `http://127.0.0.1:${port}` };
+}
+
+/** Spawns the workload without waiting for it to start (for configuration errors). */
+export function spawnWorkloadProcess(env: Record<string, string>): Omit<WorkloadHandle, 'port' | 'baseUrl'> {
+  const dir = mkdtempSync(join(tmpdir(), 'lastcall-workload-'));
+  const terminationMessagePath = join(dir, 'termination-log');
+  const proc = spawn(process.execPath, [join(REPO_ROOT, 'workload/main.ts')], {
+    cwd: REPO_ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      TERMINATION_MESSAGE_PATH: terminationMessagePath,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(proc);
+  const logs: LogLine[] = [];
+  const rawOutput: string[] = [];
+  const collect = (stream: NodeJS.ReadableStream): void => {
+    let buffered = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      buffered += chunk;
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line === '') continue;
+        try {
+          logs.push(JSON.parse(line) as LogLine);
+        } catch {
+          rawOutput.push(line);
+        }
+      }
+    });
+  };
+  if (proc.stdout) collect(proc.stdout);
+  if (proc.stderr) collect(proc.stderr);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    proc.once('exit', (code, signal) => {
+      running.delete(proc);
+      r({ code, signal });
+    }),
+  );
+  let hasExited = false;
+  void exited.then(() => {
+    hasExited = true;
+  });
+  const waitForLog = (msg: string | ((line: LogLine) => boolean), timeoutMs = 15_000): Promise<LogLine> => {
+    const match = typeof msg === 'string' ? (line: LogLine) => line.msg === msg : msg;
+    return waitFor(
+      `log line ${typeof msg === 'string' ? JSON.stringify(msg) : msg.toString()}`,
+      () => {
+        const found = logs.find(match);
+        if (found) return found;
+        if (hasExited) {
+          throw new Error(`workload exited; output:\n${[...logs.map((l) => JSON.stringify(l)), ...rawOutput].join('\n')}`);
+        }
+        return undefined;
+      },
+      { timeoutMs, intervalMs: 10 },
+    );
+  };
+  return {
+    proc,
+    terminationMessagePath,
+    logs,
+    rawOutput,
+    exited,
+    waitForLog,
+    terminationMessage: () => JSON.parse(readFileSync(terminationMessagePath, 'utf8')) as Record<string, unknown>,
+    signal: (signal) => {
+      proc.kill(signal);
+    },
+  };
+}
+
+/** SIGKILLs every workload still running (afterEach): tests never leave processes behind. */
+export async function killAllWorkloads(): Promise<void> {
+  await Promise.all(
+    [...running].map(
+      (proc) =>
+        new Promise<void>((r) => {
+          if (proc.exitCode !== null || proc.signalCode !== null) return r();
+          proc.once('exit', () => r());
+          proc.kill('SIGKILL');
+        }),
+    ),
+  );
+}
+
+/** Sends `count` GET /incr requests, `concurrency` at a time; returns the ids the workload answered. */
+export async function sendIncrements(baseUrl: string, count: number, concurrency = 10): Promise<string[]> {
+  const ids: string[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      next++;
+      const response = await fetch(`${baseUrl}/incr`);
+      if (response.status !== 200) throw new Error(`/incr answered ${response.status}`);
+      const body = (await response.json()) as { id: string };
+      ids.push(body.id);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return ids;
+}
+
+export async function readCounter(redis: RedisHandle, key = 'counter'): Promise<number> {
+  const raw = await redis.client.get(key);
+  return raw === null ? 0 : Number(raw);
+}
+
+/**
+ * A TCP proxy in front of Redis that can lose one reply: once armed, the first client->Redis chunk
+ * containing `trigger` is forwarded, and the reply to it is swallowed while both sockets are cut.
+ * Redis has applied the command, the client never learns it: exactly the case where ioredis
+ * re-sends an unanswered command after reconnecting.
+ */
+export interface LossyProxy {
+  port: number;
+  url: string;
+  arm(trigger: string): void;
+  /** How many replies were swallowed so far. */
+  readonly lostReplies: number;
+  close(): Promise<void>;
+}
+
+export async function startLossyProxy(targetPort: number): Promise<LossyProxy> {
+  let armed: string | undefined;
+  let lostReplies = 0;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    sockets.add(client);
+    sockets.add(upstream);
+    let swallowNextReply = false;
+    const cut = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('data', (chunk: Buffer) => {
+      if (armed !== undefined && chunk.toString('latin1').toLowerCase().includes(armed)) {
+        armed = undefined;
+        swallowNextReply = true;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (swallowNextReply) {
+        lostReplies++;
+        cut();
+        return;
+      }
+      client.write(chunk);
+    });
+    for (const socket of [client, upstream]) {
+      socket.on('error', cut);
+      socket.on('close', () => {
+        sockets.delete(socket);
+        cut();
+      });
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return {
+    port: address.port,
+    url: `redis://127.0.0.1:${address.port}`,
+    arm(trigger) {
+      armed = trigger.toLowerCase();
+    },
+    get lostReplies() {
+      return lostReplies;
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

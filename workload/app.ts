@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import type { WorkloadMetrics } from './metrics.ts';
+
+/** What the routes need; each piece is owned elsewhere (main.ts wires them). */
+export interface AppDeps {
+  counterKey: string;
+  image: string;
+  mode: 'graceful' | 'hard';
+  /** Promises one increment; throws once the pending increments were abandoned. */
+  promiseIncrement(id: string): void;
+  readCounter(): Promise<number>;
+  /** True when Redis answers a PING in time. */
+  redisAnswers(): Promise<boolean>;
+  drain: { readonly ready: boolean; readonly closing: boolean; readonly phase: string };
+  metrics: WorkloadMetrics;
+  logger: Logger;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const { drain, metrics } = deps;
+  const app = express();
+  // No ETag hashing of every body, no framework banner: the /incr answers are unique and tiny.
+  app.set('etag', false);
+  app.set('x-powered-by', false);
+
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    // Once the listener is closed, keep-alive clients must reconnect elsewhere: their next
+    // request would otherwise land on a pod that is about to exit.
+    if (drain.closing) res.setHeader('Connection', 'close');
+    next();
+  });
+
+  const incr = (_req: Request, res: Response): void => {
+    const id = randomUUID();
+    deps.promiseIncrement(id);
+    metrics.incrRequests.inc();
+    // The answer comes before the work, as in the original: the Redis counter is the only truth.
+    res.json({ id });
+  };
+  app.get('/incr', incr);
+  app.post('/incr', incr);
+
+  app.get('/count', async (_req, res) => {
+    metrics.requests.inc({ route: 'count' });
+    try {
+      res.json({ key: deps.counterKey, value: await deps.readCounter() });
+    } catch (error) {
+      res.status(503).json({ error: `reading ${deps.counterKey} from Redis failed: ${errorMessage(error)}` });
+    }
+  });
+
+  app.get('/healthz', (_req, res) => {
+    metrics.requests.inc({ route: 'healthz' });
+    res.json({ status: 'alive', image: deps.image, mode: deps.mode, phase: drain.phase });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    metrics.requests.inc({ route: 'readyz' });
+    if (!drain.ready) {
+      res.status(503).json({ ready: false, reason: `draining (${drain.phase})` });
+      return;
+    }
+    if (!(await deps.redisAnswers())) {
+      res.status(503).json({ ready: false, reason: 'Redis does not answer' });
+      return;
+    }
+    res.json({ ready: true });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.setHeader('Content-Type', metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
+  });
+
+  app.use((_req: Request, res: Response) => {
+    res
+      .status(404)
+      .json({ error: 'not found; routes: GET|POST /incr, GET /count, /healthz, /readyz, /metrics' });
+  });
+
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    deps.logger.error({ err: error }, 'request failed');
+    if (!res.headersSent) res.status(500).json({ error: errorMessage(error) });
+  });
+
+  return app;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

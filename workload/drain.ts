@@ -1,0 +1,157 @@
+/**
+ * The graceful shutdown as a small state machine:
+ *
+ *   serving --signal--> delaying --SHUTDOWN_DELAY_MS--> closing --listener closed--> draining --> stopped
+ *
+ * - delaying: /readyz answers 503 and requests are still served. Endpoint removal and SIGTERM
+ *   start in parallel when a pod is deleted; kube-proxy and load balancers learn of the removal
+ *   later, so a listener closed at SIGTERM would refuse connections still routed here.
+ *   (0 when the pod's preStop `sleep` already waited for that.)
+ * - closing: the listener stops accepting; every response from now on carries `Connection: close`
+ *   and idle keep-alive sockets are closed, because keep-alive clients keep sending to a pod whose
+ *   endpoint is gone. The drain deadline (DRAIN_TIMEOUT_MS) starts here.
+ * - draining: wait for open requests and for every pending increment, bounded by the deadline.
+ * - stopped: Redis closed; the summary decides the exit code (0 drained, 1 deadline passed).
+ */
+export type DrainPhase = 'serving' | 'delaying' | 'closing' | 'draining' | 'stopped';
+
+/** The drain summary: written to the termination message and logged. */
+export interface DrainSummary {
+  mode: 'graceful' | 'hard';
+  /** Increments promised and not yet confirmed when the signal arrived. */
+  pendingAtSignal: number;
+  /** Increments confirmed by Redis between the signal and the exit. */
+  completed: number;
+  /** Increments not confirmed when the process gave up (deadline passed, or hard mode). */
+  abandoned: number;
+  /** Milliseconds from the signal to the exit decision. */
+  drainMs: number;
+  exitCode: number;
+  /** Increments accepted after the signal (during SHUTDOWN_DELAY_MS or on open keep-alive sockets). */
+  acceptedDuringDrain: number;
+}
+
+/** What the drain needs from the rest of the process, each a single step. */
+export interface DrainSteps {
+  /** Stops accepting connections; resolves once every open connection has ended. */
+  closeListener(): Promise<void>;
+  /** Closes keep-alive sockets that sit idle; called repeatedly while the listener drains. */
+  closeIdleConnections(): void;
+  /** Cuts every remaining connection (deadline passed). */
+  closeAllConnections(): void;
+  /** Totals since start, to compute the counts of the drain. */
+  counts(): { pending: number; accepted: number; completed: number };
+  /** Resolves true when no increment is pending, false when `signal` aborts first. */
+  waitForIncrements(signal: AbortSignal): Promise<boolean>;
+  /** Gives up on the pending increments; returns how many there were. */
+  abandonIncrements(): number;
+  /** Closes the Redis client. */
+  closeRedis(): Promise<void>;
+}
+
+export interface DrainOptions {
+  shutdownDelayMs: number;
+  drainTimeoutMs: number;
+  steps: DrainSteps;
+  onPhase?: (phase: DrainPhase, details: Record<string, unknown>) => void;
+  now?: () => number;
+}
+
+/** How often idle keep-alive sockets are swept while the listener drains. */
+const IDLE_SWEEP_MS = 100;
+
+export class Drain {
+  #phase: DrainPhase = 'serving';
+  readonly #options: DrainOptions;
+  readonly #now: () => number;
+  #result: Promise<DrainSummary> | undefined;
+
+  constructor(options: DrainOptions) {
+    this.#options = options;
+    this.#now = options.now ?? performance.now.bind(performance);
+  }
+
+  get phase(): DrainPhase {
+    return this.#phase;
+  }
+
+  /** Readiness: false from the signal on, so the endpoint leaves the Service. */
+  get ready(): boolean {
+    return this.#phase === 'serving';
+  }
+
+  /** From the listener close on, every response asks the client to close its connection. */
+  get closing(): boolean {
+    return this.#phase !== 'serving' && this.#phase !== 'delaying';
+  }
+
+  /**
+   * Starts the drain. A second call (a second signal) returns undefined and changes nothing:
+   * cutting the drain short would throw away the very increments it protects.
+   */
+  start(): Promise<DrainSummary> | undefined {
+    if (this.#result !== undefined) return undefined;
+    this.#result = this.#run();
+    return this.#result;
+  }
+
+  async #run(): Promise<DrainSummary> {
+    const { steps, shutdownDelayMs, drainTimeoutMs } = this.#options;
+    const startedAt = this.#now();
+    const atSignal = steps.counts();
+
+    this.#enter('delaying', { pending: atSignal.pending, shutdownDelayMs });
+    if (shutdownDelayMs > 0) await delay(shutdownDelayMs);
+
+    this.#enter('closing', { pending: steps.counts().pending, drainTimeoutMs });
+    const deadline = new AbortController();
+    const deadlineTimer = setTimeout(() => deadline.abort(), drainTimeoutMs);
+    const sweep = setInterval(() => steps.closeIdleConnections(), IDLE_SWEEP_MS);
+    const listenerClosed = steps.closeListener();
+    const requestsDone = await Promise.race([
+      listenerClosed.then(() => true),
+      abortPromise(deadline.signal).then(() => false),
+    ]);
+    clearInterval(sweep);
+
+    this.#enter('draining', { pending: steps.counts().pending, requestsDone });
+    const incrementsDone = requestsDone && (await steps.waitForIncrements(deadline.signal));
+    clearTimeout(deadlineTimer);
+
+    let abandoned = 0;
+    if (!incrementsDone) {
+      abandoned = steps.abandonIncrements();
+      steps.closeAllConnections();
+    }
+    await steps.closeRedis();
+
+    const end = steps.counts();
+    const summary: DrainSummary = {
+      mode: 'graceful',
+      pendingAtSignal: atSignal.pending,
+      completed: end.completed - atSignal.completed,
+      abandoned,
+      drainMs: Math.round(this.#now() - startedAt),
+      exitCode: incrementsDone ? 0 : 1,
+      acceptedDuringDrain: end.accepted - atSignal.accepted,
+    };
+    this.#enter('stopped', { ...summary });
+    return summary;
+  }
+
+  #enter(phase: DrainPhase, details: Record<string, unknown>): void {
+    this.#phase = phase;
+    this.#options.onPhase?.(phase, details);
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function abortPromise(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}

@@ -1,0 +1,218 @@
+// Wiring only: configuration, logger, Redis, pending increments, HTTP server, signals.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { createApp } from './app.ts';
+import { formatIssue, parseConfig, redactCredentials } from './config.ts';
+import { Counter } from './counter.ts';
+import { Drain, type DrainSummary } from './drain.ts';
+import { createMetrics } from './metrics.ts';
+import { PendingIncrements } from './pending.ts';
+import { writeTerminationMessage } from './termination.ts';
+
+// Synchronous writes: the last lines before process.exit() (the drain summary, "exit") must not
+// sit in a buffer that dies with the process. Only lifecycle events are logged, never per request.
+const destination = pino.destination({ dest: 1, sync: true });
+
+const parsed = parseConfig(process.env);
+if (!parsed.ok) {
+  const logger = pino({ base: { service: 'lastcall-workload' } }, destination);
+  for (const issue of parsed.issues)
+    logger.fatal({ ...issue }, `invalid configuration: ${formatIssue(issue)}`);
+  process.exit(2);
+}
+const config = parsed.config;
+const logger = pino(
+  { level: config.logLevel, base: { service: 'lastcall-workload', image: config.image } },
+  destination,
+);
+
+const redis = new Redis(config.redisUrl, {
+  ...(config.redisPassword === undefined ? {} : { password: config.redisPassword }),
+  connectionName: 'lastcall-workload',
+  // Commands of one event-loop turn leave in one write.
+  enableAutoPipelining: true,
+  // Fail a command after one failed reconnect instead of queueing it for long: the pending
+  // increments retry with their own backoff, bounded by the drain deadline.
+  maxRetriesPerRequest: 1,
+  retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+  // A Redis that accepts but never answers must not hold a batch forever; a re-sent batch is safe.
+  commandTimeout: 5000,
+});
+let redisUp = false;
+redis.on('ready', () => {
+  redisUp = true;
+  logger.info({ redis: redactCredentials(config.redisUrl) }, 'redis ready');
+});
+redis.on('error', (error: Error) => {
+  // ioredis reports every failed reconnect; one line per outage is enough.
+  if (!redisUp) return logger.debug({ err: error.message }, 'redis connection error');
+  redisUp = false;
+  logger.warn({ err: error.message }, 'redis connection lost, reconnecting');
+});
+redis.on('close', () => {
+  if (redisUp) logger.warn('redis connection closed, reconnecting');
+  redisUp = false;
+});
+
+const counter = new Counter(redis, config.counterKey);
+// The gauge reads the queue's size only when scraped, long after both exist.
+const metrics = createMetrics(() => pending.size);
+const pending = new PendingIncrements({
+  workDelayMs: config.workDelayMs,
+  maxBatch: 256,
+  apply: (ids) => counter.apply(ids),
+  observer: {
+    applied(confirmed, alreadyApplied) {
+      metrics.completed.inc(confirmed);
+      if (alreadyApplied > 0) {
+        metrics.alreadyApplied.inc(alreadyApplied);
+        logger.info({ alreadyApplied }, 're-sent increments were already applied; not counted twice');
+      }
+    },
+    attemptFailed(error, attempt, batchSize) {
+      metrics.failedAttempts.inc();
+      if (attempt === 1) {
+        logger.warn(
+          { err: error instanceof Error ? error.message : String(error), batchSize },
+          'increment failed, retrying',
+        );
+      }
+    },
+    recovered(attempts, batchSize) {
+      logger.info({ attempts, batchSize }, 'increment succeeded after retries');
+    },
+  },
+});
+
+const server = createServer();
+const drain = new Drain({
+  shutdownDelayMs: config.shutdownDelayMs,
+  drainTimeoutMs: config.drainTimeoutMs,
+  steps: {
+    closeListener: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    closeIdleConnections: () => server.closeIdleConnections(),
+    closeAllConnections: () => server.closeAllConnections(),
+    counts: () => ({ pending: pending.size, accepted: pending.accepted, completed: pending.completed }),
+    waitForIncrements: (signal) => pending.waitUntilEmpty(signal),
+    abandonIncrements: () => pending.abandon(),
+    closeRedis: () => closeRedis(1000),
+  },
+  onPhase(phase, details) {
+    const messages = {
+      serving: 'serving',
+      delaying: 'draining: readiness off, still serving for SHUTDOWN_DELAY_MS',
+      closing: 'listener closing: new connections refused, responses carry Connection: close',
+      draining: 'waiting for pending increments',
+      stopped: 'drain finished',
+    } as const;
+    logger.info({ phase, ...details }, messages[phase]);
+  },
+});
+
+server.on(
+  'request',
+  createApp({
+    counterKey: config.counterKey,
+    image: config.image,
+    mode: config.shutdownMode,
+    promiseIncrement: (id) => pending.add(id),
+    readCounter: () => counter.read(),
+    redisAnswers,
+    drain,
+    metrics: metrics,
+    logger,
+  }),
+);
+
+server.listen(config.port, config.host, () => {
+  const { port } = server.address() as AddressInfo;
+  logger.info(
+    {
+      host: config.host,
+      port,
+      mode: config.shutdownMode,
+      workDelayMs: config.workDelayMs,
+      drainTimeoutMs: config.drainTimeoutMs,
+      shutdownDelayMs: config.shutdownDelayMs,
+      redis: redactCredentials(config.redisUrl),
+      counterKey: config.counterKey,
+      pid: process.pid,
+    },
+    'started',
+  );
+});
+server.on('error', (error) => {
+  logger.fatal({ err: error.message }, 'HTTP server failed');
+  process.exit(1);
+});
+
+function exit(summary: DrainSummary): never {
+  metrics.abandoned.inc(summary.abandoned);
+  metrics.drainSeconds.observe(summary.drainMs / 1000);
+  writeTerminationMessage(config.terminationMessagePath, summary, logger);
+  const level = summary.exitCode === 0 ? 'info' : 'error';
+  logger[level](
+    { ...summary },
+    summary.exitCode === 0 ? 'drained' : 'drain deadline passed, increments abandoned',
+  );
+  logger.info({ exitCode: summary.exitCode }, 'exit');
+  logger.flush();
+  process.exit(summary.exitCode);
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  if (config.shutdownMode === 'hard') {
+    // The negative control: die at the signal like the original's hard version, losing every
+    // pending increment. A handler is still needed: as PID 1 in a container, Node would ignore
+    // SIGTERM without one and live until the kubelet's SIGKILL, finishing work it should lose.
+    const lost = pending.size;
+    const exitCode = signal === 'SIGINT' ? 130 : 143;
+    logger.warn({ signal, pending: lost }, 'hard mode: exiting at the signal, pending increments are lost');
+    exit({
+      mode: 'hard',
+      pendingAtSignal: lost,
+      completed: 0,
+      abandoned: lost,
+      drainMs: 0,
+      exitCode,
+      acceptedDuringDrain: 0,
+    });
+  }
+  if (drain.phase !== 'serving') {
+    logger.warn({ signal, phase: drain.phase, pending: pending.size }, 'signal ignored: already draining');
+    return;
+  }
+  logger.info({ signal, pending: pending.size }, 'signal received');
+  void drain.start()?.then(exit);
+}
+process.on('SIGTERM', onSignal);
+process.on('SIGINT', onSignal);
+
+async function redisAnswers(): Promise<boolean> {
+  if (redis.status !== 'ready') return false;
+  try {
+    return (await withTimeout(redis.ping(), 1000)) === 'PONG';
+  } catch {
+    return false;
+  }
+}
+
+async function closeRedis(timeoutMs: number): Promise<void> {
+  try {
+    await withTimeout(redis.quit(), timeoutMs);
+  } catch {
+    redis.disconnect();
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
