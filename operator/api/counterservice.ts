@@ -1,0 +1,548 @@
+// The CounterService resource: the one source of truth for its CRD schema (crds/), its TypeScript
+// type and its defaults. Descriptions are what `kubectl explain counterservice.spec...` prints.
+import { Type } from '@sinclair/typebox';
+import { ConditionSchema, IntOrString, Quantity, StringEnum, withRules } from './schema-helpers.ts';
+
+export const DRAIN_MODES = ['Graceful', 'Hard'] as const;
+export const SERVICE_TYPES = ['ClusterIP', 'NodePort'] as const;
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
+export const PHASES = ['Pending', 'Progressing', 'Ready', 'Degraded', 'Rejected'] as const;
+export const BUDGET_SOURCES = ['computed', 'override', 'kubernetes-default'] as const;
+export const DRAIN_OUTCOMES = ['Clean', 'Abandoned', 'Killed', 'Unknown'] as const;
+
+// An image reference: [registry[:port]/]path[:tag][@sha256:digest], with a tag or a digest required
+// so that every rollout is a deliberate change of image (an untagged image means :latest, which
+// changes under a running Deployment without a rollout).
+export const IMAGE_PATTERN =
+  '^([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]+)?/)?' +
+  '[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*' +
+  '((:[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})(@sha256:[a-f0-9]{64})?|@sha256:[a-f0-9]{64})$';
+
+// host:port where host is a DNS name, an IPv4 address or a bracketed IPv6 address and the port is
+// 1-65535.
+export const REDIS_ADDRESS_PATTERN =
+  '^([a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?|\\[[0-9a-fA-F:.]+\\]):' +
+  '([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$';
+
+const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+const PERCENT_OR_INT = "type(self) == int ? self >= 0 && self <= 1000 : self.matches('^(100|[1-9]?[0-9])%$')";
+const IS_ZERO = (f: string) => `(type(self.${f}) == int ? self.${f} == 0 : self.${f} == '0%')`;
+
+export const SecretKeyRefSchema = Type.Object(
+  {
+    name: Type.String({
+      description: 'Name of a Secret in the namespace of the CounterService.',
+      minLength: 1,
+      maxLength: 253,
+      pattern: DNS_SUBDOMAIN,
+    }),
+    key: Type.String({
+      description: 'Key inside the Secret whose value is the Redis password.',
+      minLength: 1,
+      maxLength: 253,
+      pattern: '^[-._a-zA-Z0-9]+$',
+    }),
+  },
+  { description: 'A key of a Secret in the same namespace.' },
+);
+
+export const RedisSpecSchema = Type.Object(
+  {
+    address: Type.String({
+      description:
+        'Redis endpoint as host:port, e.g. redis:6379 (a Service in the same namespace) or redis.db.svc:6379.',
+      maxLength: 261,
+      pattern: REDIS_ADDRESS_PATTERN,
+    }),
+    key: Type.String({
+      description:
+        'The Redis key holding the counter. CounterServices sharing an address and key share a count.',
+      default: 'counter',
+      minLength: 1,
+      maxLength: 256,
+      pattern: '^[A-Za-z0-9:_.{}-]+$',
+    }),
+    passwordSecretRef: Type.Optional(
+      Type.Object(SecretKeyRefSchema.properties, {
+        description:
+          'The Redis password, read from a Secret key and passed to the workload as REDIS_PASSWORD.',
+      }),
+    ),
+  },
+  { description: 'Where the workload keeps its counter.' },
+);
+
+export const WorkSpecSchema = Type.Object(
+  {
+    durationSeconds: Type.Integer({
+      description:
+        'Simulated work per request, in seconds: /incr answers at once and increments the counter this much later. ' +
+        'It is the longest work a pod can have in flight, so it is a term of the grace period.',
+      default: 5,
+      minimum: 0,
+      maximum: 600,
+      format: 'int32',
+    }),
+  },
+  { description: 'The work each request starts.', default: {} },
+);
+
+export const DrainSpecSchema = withRules(
+  Type.Object(
+    {
+      mode: StringEnum(DRAIN_MODES, {
+        description:
+          'Graceful: a preStop sleep keeps the pod serving while endpoints update, then the workload drains ' +
+          'in-flight work before the computed grace period ends. Hard: the negative control of the experiment ' +
+          '(no preStop hook, SHUTDOWN_MODE=hard, Kubernetes default grace period of 30s); loses in-flight work.',
+        default: 'Graceful',
+      }),
+      propagationSeconds: Type.Optional(
+        Type.Integer({
+          description:
+            'Seconds the pod keeps serving after its deletion starts, while kube-proxy, ingresses and load ' +
+            'balancers learn that its endpoint is gone: the length of the native preStop sleep. ' +
+            'Unset: the DrainPolicy default (built-in 5).',
+          minimum: 0,
+          maximum: 120,
+          format: 'int32',
+        }),
+      ),
+      cleanupSeconds: Type.Optional(
+        Type.Integer({
+          description:
+            'Seconds reserved after in-flight work for closing connections and writing the termination message. ' +
+            'Unset: the DrainPolicy default (built-in 2).',
+          minimum: 0,
+          maximum: 120,
+          format: 'int32',
+        }),
+      ),
+      marginSeconds: Type.Optional(
+        Type.Integer({
+          description:
+            'Safety margin added to the grace period for slow nodes and scheduling jitter. ' +
+            'Unset: the DrainPolicy default (built-in 3).',
+          minimum: 0,
+          maximum: 300,
+          format: 'int32',
+        }),
+      ),
+      gracePeriodSecondsOverride: Type.Optional(
+        Type.Integer({
+          description:
+            'Use this terminationGracePeriodSeconds instead of the computed one. Must exceed propagationSeconds + 2 ' +
+            'and lie within the DrainPolicy bounds; a value outside them is refused (condition BudgetAccepted=False), ' +
+            'never clamped.',
+          minimum: 3,
+          maximum: 3600,
+          format: 'int32',
+        }),
+      ),
+    },
+    {
+      description:
+        'How pods shut down. The grace period is propagationSeconds + work.durationSeconds + cleanupSeconds + ' +
+        'marginSeconds unless overridden; status.budget shows each term.',
+      default: {},
+    },
+  ),
+  [
+    {
+      rule: '!has(self.gracePeriodSecondsOverride) || self.gracePeriodSecondsOverride > (has(self.propagationSeconds) ? self.propagationSeconds : 0) + 2',
+      message:
+        'gracePeriodSecondsOverride must exceed propagationSeconds + 2: the grace period includes the preStop sleep and the workload needs time to drain after SIGTERM',
+      fieldPath: '.gracePeriodSecondsOverride',
+      reason: 'FieldValueInvalid',
+    },
+  ],
+);
+
+export const RolloutSpecSchema = withRules(
+  Type.Object(
+    {
+      maxSurge: IntOrString({
+        description:
+          'Pods created above the desired replicas during a rollout: a number or a percentage (e.g. 25%). ' +
+          'Default 1 keeps full capacity while old pods drain.',
+        default: 1,
+        maxLength: 4,
+        'x-kubernetes-validations': [
+          { rule: PERCENT_OR_INT, message: 'must be an integer 0-1000 or a percentage 0%-100%' },
+        ],
+      }),
+      maxUnavailable: IntOrString({
+        description:
+          'Pods that may be unavailable during a rollout: a number or a percentage. Default 0: a pod is only ' +
+          'removed after its replacement is ready.',
+        default: 0,
+        maxLength: 4,
+        'x-kubernetes-validations': [
+          { rule: PERCENT_OR_INT, message: 'must be an integer 0-1000 or a percentage 0%-100%' },
+        ],
+      }),
+      minReadySeconds: Type.Integer({
+        description:
+          'Seconds a new pod must be ready before it counts as available, giving load balancers time to pick it ' +
+          'up before the next old pod goes.',
+        default: 0,
+        minimum: 0,
+        maximum: 3600,
+        format: 'int32',
+      }),
+      progressDeadlineSeconds: Type.Integer({
+        description:
+          'Seconds a rollout may make no progress before it is reported as failed (Progressing=False).',
+        default: 600,
+        minimum: 1,
+        maximum: 7200,
+        format: 'int32',
+      }),
+    },
+    { description: 'The rolling update strategy of the Deployment.', default: {} },
+  ),
+  [
+    {
+      rule: `!(${IS_ZERO('maxSurge')} && ${IS_ZERO('maxUnavailable')})`,
+      message: 'maxSurge and maxUnavailable must not both be 0: the rollout could never replace a pod',
+      fieldPath: '.maxUnavailable',
+      reason: 'FieldValueInvalid',
+    },
+    {
+      rule: 'self.progressDeadlineSeconds > self.minReadySeconds',
+      message: 'progressDeadlineSeconds must be greater than minReadySeconds',
+      fieldPath: '.progressDeadlineSeconds',
+      reason: 'FieldValueInvalid',
+    },
+  ],
+);
+
+export const ServiceSpecSchema = withRules(
+  Type.Object(
+    {
+      type: StringEnum(SERVICE_TYPES, {
+        description: 'ClusterIP (reachable inside the cluster) or NodePort (also on every node at nodePort).',
+        default: 'ClusterIP',
+      }),
+      port: Type.Integer({
+        description: 'The Service port; it forwards to the workload container port 8080 (named http).',
+        default: 80,
+        minimum: 1,
+        maximum: 65535,
+        format: 'int32',
+      }),
+      nodePort: Type.Optional(
+        Type.Integer({
+          description: 'Fixed node port for type NodePort (30000-32767). Unset: the API server picks one.',
+          minimum: 30000,
+          maximum: 32767,
+          format: 'int32',
+        }),
+      ),
+    },
+    { description: 'The Service in front of the pods.', default: {} },
+  ),
+  [
+    {
+      rule: "self.type == 'NodePort' || !has(self.nodePort)",
+      message: 'nodePort may only be set when type is NodePort',
+      fieldPath: '.nodePort',
+      reason: 'FieldValueForbidden',
+    },
+  ],
+);
+
+const ResourceListSchema = (what: string, defaults: Record<string, string> | undefined) =>
+  Type.Object(
+    {
+      cpu: Type.Optional(Quantity({ description: `CPU ${what}, e.g. 100m or 1.` })),
+      memory: Type.Optional(Quantity({ description: `Memory ${what}, e.g. 64Mi.` })),
+    },
+    { description: `Compute resource ${what}.`, ...(defaults ? { default: defaults } : {}) },
+  );
+
+export const ResourcesSpecSchema = Type.Object(
+  {
+    requests: Type.Optional(
+      ResourceListSchema('requests (what the scheduler reserves)', { cpu: '50m', memory: '64Mi' }),
+    ),
+    limits: Type.Optional(ResourceListSchema('limits (the most the container may use)', { memory: '256Mi' })),
+  },
+  { description: 'Compute resources of the workload container.', default: {} },
+);
+
+export const CounterServiceSpecSchema = Type.Object(
+  {
+    replicas: Type.Integer({
+      description:
+        'Desired number of pods. Also set by `kubectl scale` and a HorizontalPodAutoscaler (scale subresource).',
+      default: 1,
+      minimum: 0,
+      maximum: 1000,
+      format: 'int32',
+    }),
+    image: Type.String({
+      description:
+        'The workload image with a tag or digest, e.g. lastcall/workload:v1. Changing it starts a rolling update.',
+      minLength: 1,
+      maxLength: 512,
+      pattern: IMAGE_PATTERN,
+    }),
+    imagePullPolicy: StringEnum(PULL_POLICIES, {
+      description: 'When the kubelet pulls the image: Always, IfNotPresent or Never.',
+      default: 'IfNotPresent',
+    }),
+    redis: RedisSpecSchema,
+    work: WorkSpecSchema,
+    drain: DrainSpecSchema,
+    rollout: RolloutSpecSchema,
+    service: ServiceSpecSchema,
+    resources: ResourcesSpecSchema,
+    logLevel: StringEnum(LOG_LEVELS, {
+      description: 'Log level of the workload (LOG_LEVEL).',
+      default: 'info',
+    }),
+  },
+  { description: 'The desired state of the counter service.' },
+);
+
+export const BudgetTermsSchema = Type.Object(
+  {
+    propagationSeconds: Type.Integer({
+      description: 'The preStop sleep while endpoints update.',
+      minimum: 0,
+    }),
+    workSeconds: Type.Integer({ description: 'The longest work a pod can have in flight.', minimum: 0 }),
+    cleanupSeconds: Type.Integer({
+      description: 'Time reserved for closing connections after the work.',
+      minimum: 0,
+    }),
+    marginSeconds: Type.Integer({ description: 'Safety margin.', minimum: 0 }),
+  },
+  { description: 'The terms the grace period is the sum of.' },
+);
+
+export const BudgetStatusSchema = Type.Object(
+  {
+    mode: StringEnum(DRAIN_MODES, { description: 'The drain mode the budget was computed for.' }),
+    gracePeriodSeconds: Type.Integer({
+      description: 'The terminationGracePeriodSeconds set on the pods.',
+      minimum: 0,
+      format: 'int64',
+    }),
+    preStopSleepSeconds: Type.Integer({
+      description: 'The native preStop sleep (0 and no hook in Hard mode).',
+      minimum: 0,
+      format: 'int64',
+    }),
+    drainTimeoutSeconds: Type.Integer({
+      description:
+        "The workload's own drain deadline (DRAIN_TIMEOUT_MS), counted from SIGTERM: grace period - preStop sleep - " +
+        'exit reserve, so the workload gives up and exits before the kubelet sends SIGKILL.',
+      minimum: 0,
+      format: 'int64',
+    }),
+    source: StringEnum(BUDGET_SOURCES, {
+      description:
+        'computed (the formula), override (spec.drain.gracePeriodSecondsOverride) or kubernetes-default (Hard mode).',
+    }),
+    policy: Type.String({
+      description:
+        'The DrainPolicy (or policies, joined by +) that supplied defaults and bounds; built-in if none.',
+      maxLength: 1024,
+    }),
+    terms: BudgetTermsSchema,
+    formula: Type.String({ description: 'The sum as text, e.g. "5 + 5 + 2 + 3 = 15s".', maxLength: 256 }),
+    bounds: Type.Object(
+      {
+        minSeconds: Type.Integer({ description: 'Smallest grace period the policy allows.', minimum: 0 }),
+        maxSeconds: Type.Integer({ description: 'Largest grace period the policy allows.', minimum: 0 }),
+      },
+      { description: 'The grace period bounds of the policy.' },
+    ),
+  },
+  { description: 'The shutdown budget: the grace period and why it is what it is.' },
+);
+
+export const DrainRecordSchema = Type.Object(
+  {
+    pod: Type.String({ description: 'Name of the pod that terminated.', maxLength: 253 }),
+    finishedAt: Type.Optional(
+      Type.String({ description: 'When its container terminated (RFC 3339).', format: 'date-time' }),
+    ),
+    outcome: StringEnum(DRAIN_OUTCOMES, {
+      description:
+        'Clean (exit 0, nothing abandoned), Abandoned (exited but gave up pending work), Killed (SIGKILL or other ' +
+        'non-zero exit) or Unknown.',
+    }),
+    exitCode: Type.Optional(
+      Type.Integer({ description: 'Exit code of the workload container.', format: 'int32' }),
+    ),
+    reason: Type.Optional(
+      Type.String({ description: 'Termination reason reported by the kubelet.', maxLength: 256 }),
+    ),
+    drainSeconds: Type.Optional(
+      Type.Number({ description: 'Seconds from SIGTERM to exit, from the termination message.', minimum: 0 }),
+    ),
+    pendingAtSignal: Type.Optional(
+      Type.Integer({ description: 'Work in flight when SIGTERM arrived.', minimum: 0, format: 'int64' }),
+    ),
+    completed: Type.Optional(
+      Type.Integer({ description: 'Work completed during the drain.', minimum: 0, format: 'int64' }),
+    ),
+    abandoned: Type.Optional(
+      Type.Integer({ description: 'Work given up (increments lost).', minimum: 0, format: 'int64' }),
+    ),
+  },
+  { description: 'What one terminated pod reported.' },
+);
+
+export const DrainsStatusSchema = Type.Object(
+  {
+    observed: Type.Integer({ description: 'Pod terminations observed.', minimum: 0, format: 'int64' }),
+    clean: Type.Integer({
+      description: 'Terminations that exited 0 with nothing abandoned.',
+      minimum: 0,
+      format: 'int64',
+    }),
+    killed: Type.Integer({
+      description: 'Terminations killed by SIGKILL (exit 137) or failing otherwise.',
+      minimum: 0,
+      format: 'int64',
+    }),
+    abandonedIncrements: Type.Integer({
+      description: 'Increments the workloads reported as abandoned.',
+      minimum: 0,
+      format: 'int64',
+    }),
+    longestDrainSeconds: Type.Optional(
+      Type.Number({ description: 'The longest drain observed, SIGTERM to exit, in seconds.', minimum: 0 }),
+    ),
+    recommendedGracePeriodSeconds: Type.Optional(
+      Type.Integer({
+        description:
+          'A grace period derived from the observed drains (propagation + longest drain + margin).',
+        minimum: 0,
+        format: 'int64',
+      }),
+    ),
+    recent: Type.Optional(
+      Type.Array(DrainRecordSchema, {
+        description: 'The most recent terminations, newest first.',
+        maxItems: 20,
+      }),
+    ),
+  },
+  { description: 'What the operator observed as pods of this CounterService terminated.' },
+);
+
+export const RolloutStatusSchema = Type.Object(
+  {
+    fromImage: Type.Optional(Type.String({ description: 'Image before the rollout.', maxLength: 512 })),
+    toImage: Type.String({ description: 'Image the rollout moved to.', maxLength: 512 }),
+    startedAt: Type.String({
+      description: 'When the operator applied the new image (RFC 3339).',
+      format: 'date-time',
+    }),
+    completedAt: Type.Optional(
+      Type.String({
+        description: 'When every pod ran the new image and was available (RFC 3339).',
+        format: 'date-time',
+      }),
+    ),
+  },
+  { description: 'The last image change.' },
+);
+
+export const CounterServiceStatusSchema = Type.Object(
+  {
+    observedGeneration: Type.Optional(
+      Type.Integer({
+        description: 'The .metadata.generation this status reflects.',
+        minimum: 0,
+        format: 'int64',
+      }),
+    ),
+    replicas: Type.Optional(
+      Type.Integer({
+        description: 'Pods of the Deployment (scale subresource).',
+        minimum: 0,
+        format: 'int32',
+      }),
+    ),
+    readyReplicas: Type.Optional(Type.Integer({ description: 'Ready pods.', minimum: 0, format: 'int32' })),
+    updatedReplicas: Type.Optional(
+      Type.Integer({ description: 'Pods running the current spec.', minimum: 0, format: 'int32' }),
+    ),
+    availableReplicas: Type.Optional(
+      Type.Integer({ description: 'Pods ready for at least minReadySeconds.', minimum: 0, format: 'int32' }),
+    ),
+    ready: Type.Optional(
+      Type.String({
+        description: 'Ready pods out of desired, as "ready/desired" (the READY column).',
+        maxLength: 32,
+      }),
+    ),
+    selector: Type.Optional(
+      Type.String({
+        description: 'Label selector of the pods, for the scale subresource and HPAs.',
+        maxLength: 1024,
+      }),
+    ),
+    phase: Type.Optional(
+      StringEnum(PHASES, {
+        description:
+          'Summary for humans: Pending, Progressing (rollout under way), Ready, Degraded or Rejected (budget refused). ' +
+          'Programs should read conditions.',
+      }),
+    ),
+    conditions: Type.Optional(
+      Type.Array(ConditionSchema, {
+        description: 'Ready, Progressing, Degraded and BudgetAccepted, following Kubernetes API conventions.',
+        maxItems: 16,
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['type'],
+      }),
+    ),
+    budget: Type.Optional(BudgetStatusSchema),
+    drains: Type.Optional(DrainsStatusSchema),
+    lastRollout: Type.Optional(RolloutStatusSchema),
+  },
+  { description: 'The observed state, written by the operator.' },
+);
+
+export const CounterServiceSchema = Type.Object(
+  {
+    apiVersion: Type.Optional(Type.String({ description: 'lastcall.dev/v1alpha1' })),
+    kind: Type.Optional(Type.String({ description: 'CounterService' })),
+    metadata: Type.Unsafe<{
+      name?: string;
+      namespace?: string;
+      uid?: string;
+      generation?: number;
+      resourceVersion?: string;
+      labels?: Record<string, string>;
+      annotations?: Record<string, string>;
+      creationTimestamp?: string;
+      deletionTimestamp?: string;
+      [key: string]: unknown;
+    }>({ type: 'object', description: 'Standard object metadata.' }),
+    spec: CounterServiceSpecSchema,
+    status: Type.Optional(CounterServiceStatusSchema),
+  },
+  {
+    description:
+      'A counter service: the workload Deployment, its Service and PodDisruptionBudget, run with a shutdown budget ' +
+      'computed so that rolling updates lose no work.',
+    'x-kubernetes-validations': [
+      {
+        rule: "size(self.metadata.name) <= 63 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+        message:
+          'metadata.name must be a DNS-1035 label (lowercase letters, digits and -, starting with a letter, at most 63 characters) because it also names the Service',
+        fieldPath: '.metadata.name',
+        reason: 'FieldValueInvalid',
+      },
+    ],
+  },
+);

@@ -1,0 +1,142 @@
+// DrainPolicy: cluster-scoped defaults and bounds for the shutdown budget of CounterServices. Cluster
+// admins own it (it is cluster-scoped, so namespace tenants cannot write it); teams own their
+// CounterServices. See docs/api.md for why a cluster-scoped resource and how several combine.
+import { Type } from '@sinclair/typebox';
+import { DRAIN_MODES } from './counterservice.ts';
+import { LabelSelectorSchema, StringEnum, withRules } from './schema-helpers.ts';
+
+export const DrainPolicyDefaultsSchema = Type.Object(
+  {
+    propagationSeconds: Type.Optional(
+      Type.Integer({
+        description: 'Default spec.drain.propagationSeconds (the preStop sleep) of matching CounterServices.',
+        minimum: 0,
+        maximum: 120,
+        format: 'int32',
+      }),
+    ),
+    cleanupSeconds: Type.Optional(
+      Type.Integer({
+        description: 'Default spec.drain.cleanupSeconds of matching CounterServices.',
+        minimum: 0,
+        maximum: 120,
+        format: 'int32',
+      }),
+    ),
+    marginSeconds: Type.Optional(
+      Type.Integer({
+        description: 'Default spec.drain.marginSeconds of matching CounterServices.',
+        minimum: 0,
+        maximum: 300,
+        format: 'int32',
+      }),
+    ),
+  },
+  {
+    description:
+      'Values used where a CounterService leaves the field unset. Each field comes from the highest-priority matching policy that sets it.',
+  },
+);
+
+export const DrainPolicyBoundsSchema = withRules(
+  Type.Object(
+    {
+      minGracePeriodSeconds: Type.Optional(
+        Type.Integer({
+          description: 'Smallest terminationGracePeriodSeconds allowed. Unset: 1.',
+          minimum: 1,
+          maximum: 3600,
+          format: 'int32',
+        }),
+      ),
+      maxGracePeriodSeconds: Type.Optional(
+        Type.Integer({
+          description:
+            'Largest terminationGracePeriodSeconds allowed (it bounds how long a node drain or rollout can wait for one pod). Unset: 3600.',
+          minimum: 1,
+          maximum: 3600,
+          format: 'int32',
+        }),
+      ),
+      minPropagationSeconds: Type.Optional(
+        Type.Integer({
+          description:
+            "Smallest propagationSeconds allowed, e.g. the time this cluster's ingress needs to drop an endpoint. Unset: 0.",
+          minimum: 0,
+          maximum: 120,
+          format: 'int32',
+        }),
+      ),
+    },
+    {
+      description:
+        'Limits a CounterService must respect. A CounterService outside them is refused (BudgetAccepted=False and a Warning event), never clamped. The bounds come as a whole from the highest-priority matching policy that has bounds.',
+    },
+  ),
+  [
+    {
+      rule: '!has(self.minGracePeriodSeconds) || !has(self.maxGracePeriodSeconds) || self.minGracePeriodSeconds <= self.maxGracePeriodSeconds',
+      message: 'minGracePeriodSeconds must not exceed maxGracePeriodSeconds',
+      fieldPath: '.minGracePeriodSeconds',
+      reason: 'FieldValueInvalid',
+    },
+  ],
+);
+
+export const DrainPolicySpecSchema = Type.Object(
+  {
+    namespaceSelector: Type.Optional(
+      Type.Object(LabelSelectorSchema.properties, {
+        'x-kubernetes-map-type': 'atomic',
+        description:
+          'Namespaces whose CounterServices this policy applies to. Unset: every namespace. Select one namespace by name with the label kubernetes.io/metadata.name.',
+      }),
+    ),
+    priority: Type.Integer({
+      description:
+        'Precedence when several policies match a namespace: higher wins; equal priorities are ordered by name.',
+      default: 0,
+      minimum: 0,
+      maximum: 1000,
+      format: 'int32',
+    }),
+    defaults: Type.Optional(DrainPolicyDefaultsSchema),
+    bounds: Type.Optional(DrainPolicyBoundsSchema),
+    allowedModes: Type.Optional(
+      Type.Array(StringEnum(DRAIN_MODES, { description: 'A drain mode: Graceful or Hard.' }), {
+        description:
+          'Drain modes CounterServices may use. Unset: both. Leave out Hard to forbid the negative control (which loses work) in production namespaces.',
+        minItems: 1,
+        maxItems: 2,
+        'x-kubernetes-list-type': 'set',
+      }),
+    ),
+  },
+  {
+    description:
+      'Defaults and bounds of the shutdown budget for the CounterServices of the selected namespaces.',
+  },
+);
+
+export const DrainPolicySchema = Type.Object(
+  {
+    apiVersion: Type.Optional(Type.String({ description: 'lastcall.dev/v1alpha1' })),
+    kind: Type.Optional(Type.String({ description: 'DrainPolicy' })),
+    metadata: Type.Unsafe<{
+      name?: string;
+      uid?: string;
+      generation?: number;
+      resourceVersion?: string;
+      labels?: Record<string, string>;
+      annotations?: Record<string, string>;
+      creationTimestamp?: string;
+      deletionTimestamp?: string;
+      [key: string]: unknown;
+    }>({ type: 'object', description: 'Standard object metadata.' }),
+    spec: DrainPolicySpecSchema,
+  },
+  {
+    description:
+      'Cluster-wide defaults and bounds for the shutdown budget of CounterServices, set by cluster admins.',
+  },
+);

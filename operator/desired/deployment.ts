@@ -1,0 +1,156 @@
+// The workload Deployment of a CounterService: pure, a plain object for server-side apply. Every
+// field set here is owned by the operator's field manager, so a hand edit of it is put back; fields
+// left out (e.g. revisionHistoryLimit) keep the API server's defaults and stay the user's to change.
+import type { CounterService } from '../api/types.ts';
+import type { Budget } from '../budget.ts';
+import { ownedLabels, ownedMetadata, selectorLabels } from './labels.ts';
+
+export const CONTAINER_NAME = 'counter';
+export const CONTAINER_PORT = 8080;
+export const TERMINATION_MESSAGE_PATH = '/dev/termination-log';
+/** Non-root UID/GID of the workload (the distroless "nonroot" user). */
+export const WORKLOAD_UID = 65532;
+/** Annotation on the pod template recording the budget formula, for humans reading the pod. */
+export const BUDGET_ANNOTATION = 'lastcall.dev/grace-period-formula';
+
+type EnvVar =
+  | { name: string; value: string }
+  | { name: string; valueFrom: { secretKeyRef: { name: string; key: string } } };
+
+export function desiredDeployment(cs: CounterService, budget: Budget) {
+  const spec = cs.spec;
+  const graceful = budget.mode === 'Graceful';
+  const rollout = spec.rollout ?? {
+    maxSurge: 1,
+    maxUnavailable: 0,
+    minReadySeconds: 0,
+    progressDeadlineSeconds: 600,
+  };
+
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: ownedMetadata(cs),
+    spec: {
+      replicas: spec.replicas,
+      selector: { matchLabels: selectorLabels(cs) },
+      strategy: {
+        type: 'RollingUpdate',
+        rollingUpdate: { maxSurge: rollout.maxSurge, maxUnavailable: rollout.maxUnavailable },
+      },
+      minReadySeconds: rollout.minReadySeconds,
+      progressDeadlineSeconds: rollout.progressDeadlineSeconds,
+      template: {
+        metadata: {
+          labels: ownedLabels(cs),
+          annotations: { [BUDGET_ANNOTATION]: budget.formula },
+        },
+        spec: {
+          // The budget: counted by the kubelet from the deletion, preStop sleep included.
+          terminationGracePeriodSeconds: budget.gracePeriodSeconds,
+          // The workload never talks to the API server.
+          automountServiceAccountToken: false,
+          // Service links would add REDIS_PORT=tcp://... and friends for every Service in the namespace.
+          enableServiceLinks: false,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: WORKLOAD_UID,
+            runAsGroup: WORKLOAD_UID,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          containers: [
+            {
+              name: CONTAINER_NAME,
+              image: spec.image,
+              imagePullPolicy: spec.imagePullPolicy ?? 'IfNotPresent',
+              ports: [{ name: 'http', containerPort: CONTAINER_PORT, protocol: 'TCP' }],
+              env: workloadEnv(cs, budget),
+              ...(graceful
+                ? {
+                    // Native sleep action (Kubernetes >= 1.29, GA 1.34): keeps serving while the
+                    // endpoint removal propagates; SIGTERM comes only after it. Needs no shell.
+                    lifecycle: { preStop: { sleep: { seconds: budget.preStopSleepSeconds } } },
+                  }
+                : {}),
+              // The workload writes its drain report (JSON) here; the operator reads it from the
+              // container's terminated state.
+              terminationMessagePath: TERMINATION_MESSAGE_PATH,
+              terminationMessagePolicy: 'File',
+              // Until ready the pod gets no traffic and a rollout does not count it available.
+              readinessProbe: {
+                httpGet: { path: '/readyz', port: 'http' },
+                periodSeconds: 2,
+                timeoutSeconds: 1,
+                failureThreshold: 2,
+                successThreshold: 1,
+              },
+              livenessProbe: {
+                httpGet: { path: '/healthz', port: 'http' },
+                periodSeconds: 10,
+                timeoutSeconds: 2,
+                failureThreshold: 3,
+              },
+              // Holds liveness off while Node starts (up to 30 s) instead of a long initialDelay.
+              startupProbe: {
+                httpGet: { path: '/healthz', port: 'http' },
+                periodSeconds: 1,
+                timeoutSeconds: 1,
+                failureThreshold: 30,
+              },
+              resources: resourcesOf(cs),
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: true,
+                capabilities: { drop: ['ALL'] },
+                seccompProfile: { type: 'RuntimeDefault' },
+              },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+/** The workload's environment (docs/architecture.md, "Workload configuration"). */
+export function workloadEnv(cs: CounterService, budget: Budget): EnvVar[] {
+  const spec = cs.spec;
+  const env: EnvVar[] = [
+    { name: 'PORT', value: String(CONTAINER_PORT) },
+    { name: 'REDIS_URL', value: `redis://${spec.redis.address}` },
+  ];
+  const secret = spec.redis.passwordSecretRef;
+  if (secret) {
+    env.push({ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: secret.name, key: secret.key } } });
+  }
+  env.push(
+    { name: 'COUNTER_KEY', value: spec.redis.key ?? 'counter' },
+    { name: 'WORK_DELAY_MS', value: String((spec.work?.durationSeconds ?? 5) * 1000) },
+  );
+  if (budget.mode === 'Graceful') {
+    env.push(
+      { name: 'SHUTDOWN_MODE', value: 'graceful' },
+      // Counted from SIGTERM, which comes after the preStop sleep: ends before SIGKILL.
+      { name: 'DRAIN_TIMEOUT_MS', value: String(budget.drainTimeoutSeconds * 1000) },
+      // The preStop sleep already kept the pod serving through endpoint propagation.
+      { name: 'SHUTDOWN_DELAY_MS', value: '0' },
+    );
+  } else {
+    // Hard: exit at SIGTERM, losing pending increments (the article's hard version).
+    env.push({ name: 'SHUTDOWN_MODE', value: 'hard' });
+  }
+  env.push(
+    { name: 'TERMINATION_MESSAGE_PATH', value: TERMINATION_MESSAGE_PATH },
+    { name: 'LOG_LEVEL', value: spec.logLevel ?? 'info' },
+  );
+  return env;
+}
+
+function resourcesOf(cs: CounterService) {
+  const r = cs.spec.resources ?? {};
+  const out: { requests?: Record<string, string | number>; limits?: Record<string, string | number> } = {};
+  if (r.requests && Object.keys(r.requests).length > 0) out.requests = { ...r.requests };
+  if (r.limits && Object.keys(r.limits).length > 0) out.limits = { ...r.limits };
+  return out;
+}
