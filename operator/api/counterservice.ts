@@ -53,7 +53,13 @@ export const RedisSpecSchema = Type.Object(
       description:
         'Redis endpoint as host:port, e.g. redis:6379 (a Service in the same namespace) or redis.db.svc:6379.',
       maxLength: 261,
-      pattern: REDIS_ADDRESS_PATTERN,
+      'x-kubernetes-validations': [
+        {
+          rule: `self.matches(r'${REDIS_ADDRESS_PATTERN}')`,
+          message:
+            'must be host:port with a DNS name, IPv4 or [IPv6] host and a port from 1 to 65535, e.g. redis:6379',
+        },
+      ],
     }),
     key: Type.String({
       description:
@@ -204,13 +210,13 @@ export const RolloutSpecSchema = withRules(
   ),
   [
     {
-      rule: `!(${IS_ZERO('maxSurge')} && ${IS_ZERO('maxUnavailable')})`,
+      rule: `!(has(self.maxSurge) && has(self.maxUnavailable) && ${IS_ZERO('maxSurge')} && ${IS_ZERO('maxUnavailable')})`,
       message: 'maxSurge and maxUnavailable must not both be 0: the rollout could never replace a pod',
       fieldPath: '.maxUnavailable',
       reason: 'FieldValueInvalid',
     },
     {
-      rule: 'self.progressDeadlineSeconds > self.minReadySeconds',
+      rule: '!has(self.progressDeadlineSeconds) || !has(self.minReadySeconds) || self.progressDeadlineSeconds > self.minReadySeconds',
       message: 'progressDeadlineSeconds must be greater than minReadySeconds',
       fieldPath: '.progressDeadlineSeconds',
       reason: 'FieldValueInvalid',
@@ -287,7 +293,14 @@ export const CounterServiceSpecSchema = Type.Object(
         'The workload image with a tag or digest, e.g. lastcall/workload:v1. Changing it starts a rolling update.',
       minLength: 1,
       maxLength: 512,
-      pattern: IMAGE_PATTERN,
+      // A CEL rule rather than `pattern`, so the error explains itself instead of quoting the regex.
+      'x-kubernetes-validations': [
+        {
+          rule: `self.matches(r'${IMAGE_PATTERN}')`,
+          message:
+            'must be an image reference with a tag or a digest, e.g. lastcall/workload:v1 or registry.example:5000/team/app@sha256:<64 hex>',
+        },
+      ],
     }),
     imagePullPolicy: StringEnum(PULL_POLICIES, {
       description: 'When the kubelet pulls the image: Always, IfNotPresent or Never.',
@@ -527,7 +540,8 @@ export const CounterServiceSchema = Type.Object(
       creationTimestamp?: string;
       deletionTimestamp?: string;
       [key: string]: unknown;
-    }>({ type: 'object', description: 'Standard object metadata.' }),
+      // The API server allows nothing but `type: object` here (metadata has a fixed schema).
+    }>({ type: 'object' }),
     spec: CounterServiceSpecSchema,
     status: Type.Optional(CounterServiceStatusSchema),
   },
@@ -540,7 +554,6 @@ export const CounterServiceSchema = Type.Object(
         rule: "size(self.metadata.name) <= 63 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
         message:
           'metadata.name must be a DNS-1035 label (lowercase letters, digits and -, starting with a letter, at most 63 characters) because it also names the Service',
-        fieldPath: '.metadata.name',
         reason: 'FieldValueInvalid',
       },
     ],

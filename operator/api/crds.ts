@@ -76,7 +76,9 @@ export function counterServiceCrd() {
         listKind: `${COUNTER_SERVICE_KIND}List`,
         plural: COUNTER_SERVICE_PLURAL,
         singular: 'counterservice',
-        shortNames: ['cs'],
+        // 'cs' is the contract's short name, but clusters that still serve the deprecated core
+        // ComponentStatus resolve `kubectl get cs` to it (core wins); 'csvc' always works.
+        shortNames: ['cs', 'csvc'],
         categories: ['lastcall'],
       },
       scope: 'Namespaced',

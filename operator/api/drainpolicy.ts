@@ -132,7 +132,8 @@ export const DrainPolicySchema = Type.Object(
       creationTimestamp?: string;
       deletionTimestamp?: string;
       [key: string]: unknown;
-    }>({ type: 'object', description: 'Standard object metadata.' }),
+      // The API server allows nothing but `type: object` here (metadata has a fixed schema).
+    }>({ type: 'object' }),
     spec: DrainPolicySpecSchema,
   },
   {
