@@ -2,7 +2,7 @@
 // as a real child process (real signals), a TCP proxy that can lose a Redis reply, and polling.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket, connect } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -213,7 +213,9 @@ export function spawnWorkloadProcess(env: Record<string, string>): Omit<Workload
         const found = logs.find(match);
         if (found) return found;
         if (hasExited) {
-          throw new Error(`workload exited; output:\n${[...logs.map((l) => JSON.stringify(l)), ...rawOutput].join('\n')}`);
+          throw new Error(
+            `workload exited; output:\n${[...logs.map((l) => JSON.stringify(l)), ...rawOutput].join('\n')}`,
+          );
         }
         return undefined;
       },
@@ -227,7 +229,8 @@ export function spawnWorkloadProcess(env: Record<string, string>): Omit<Workload
     rawOutput,
     exited,
     waitForLog,
-    terminationMessage: () => JSON.parse(readFileSync(terminationMessagePath, 'utf8')) as Record<string, unknown>,
+    terminationMessage: () =>
+      JSON.parse(readFileSync(terminationMessagePath, 'utf8')) as Record<string, unknown>,
     signal: (signal) => {
       proc.kill(signal);
     },

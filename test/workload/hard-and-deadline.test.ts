@@ -1,0 +1,81 @@
+import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
+import {
+  killAllWorkloads,
+  type RedisHandle,
+  readCounter,
+  sendIncrements,
+  spawnWorkload,
+  startRedis,
+  waitFor,
+} from './support.ts';
+
+let redis: RedisHandle;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterEach(killAllWorkloads);
+afterAll(async () => {
+  await redis?.stop();
+});
+
+test('hard mode (the negative control) loses every pending increment at SIGTERM', async () => {
+  const key = 'hard';
+  const workload = await spawnWorkload({
+    REDIS_URL: redis.url,
+    COUNTER_KEY: key,
+    WORK_DELAY_MS: '1000',
+    SHUTDOWN_MODE: 'hard',
+  });
+  const n = 100;
+  await sendIncrements(workload.baseUrl, n);
+  const signalledAt = Date.now();
+  workload.signal('SIGTERM');
+  const { code } = await workload.exited;
+  // Gone at once, like a process without a handler (128 + SIGTERM), not after the work delay.
+  expect(code).toBe(143);
+  expect(Date.now() - signalledAt).toBeLessThan(900);
+  // The process is gone, so this count is final.
+  expect(await readCounter(redis, key)).toBe(0);
+  expect(workload.terminationMessage()).toEqual({
+    mode: 'hard',
+    pendingAtSignal: n,
+    completed: 0,
+    abandoned: n,
+    drainMs: 0,
+    exitCode: 143,
+    acceptedDuringDrain: 0,
+  });
+});
+
+test('a drain deadline shorter than the work: exit 1, the abandoned increments logged and in the summary', async () => {
+  const key = 'deadline';
+  const workload = await spawnWorkload({
+    REDIS_URL: redis.url,
+    COUNTER_KEY: key,
+    WORK_DELAY_MS: '1500',
+    DRAIN_TIMEOUT_MS: '300',
+  });
+  const early = 30;
+  await sendIncrements(workload.baseUrl, early);
+  // Let the first increments land, then promise more that cannot finish within the deadline.
+  await waitFor('the first increments counted', async () => (await readCounter(redis, key)) === early);
+  const late = 40;
+  await sendIncrements(workload.baseUrl, late);
+
+  workload.signal('SIGTERM');
+  const { code } = await workload.exited;
+  expect(code).toBe(1);
+
+  const summary = workload.terminationMessage();
+  const counted = await readCounter(redis, key);
+  // Everything that was pending is either confirmed or reported abandoned; nothing is missing.
+  expect(Number(summary.completed) + Number(summary.abandoned)).toBe(Number(summary.pendingAtSignal));
+  expect(summary).toMatchObject({ mode: 'graceful', exitCode: 1, acceptedDuringDrain: 0 });
+  expect(Number(summary.abandoned)).toBeGreaterThanOrEqual(late);
+  expect(counted).toBe(early + late - Number(summary.abandoned));
+  expect(Number(summary.drainMs)).toBeGreaterThanOrEqual(300);
+  expect(Number(summary.drainMs)).toBeLessThan(1400);
+  const logged = workload.logs.find((line) => line.msg === 'drain deadline passed, increments abandoned');
+  expect(logged).toMatchObject({ abandoned: summary.abandoned, exitCode: 1 });
+  expect(workload.logs.at(-1)).toMatchObject({ msg: 'exit', exitCode: 1 });
+});

@@ -1,0 +1,76 @@
+import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
+import {
+  killAllWorkloads,
+  type RedisHandle,
+  readCounter,
+  sendIncrements,
+  spawnWorkload,
+  startLossyProxy,
+  startRedis,
+  waitFor,
+} from './support.ts';
+
+let redis: RedisHandle;
+beforeAll(async () => {
+  // Durable (AOF, fsync always): the restart must not lose what Redis confirmed.
+  redis = await startRedis({ durable: true });
+});
+afterEach(killAllWorkloads);
+afterAll(async () => {
+  await redis?.stop();
+});
+
+test('Redis killed and restarted in the middle of a drain: the counter still ends at exactly N', async () => {
+  const key = 'restart';
+  const workload = await spawnWorkload({ REDIS_URL: redis.url, COUNTER_KEY: key, WORK_DELAY_MS: '1000' });
+  await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200);
+  const n = 150;
+  await sendIncrements(workload.baseUrl, n);
+
+  workload.signal('SIGTERM');
+  await workload.waitForLog('signal received');
+  await redis.kill();
+  // The increments fall due while Redis is down: they fail and are retried with backoff.
+  await workload.waitForLog('increment failed, retrying', 5000);
+  await redis.start();
+
+  const { code } = await workload.exited;
+  expect(code).toBe(0);
+  expect(await readCounter(redis, key)).toBe(n);
+  expect(workload.terminationMessage()).toMatchObject({
+    pendingAtSignal: n,
+    completed: n,
+    abandoned: 0,
+    exitCode: 0,
+  });
+  expect(workload.logs.some((line) => line.msg === 'increment succeeded after retries')).toBe(true);
+});
+
+test('a reply lost after Redis applied a batch: the re-sent batch is not counted twice', async () => {
+  const key = 'lost-reply';
+  const proxy = await startLossyProxy(redis.port);
+  try {
+    const workload = await spawnWorkload({ REDIS_URL: proxy.url, COUNTER_KEY: key, WORK_DELAY_MS: '300' });
+    await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200);
+    // One increment first, so Redis has the script cached and the next EVALSHA really applies
+    // (rather than answering NOSCRIPT).
+    await sendIncrements(workload.baseUrl, 1);
+    await waitFor('the first increment counted', async () => (await readCounter(redis, key)) === 1);
+    // The next increment script to pass the proxy is applied by Redis, its reply swallowed and the
+    // connection cut: ioredis reconnects and the same batch goes out again.
+    proxy.arm('evalsha');
+    const n = 51;
+    await sendIncrements(workload.baseUrl, n - 1, 1);
+    await waitFor('a swallowed reply', () => proxy.lostReplies === 1);
+
+    workload.signal('SIGTERM');
+    expect((await workload.exited).code).toBe(0);
+    expect(await readCounter(redis, key)).toBe(n);
+    expect(workload.terminationMessage()).toMatchObject({ abandoned: 0, exitCode: 0 });
+    expect(workload.logs).toContainEqual(
+      expect.objectContaining({ msg: 're-sent increments were already applied; not counted twice' }),
+    );
+  } finally {
+    await proxy.close();
+  }
+});

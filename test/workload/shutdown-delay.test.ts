@@ -1,0 +1,102 @@
+import { connect, type Socket } from 'node:net';
+import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
+import {
+  killAllWorkloads,
+  type RedisHandle,
+  readCounter,
+  sendIncrements,
+  spawnWorkload,
+  startRedis,
+  waitFor,
+} from './support.ts';
+
+let redis: RedisHandle;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterEach(killAllWorkloads);
+afterAll(async () => {
+  await redis?.stop();
+});
+
+/** A raw HTTP/1.1 connection: keep-alive by default, and we see every header and the close. */
+function rawConnection(
+  port: number,
+): Promise<{ socket: Socket; received: () => string; closed: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+    });
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.once('error', reject);
+    socket.once('connect', () => resolve({ socket, received: () => data, closed }));
+  });
+}
+
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
+}
+
+test('SHUTDOWN_DELAY_MS: readiness off but still serving and counting; then refused, keep-alive gets Connection: close', async () => {
+  const key = 'delay';
+  const workload = await spawnWorkload({
+    REDIS_URL: redis.url,
+    COUNTER_KEY: key,
+    WORK_DELAY_MS: '1000',
+    SHUTDOWN_DELAY_MS: '1200',
+  });
+  const before = 20;
+  await sendIncrements(workload.baseUrl, before);
+
+  // A keep-alive client: one full request, answered without Connection: close...
+  const keepAlive = await rawConnection(workload.port);
+  keepAlive.socket.write('GET /healthz HTTP/1.1\r\nHost: workload\r\n\r\n');
+  await waitFor('first keep-alive answer', () => keepAlive.received().includes('"status":"alive"'));
+  expect(keepAlive.received()).toMatch(/^Connection: keep-alive\r$/im);
+  // ...then half a request, so the socket is busy (not idle) when the listener closes.
+  keepAlive.socket.write('GET /incr HTTP/1.1\r\nHost: workload\r\n');
+
+  workload.signal('SIGTERM');
+  await workload.waitForLog('signal received');
+  expect((await fetch(`${workload.baseUrl}/readyz`)).status).toBe(503);
+
+  // During the delay, new connections are still accepted and their increments counted.
+  const during = 15;
+  await sendIncrements(workload.baseUrl, during);
+  expect(workload.logs.some((line) => line.phase === 'closing')).toBe(false);
+
+  await workload.waitForLog((line) => line.phase === 'closing');
+  await waitFor('listener closed', () => refused(workload.port));
+
+  // The busy keep-alive socket finishes its request: answered, counted, told to close, closed.
+  const seen = keepAlive.received().length;
+  keepAlive.socket.write('\r\n');
+  await keepAlive.closed;
+  const second = keepAlive.received().slice(seen);
+  expect(second).toMatch(/^HTTP\/1\.1 200/);
+  expect(second).toMatch(/^Connection: close\r$/im);
+
+  const { code } = await workload.exited;
+  expect(code).toBe(0);
+  const total = before + during + 1;
+  expect(await readCounter(redis, key)).toBe(total);
+  expect(workload.terminationMessage()).toMatchObject({
+    pendingAtSignal: before,
+    acceptedDuringDrain: during + 1,
+    completed: total,
+    abandoned: 0,
+    exitCode: 0,
+  });
+  // The drain lasted at least the delay.
+  expect(Number(workload.terminationMessage().drainMs)).toBeGreaterThanOrEqual(1200);
+});
