@@ -1,0 +1,82 @@
+/**
+ * The experiment's load driver against a real HTTP server on loopback, with
+ * the real vegeta: exact counts, per-second buckets, and failures counted by
+ * cause when the server answers 503 or goes away mid-run.
+ */
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, beforeAll, expect, test } from 'vitest';
+import { ensureTools } from '../cluster/tools.ts';
+import { startLoad } from '../experiment/load.ts';
+
+let vegeta: string;
+let server: Server | undefined;
+
+beforeAll(async () => {
+  vegeta = join(await ensureTools(), 'vegeta');
+});
+
+afterEach(async () => {
+  server?.closeAllConnections();
+  if (server?.listening) await new Promise((resolve) => server?.close(resolve));
+  server = undefined;
+});
+
+async function serve(handler: Parameters<typeof createServer>[1]): Promise<number> {
+  server = createServer(handler);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as AddressInfo).port;
+}
+
+test('sends exactly rate × duration requests and counts every answer by the second it was sent', async () => {
+  let received = 0;
+  const port = await serve((_req, res) => {
+    received++;
+    res.end('{"id":"x"}');
+  });
+  const load = startLoad({ vegeta, url: `http://127.0.0.1:${port}/incr`, rate: 40, durationSeconds: 3 });
+  const totals = await load.done;
+
+  expect(totals).toMatchObject({ sent: 120, ok: 120, failed: 0, failures: {} });
+  expect(received).toBe(120);
+  // the pacer spreads them evenly: about 40 per second (a slow start may shift a few)
+  const counted = totals.perSecond.map((s) => s.sent);
+  expect(counted.reduce((a, b) => a + b, 0)).toBe(120);
+  for (const n of counted.slice(0, 3)) expect(n).toBeGreaterThanOrEqual(30);
+  expect(load.snapshot().sent).toBe(120);
+});
+
+test('counts non-2xx answers and refused connections as failures, by cause', async () => {
+  let n = 0;
+  const port = await serve((_req, res) => {
+    n++;
+    res.statusCode = n % 4 === 0 ? 503 : 200;
+    res.end();
+  });
+  const load = startLoad({ vegeta, url: `http://127.0.0.1:${port}/incr`, rate: 40, durationSeconds: 3 });
+  // Halfway through, the server goes away: later requests are refused.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  server?.closeAllConnections();
+  await new Promise((resolve) => server?.close(resolve));
+  const totals = await load.done;
+
+  expect(totals.sent).toBe(120);
+  expect(totals.ok + totals.failed).toBe(120);
+  expect(totals.failures['HTTP 503']).toBe(Math.floor(n / 4));
+  expect(totals.ok).toBe(n - Math.floor(n / 4));
+  expect(totals.failures['connection refused']).toBe(120 - n);
+  expect(totals.failed).toBe(120 - totals.ok);
+});
+
+test('a missing vegeta binary rejects with the reason', async () => {
+  const load = startLoad({
+    vegeta: '/nonexistent/vegeta',
+    url: 'http://127.0.0.1:1/incr',
+    rate: 1,
+    durationSeconds: 1,
+  });
+  await expect(load.done).rejects.toThrow(/ENOENT/);
+});

@@ -1,0 +1,326 @@
+/**
+ * What the experiment needs from the cluster: install lastcall and Redis,
+ * create, patch, read and delete its CounterService, list its pods. Writes go
+ * through @kubernetes/client-node (merge patch: strategic merge is refused for
+ * custom resources); `kubectl apply -k` installs the kustomize tree, with the
+ * kubectl built for the local cluster (same version as its API server).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import {
+  ApiException,
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import { repoRoot } from '../cluster/tools.ts';
+import type { DrainModeOption } from './options.ts';
+
+const run = promisify(execFile);
+
+export const GROUP = 'lastcall.dev';
+export const VERSION = 'v1alpha1';
+export const PLURAL = 'counterservices';
+export const OPERATOR_NAMESPACE = 'lastcall-system';
+
+/** The CounterService as far as the experiment reads it (operator/api/counterservice.ts is the schema). */
+export interface CounterServiceObject {
+  metadata: {
+    name: string;
+    namespace: string;
+    generation?: number;
+    uid?: string;
+    deletionTimestamp?: string;
+  };
+  spec: { replicas: number; image: string; drain?: { mode?: string }; work?: { durationSeconds?: number } };
+  status?: {
+    observedGeneration?: number;
+    replicas?: number;
+    readyReplicas?: number;
+    updatedReplicas?: number;
+    availableReplicas?: number;
+    phase?: string;
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+    budget?: { gracePeriodSeconds?: number; formula?: string };
+    drains?: { observed?: number; recent?: Record<string, unknown>[] };
+    lastRollout?: { fromImage?: string; toImage?: string; startedAt?: string; completedAt?: string };
+  };
+}
+
+export interface PodView {
+  name: string;
+  image: string;
+  ready: boolean;
+  terminating: boolean;
+}
+
+export interface Cluster {
+  kubeconfig: string;
+  binDir: string;
+  core: CoreV1Api;
+  apps: AppsV1Api;
+  custom: CustomObjectsApi;
+}
+
+export function connect(kubeconfig: string, binDir: string): Cluster {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  return {
+    kubeconfig,
+    binDir,
+    core: kc.makeApiClient(CoreV1Api),
+    apps: kc.makeApiClient(AppsV1Api),
+    custom: kc.makeApiClient(CustomObjectsApi),
+  };
+}
+
+export async function kubectl(cluster: Cluster, args: readonly string[]): Promise<string> {
+  const bin = existsSync(join(cluster.binDir, 'kubectl')) ? join(cluster.binDir, 'kubectl') : 'kubectl';
+  try {
+    const { stdout } = await run(bin, ['--kubeconfig', cluster.kubeconfig, ...args], {
+      cwd: repoRoot,
+      maxBuffer: 16 << 20,
+    });
+    return stdout;
+  } catch (error) {
+    const e = error as { stderr?: string; message: string };
+    throw new Error(`kubectl ${args.join(' ')} failed: ${(e.stderr ?? e.message).trim()}`);
+  }
+}
+
+export function isNotFound(error: unknown): boolean {
+  return error instanceof ApiException && error.code === 404;
+}
+
+/** Polls `check` every `intervalMs` until it returns a value; the error names what was awaited and the last state. */
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined>,
+  describeState: () => string = () => '',
+  intervalMs = 500,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = '';
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+      lastError = '';
+    } catch (error) {
+      lastError = error instanceof Error ? error.message : String(error);
+    }
+    if (Date.now() > deadline) {
+      const state = describeState();
+      throw new Error(
+        `timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${what}` +
+          (state ? `; ${state}` : '') +
+          (lastError ? `; last error: ${lastError}` : ''),
+      );
+    }
+    await sleep(intervalMs);
+  }
+}
+
+/**
+ * Installs (or updates) lastcall from config/default and waits for the CRD and
+ * the operator. `apply` is idempotent: what exists and matches stays as it is.
+ */
+export async function installLastcall(cluster: Cluster, log: (line: string) => void): Promise<void> {
+  const out = await kubectl(cluster, ['apply', '-k', 'config/default']);
+  const changed = out.split('\n').filter((l) => l.trim() !== '' && !l.endsWith(' unchanged'));
+  log(
+    changed.length === 0
+      ? 'lastcall: installed (config/default unchanged)'
+      : `lastcall: applied config/default: ${changed.join('; ')}`,
+  );
+  await kubectl(cluster, ['wait', '--for=condition=Established', '--timeout=60s', `crd/${PLURAL}.${GROUP}`]);
+  const deployments = await cluster.apps.listNamespacedDeployment({ namespace: OPERATOR_NAMESPACE });
+  for (const d of deployments.items) {
+    const name = d.metadata?.name as string;
+    await waitFor(
+      `the operator Deployment ${OPERATOR_NAMESPACE}/${name} to be available`,
+      180_000,
+      async () => {
+        const now = await cluster.apps.readNamespacedDeployment({ name, namespace: OPERATOR_NAMESPACE });
+        const available = now.status?.conditions?.find((c) => c.type === 'Available')?.status === 'True';
+        return available && (now.status?.readyReplicas ?? 0) >= 1 ? true : undefined;
+      },
+    );
+  }
+}
+
+export async function ensureNamespace(cluster: Cluster, namespace: string): Promise<void> {
+  try {
+    await cluster.core.readNamespace({ name: namespace });
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    await cluster.core.createNamespace({
+      body: { metadata: { name: namespace, labels: { 'app.kubernetes.io/part-of': 'lastcall-experiment' } } },
+    });
+  }
+}
+
+/** The Redis of config/samples, in the experiment's namespace; the CounterService reaches it as redis:6379. */
+export async function installRedis(
+  cluster: Cluster,
+  namespace: string,
+  log: (line: string) => void,
+): Promise<void> {
+  const sample = join(repoRoot, 'config', 'samples', 'redis.yaml');
+  const out = await kubectl(cluster, ['apply', '-n', namespace, '-f', sample]);
+  if (out.split('\n').some((l) => l.trim() !== '' && !l.endsWith(' unchanged')))
+    log(`redis: applied ${sample}`);
+  await kubectl(cluster, ['rollout', 'status', '-n', namespace, 'deployment/redis', '--timeout=120s']);
+}
+
+export async function readCounterService(
+  cluster: Cluster,
+  namespace: string,
+  name: string,
+): Promise<CounterServiceObject | undefined> {
+  try {
+    return (await cluster.custom.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace,
+      name,
+    })) as CounterServiceObject;
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+export interface CounterServicePlan {
+  namespace: string;
+  name: string;
+  replicas: number;
+  image: string;
+  mode: DrainModeOption;
+  counterKey: string;
+  nodePort: number;
+}
+
+export async function createCounterService(cluster: Cluster, plan: CounterServicePlan): Promise<void> {
+  await cluster.custom.createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: PLURAL,
+    namespace: plan.namespace,
+    body: {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: 'CounterService',
+      metadata: {
+        name: plan.name,
+        namespace: plan.namespace,
+        labels: { 'app.kubernetes.io/part-of': 'lastcall-experiment' },
+      },
+      spec: {
+        replicas: plan.replicas,
+        image: plan.image,
+        redis: { address: 'redis:6379', key: plan.counterKey },
+        // the seed's work: 5 s between the answer and the INCR
+        work: { durationSeconds: 5 },
+        drain: { mode: plan.mode === 'hard' ? 'Hard' : 'Graceful' },
+        // the seed's Deployment defaults for one replica: surge one, never go below the desired count
+        rollout: { maxSurge: 1, maxUnavailable: 0 },
+        service: { type: 'NodePort', port: 80, nodePort: plan.nodePort },
+      },
+    },
+  });
+}
+
+export async function patchImage(
+  cluster: Cluster,
+  namespace: string,
+  name: string,
+  image: string,
+): Promise<void> {
+  await cluster.custom.patchNamespacedCustomObject(
+    { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { spec: { image } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}
+
+/** Deletes the CounterService and waits for its pods and Service to be gone (garbage collection of owned objects). */
+export async function deleteCounterService(
+  cluster: Cluster,
+  namespace: string,
+  name: string,
+  timeoutMs = 120_000,
+): Promise<void> {
+  try {
+    await cluster.custom.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace,
+      name,
+      // Background: the garbage collector removes the Deployment, its pods and the Service
+      // after the CounterService is gone; the wait below covers them.
+      propagationPolicy: 'Background',
+    });
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+  await waitFor(
+    `CounterService ${namespace}/${name}, its pods and its Service to be gone`,
+    timeoutMs,
+    async () => {
+      const [cs, pods, service] = await Promise.all([
+        readCounterService(cluster, namespace, name),
+        listPods(cluster, namespace, name),
+        cluster.core.readNamespacedService({ namespace, name }).catch((error: unknown) => {
+          if (isNotFound(error)) return undefined;
+          throw error;
+        }),
+      ]);
+      return cs === undefined && pods.length === 0 && service === undefined ? true : undefined;
+    },
+  );
+}
+
+export async function listPods(
+  cluster: Cluster,
+  namespace: string,
+  counterService: string,
+): Promise<PodView[]> {
+  const list = await cluster.core.listNamespacedPod({
+    namespace,
+    labelSelector: `lastcall.dev/counterservice=${counterService}`,
+  });
+  return list.items.map(podView);
+}
+
+function podView(pod: V1Pod): PodView {
+  const terminating =
+    pod.metadata?.deletionTimestamp !== undefined && pod.metadata?.deletionTimestamp !== null;
+  const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  return {
+    name: pod.metadata?.name ?? '',
+    image: pod.spec?.containers?.[0]?.image ?? '',
+    ready: ready && !terminating,
+    terminating,
+  };
+}
+
+/** GET /count through the NodePort: the Redis counter as the workload reads it. */
+export async function readCounter(nodePort: number, timeoutMs = 2000): Promise<number> {
+  const response = await fetch(`http://127.0.0.1:${nodePort}/count`, {
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const body = (await response.json()) as { value?: unknown; error?: string };
+  if (!response.ok || typeof body.value !== 'number') {
+    throw new Error(`GET /count answered ${response.status}: ${JSON.stringify(body)}`);
+  }
+  return body.value;
+}

@@ -1,0 +1,448 @@
+/**
+ * The rollout experiment as a library: the CLI, the demo and the end-to-end
+ * tests call it. One run: a fresh CounterService with a fresh counter key,
+ * load through its NodePort, rolling updates part-way (image tag v1 -> v2 ->
+ * ...), then wait for the rollouts and every drain, and compare the Redis
+ * counter with the increments that were answered 2xx.
+ */
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { repoRoot } from '../cluster/tools.ts';
+import {
+  type Cluster,
+  type CounterServiceObject,
+  connect,
+  createCounterService,
+  deleteCounterService,
+  ensureNamespace,
+  installLastcall,
+  installRedis,
+  listPods,
+  type PodView,
+  patchImage,
+  readCounter,
+  readCounterService,
+  waitFor,
+} from './kube.ts';
+import { type LoadRun, startLoad } from './load.ts';
+import type {
+  DrainRecord,
+  ExperimentResult,
+  RolloutRecord,
+  SweepPoint,
+  SweepResult,
+  TimelineSecond,
+} from './model.ts';
+import type { ExperimentOptions } from './options.ts';
+import { formatProgress } from './progress.ts';
+import { nextSweepRate, summarizeSweep } from './sweep.ts';
+
+export interface ClusterTarget {
+  kubeconfig: string;
+  /** the tools bin dir: kubectl and vegeta */
+  binDir: string;
+}
+
+export interface RunHooks {
+  /** progress and setup lines; default: none */
+  log?: (line: string) => void;
+}
+
+export const COUNTER_SERVICE_NAME = 'counter';
+export const WORKLOAD_REPOSITORY = 'lastcall/workload';
+/** seconds of work between the answer and the INCR (CounterService spec.work.durationSeconds) */
+const WORK_SECONDS = 5;
+
+/**
+ * The cluster in KUBECONFIG, or the local cluster (started when it is not running).
+ * kubectl and vegeta come from the tools bin dir either way.
+ */
+export async function resolveCluster(log: (line: string) => void = () => {}): Promise<ClusterTarget> {
+  const fromEnv = process.env.KUBECONFIG;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    const { ensureTools } = await import('../cluster/tools.ts');
+    const binDir = await ensureTools(log);
+    log(`cluster: KUBECONFIG=${fromEnv}`);
+    return { kubeconfig: fromEnv, binDir };
+  }
+  const { up } = await import('../cluster/launcher.ts');
+  const handle = await up({ onProgress: (line) => log(`cluster: ${line}`) });
+  log(`cluster: local cluster, API server ${handle.server}, kubeconfig ${handle.kubeconfig}`);
+  return { kubeconfig: handle.kubeconfig, binDir: handle.binDir };
+}
+
+/** Installs lastcall (config/default) and the sample Redis in the experiment's namespace. Idempotent. */
+export async function prepare(target: ClusterTarget, namespace: string, hooks: RunHooks = {}): Promise<void> {
+  const log = hooks.log ?? (() => {});
+  const cluster = connect(target.kubeconfig, target.binDir);
+  await installLastcall(cluster, log);
+  await ensureNamespace(cluster, namespace);
+  await installRedis(cluster, namespace, log);
+}
+
+export function defaultReportPath(label: string, at = new Date()): string {
+  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  return join(repoRoot, 'reports', `${label}-${stamp}.html`);
+}
+
+export function imageTag(n: number): string {
+  return `${WORKLOAD_REPOSITORY}:v${n}`;
+}
+
+/** Seconds after the load starts at which each rollout patches the image: evenly spread, none at the edges. */
+export function rolloutTimes(durationSeconds: number, rollouts: number): number[] {
+  return Array.from({ length: rollouts }, (_, i) => (durationSeconds * (i + 1)) / (rollouts + 1));
+}
+
+interface Sample {
+  podsReady: number;
+  podsTerminating: number;
+  counter: number | null;
+}
+
+export async function runExperiment(
+  target: ClusterTarget,
+  options: ExperimentOptions,
+  hooks: RunHooks = {},
+): Promise<ExperimentResult> {
+  const log = hooks.log ?? (() => {});
+  const wallStart = Date.now();
+  const startedAt = new Date(wallStart).toISOString();
+  const { namespace, nodePort, replicas } = options;
+  const name = COUNTER_SERVICE_NAME;
+  const cluster = connect(target.kubeconfig, target.binDir);
+
+  await prepare(target, namespace, hooks);
+  if ((await readCounterService(cluster, namespace, name)) !== undefined) {
+    log(`setup: removing the CounterService ${namespace}/${name} of an earlier run`);
+    await deleteCounterService(cluster, namespace, name);
+  }
+  // A fresh key per run: the counter starts at zero without reaching into Redis.
+  const counterKey = `experiment:${startedAt.replace(/[^0-9]/g, '').slice(0, 17)}`;
+  await createCounterService(cluster, {
+    namespace,
+    name,
+    replicas,
+    image: imageTag(1),
+    mode: options.mode,
+    counterKey,
+    nodePort,
+  });
+  log(
+    `setup: CounterService ${namespace}/${name}: ${replicas} × ${imageTag(1)}, drain ${options.mode}, ` +
+      `NodePort ${nodePort}, counter key ${counterKey}`,
+  );
+  let lastCs: CounterServiceObject | undefined;
+  try {
+    await waitFor(
+      `${replicas} ready pod(s) of ${namespace}/${name} answering GET /count through NodePort ${nodePort}`,
+      180_000,
+      async () => {
+        lastCs = await readCounterService(cluster, namespace, name);
+        const pods = await listPods(cluster, namespace, name);
+        if (pods.filter((p) => p.ready).length < replicas) return undefined;
+        return (await readCounter(nodePort)) === 0 ? true : undefined;
+      },
+      () => describeCounterService(lastCs),
+    );
+    log(`setup: ready after ${seconds((Date.now() - wallStart) / 1000)}; starting the load`);
+    const result = await measure(cluster, target, options, hooks);
+    return { ...result, startedAt, wallSeconds: (Date.now() - wallStart) / 1000 };
+  } finally {
+    if (!options.keep) {
+      await deleteCounterService(cluster, namespace, name).catch((error: unknown) =>
+        log(`cleanup: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    } else {
+      log(`kept: CounterService ${namespace}/${name} (NodePort ${nodePort})`);
+    }
+  }
+}
+
+/** The load, the rollouts, the drains and the final count. */
+async function measure(
+  cluster: Cluster,
+  target: ClusterTarget,
+  options: ExperimentOptions,
+  hooks: RunHooks,
+): Promise<Omit<ExperimentResult, 'startedAt' | 'wallSeconds'>> {
+  const log = hooks.log ?? (() => {});
+  const { namespace, nodePort, replicas, rate } = options;
+  const name = COUNTER_SERVICE_NAME;
+  const samples = new Map<number, Sample>();
+  const podsSeen = new Map<string, string>();
+  const records: RolloutRecord[] = [];
+  let latestPods: PodView[] = [];
+  let latestCs: CounterServiceObject | undefined;
+  let latestCounter: number | null = null;
+  let counterChangedAt = Date.now();
+  let phase = '';
+
+  const load: LoadRun = startLoad({
+    vegeta: join(target.binDir, 'vegeta'),
+    url: `http://127.0.0.1:${nodePort}/incr`,
+    rate,
+    durationSeconds: options.durationSeconds,
+  });
+  const t0 = load.startedAt;
+  let loadFinished = false;
+  load.done.then(
+    () => {
+      loadFinished = true;
+    },
+    () => {},
+  );
+  const elapsed = () => (Date.now() - t0) / 1000;
+
+  // One sample a second: pods, the CounterService, the counter.
+  let sampling = true;
+  const sampler = (async () => {
+    for (let tick = 0; sampling; tick++) {
+      const [pods, cs, counter] = await Promise.allSettled([
+        listPods(cluster, namespace, name),
+        readCounterService(cluster, namespace, name),
+        readCounter(nodePort, 900),
+      ]);
+      const t = elapsed();
+      if (pods.status === 'fulfilled') {
+        latestPods = pods.value;
+        for (const p of pods.value) podsSeen.set(p.name, p.image);
+        trackRollouts(records, pods.value, replicas, t);
+      }
+      if (cs.status === 'fulfilled') latestCs = cs.value;
+      const value = counter.status === 'fulfilled' ? counter.value : null;
+      if (value !== null && value !== latestCounter) counterChangedAt = Date.now();
+      if (value !== null) latestCounter = value;
+      samples.set(Math.floor(t), {
+        podsReady: latestPods.filter((p) => p.ready).length,
+        podsTerminating: latestPods.filter((p) => p.terminating).length,
+        counter: value,
+      });
+      const snap = load.snapshot();
+      log(
+        formatProgress({
+          elapsedSeconds: t,
+          sent: loadFinished ? snap.sent : Math.max(snap.sent, load.scheduledSent()),
+          answered: snap.sent,
+          ok: snap.ok,
+          failed: snap.failed,
+          podsReady: latestPods.filter((p) => p.ready).length,
+          podsTerminating: latestPods.filter((p) => p.terminating).length,
+          counter: value,
+          phase: phase || rolloutPhase(records, t),
+        }),
+      );
+      const next = t0 + (tick + 1) * 1000;
+      if (next > Date.now()) await sleep(next - Date.now());
+      else tick = Math.floor(elapsed());
+    }
+  })();
+
+  // The rolling updates, spread over the load.
+  const rollouts = (async () => {
+    const times = rolloutTimes(options.durationSeconds, options.rollouts);
+    for (let i = 0; i < times.length; i++) {
+      const at = t0 + (times[i] as number) * 1000;
+      if (at > Date.now()) await sleep(at - Date.now());
+      const record: RolloutRecord = {
+        index: i + 1,
+        fromImage: imageTag(i + 1),
+        toImage: imageTag(i + 2),
+        startedAt: elapsed(),
+        readyAt: null,
+        completedAt: null,
+      };
+      records.push(record);
+      await patchImage(cluster, namespace, name, record.toImage);
+    }
+  })();
+
+  try {
+    const [totals] = await Promise.all([load.done, rollouts]);
+    const loadEndedAt = Date.now();
+    const finalImage = imageTag(options.rollouts + 1);
+    phase = 'waiting for the rollout and the drains';
+    await waitFor(
+      'the last rollout to complete (every pod on the new image and ready, every old pod gone)',
+      240_000,
+      async () => {
+        const last = records.at(-1);
+        return last === undefined || last.completedAt !== null ? true : undefined;
+      },
+      () =>
+        `pods: ${latestPods.map((p) => `${p.name} ${p.image} ${p.terminating ? 'terminating' : p.ready ? 'ready' : 'not ready'}`).join(', ')}; ${describeCounterService(latestCs)}`,
+      250,
+    );
+    const replaced = [...podsSeen].filter(([, image]) => image !== finalImage).map(([pod]) => pod);
+    const drainsFor = () => {
+      const recent = latestCs?.status?.drains?.recent ?? [];
+      return recent.filter((d) => replaced.includes(String(d.pod))) as DrainRecord[];
+    };
+    phase = 'waiting for the drain records';
+    await waitFor(
+      `drain records of ${replaced.length} replaced pod(s) in status.drains`,
+      60_000,
+      async () => {
+        const observed = latestCs?.status?.drains?.observed ?? 0;
+        // recent keeps the newest 20; beyond that the observed count must do
+        return drainsFor().length >= Math.min(replaced.length, 20) && observed >= replaced.length
+          ? true
+          : undefined;
+      },
+      () => `found ${drainsFor().length}: ${describeCounterService(latestCs)}`,
+      250,
+    ).catch((error: unknown) => log(`drains: ${error instanceof Error ? error.message : String(error)}`));
+
+    phase = 'waiting for the counter to settle';
+    await waitFor(
+      `the counter to reach ${totals.ok} or settle`,
+      90_000,
+      async () => {
+        if (latestCounter === totals.ok) return true;
+        const quiet = Date.now() - counterChangedAt;
+        const sinceLoad = Date.now() - loadEndedAt;
+        return sinceLoad > (WORK_SECONDS + 3) * 1000 && quiet > 4000 ? true : undefined;
+      },
+      () => `counter ${latestCounter}, answered ${totals.ok}`,
+      250,
+    ).catch((error: unknown) => log(`counter: ${error instanceof Error ? error.message : String(error)}`));
+    sampling = false;
+    await sampler;
+    const counter = await waitFor('GET /count to answer', 30_000, async () => readCounter(nodePort));
+
+    const drains = drainsFor();
+    const drainsMissing = replaced.filter((pod) => !drains.some((d) => d.pod === pod));
+    const first = records[0];
+    const last = records.at(-1);
+    return {
+      mode: options.mode,
+      rate,
+      duration: options.durationSeconds,
+      replicas,
+      rollouts: options.rollouts,
+      namespace,
+      name,
+      nodePort,
+      sent: totals.sent,
+      ok: totals.ok,
+      failed: totals.failed,
+      counter,
+      lost: totals.ok - counter,
+      failures: totals.failures,
+      maxLatencyMs: totals.maxLatencyMs,
+      rolloutSeconds:
+        first !== undefined && last?.completedAt != null ? last.completedAt - first.startedAt : null,
+      rolloutRecords: records,
+      drains,
+      drainsMissing,
+      gracePeriodSeconds: latestCs?.status?.budget?.gracePeriodSeconds ?? null,
+      timeline: mergeTimeline(totals.perSecond, samples),
+      reportPath: null,
+    };
+  } finally {
+    sampling = false;
+    load.stop();
+    await sampler.catch(() => {});
+  }
+}
+
+/** A rollout is ready when `replicas` pods of the new image are Ready, complete when no other pod is left. */
+export function trackRollouts(
+  records: RolloutRecord[],
+  pods: readonly PodView[],
+  replicas: number,
+  t: number,
+): void {
+  const current = records.at(-1);
+  if (current === undefined || current.completedAt !== null) return;
+  const newReady = pods.filter((p) => p.image === current.toImage && p.ready).length;
+  if (current.readyAt === null && newReady >= replicas) current.readyAt = t;
+  if (newReady >= replicas && pods.every((p) => p.image === current.toImage && !p.terminating)) {
+    current.completedAt = t;
+  }
+}
+
+function rolloutPhase(records: readonly RolloutRecord[], t: number): string {
+  const current = records.at(-1);
+  if (current === undefined) return '';
+  const tag = current.toImage.split(':').at(-1);
+  if (current.completedAt !== null)
+    return `rollout ${current.index} -> ${tag} done in ${seconds(current.completedAt - current.startedAt)}`;
+  return `rollout ${current.index} -> ${tag} running ${seconds(t - current.startedAt)}`;
+}
+
+/** Load per second plus the sampled pods and counter; a second without a sample holds the last pod counts. */
+export function mergeTimeline(
+  perSecond: readonly { sent: number; ok: number; failed: number }[],
+  samples: ReadonlyMap<number, Sample>,
+): TimelineSecond[] {
+  const length = Math.max(perSecond.length, ...[...samples.keys()].map((t) => t + 1));
+  const timeline: TimelineSecond[] = [];
+  let held: Sample = { podsReady: 0, podsTerminating: 0, counter: null };
+  for (let t = 0; t < length; t++) {
+    const load = perSecond[t] ?? { sent: 0, ok: 0, failed: 0 };
+    const sample = samples.get(t);
+    if (sample !== undefined) held = sample;
+    timeline.push({
+      t,
+      ...load,
+      podsReady: held.podsReady,
+      podsTerminating: held.podsTerminating,
+      counter: sample === undefined ? null : sample.counter,
+    });
+  }
+  return timeline;
+}
+
+function describeCounterService(cs: CounterServiceObject | undefined): string {
+  if (cs === undefined) return 'CounterService not found';
+  const s = cs.status ?? {};
+  const conditions = (s.conditions ?? [])
+    .map(
+      (c) => `${c.type}=${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}`,
+    )
+    .join(', ');
+  return `CounterService phase ${s.phase ?? '?'}, ready ${s.readyReplicas ?? 0}/${cs.spec.replicas}, conditions: ${conditions || 'none'}`;
+}
+
+function seconds(s: number): string {
+  return `${Math.round(s * 10) / 10}s`;
+}
+
+/**
+ * Runs at rising rates (see sweep.ts) and returns every run plus the curve.
+ * A run that cannot complete counts as lossy, with its error.
+ */
+export async function runSweep(
+  target: ClusterTarget,
+  options: ExperimentOptions,
+  hooks: RunHooks = {},
+): Promise<{ sweep: SweepResult; runs: ExperimentResult[] }> {
+  const log = hooks.log ?? (() => {});
+  const points: SweepPoint[] = [];
+  const runs: ExperimentResult[] = [];
+  const plan = { startRate: options.rate, maxRate: options.sweepMaxRate };
+  for (let rate = nextSweepRate(points, plan); rate !== null; rate = nextSweepRate(points, plan)) {
+    log(`sweep: run ${points.length + 1} at ${rate}/s for ${options.durationSeconds}s`);
+    try {
+      const result = await runExperiment(target, { ...options, rate, keep: false }, hooks);
+      runs.push(result);
+      points.push({
+        rate,
+        sent: result.sent,
+        ok: result.ok,
+        failed: result.failed,
+        lost: result.lost,
+        error: null,
+      });
+      log(
+        `sweep: ${rate}/s: sent ${result.sent}, ok ${result.ok}, failed ${result.failed}, lost ${result.lost}`,
+      );
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      points.push({ rate, sent: 0, ok: 0, failed: 0, lost: 0, error: message.slice(0, 300) });
+      log(`sweep: ${rate}/s did not complete: ${message}`);
+    }
+  }
+  return { sweep: summarizeSweep(points), runs };
+}
