@@ -1,0 +1,120 @@
+// npm run cluster -- up | down | status | env [--state-dir DIR] [--control-plane] [--json]
+import { parseArgs } from 'node:util';
+import { type ComponentSet, defaultStateDir, down, status, up } from './launcher.ts';
+
+const usage = `usage: npm run cluster -- <command> [options]
+
+commands:
+  up        start the local cluster (or report the one already running)
+  down      stop every process of the cluster and remove its state
+  status    show what runs, where, and where the logs are
+  env       print shell exports; use as: eval "$(npm run --silent cluster -- env)"
+
+options:
+  --state-dir DIR     state directory (default ${defaultStateDir})
+  --control-plane     up: start etcd, kube-apiserver, kube-controller-manager and kube-scheduler only (no node)
+  --json              status: print JSON
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n\n${usage}`);
+  process.exit(2);
+}
+
+let parsed: ReturnType<typeof parse>;
+function parse() {
+  return parseArgs({
+    args: process.argv.slice(2),
+    allowPositionals: true,
+    options: {
+      'state-dir': { type: 'string' },
+      'control-plane': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+}
+try {
+  parsed = parse();
+} catch (error) {
+  fail((error as Error).message);
+}
+const { values, positionals } = parsed;
+if (values.help) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+const [command, ...extra] = positionals;
+if (command === undefined) fail('missing command');
+if (extra.length > 0) fail(`unexpected argument(s): ${extra.join(' ')}`);
+const stateDir = values['state-dir'];
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+
+try {
+  switch (command) {
+    case 'up': {
+      const components: ComponentSet = values['control-plane'] ? 'control-plane' : 'all';
+      const cluster = await up({ stateDir, components, onProgress: progress });
+      process.stdout.write(
+        `cluster up: API server ${cluster.server}\nkubeconfig: ${cluster.kubeconfig}\n` +
+          'use it: eval "$(npm run --silent cluster -- env)"\n',
+      );
+      break;
+    }
+    case 'down':
+      await down({ stateDir, onProgress: progress });
+      process.stdout.write('cluster down\n');
+      break;
+    case 'status': {
+      const current = await status({ stateDir });
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify(current, null, 2)}\n`);
+      } else {
+        process.stdout.write(formatStatus(current));
+      }
+      process.exitCode = current.running ? 0 : 1;
+      break;
+    }
+    case 'env': {
+      const current = await status({ stateDir });
+      if (current.kubeconfig === undefined || current.binDir === undefined) {
+        process.stderr.write(`no cluster in ${current.stateDir}; start one with: npm run cluster -- up\n`);
+        process.exit(1);
+      }
+      // The matching kubectl comes first on PATH, so `kubectl` talks the cluster's version.
+      process.stdout.write(`export KUBECONFIG=${shellQuote(current.kubeconfig)}\n`);
+      process.stdout.write(`export PATH=${shellQuote(current.binDir)}:"$PATH"\n`);
+      break;
+    }
+    default:
+      fail(`unknown command: ${command}`);
+  }
+} catch (error) {
+  process.stderr.write(`cluster ${command} failed: ${(error as Error).message}\n`);
+  process.exit(1);
+}
+
+function formatStatus(current: Awaited<ReturnType<typeof status>>): string {
+  if (current.components.length === 0) return `no cluster in ${current.stateDir}\n`;
+  const lines = [
+    `cluster in ${current.stateDir}: ${current.running ? 'running' : 'NOT healthy'}`,
+    `API server: ${current.server ?? '?'}`,
+    `kubeconfig: ${current.kubeconfig ?? '?'}`,
+    '',
+  ];
+  const width = Math.max(...current.components.map((c) => c.name.length));
+  for (const component of current.components) {
+    const state = component.alive ? 'running' : 'DEAD   ';
+    lines.push(
+      `${component.name.padEnd(width)}  ${state}  pid ${String(component.pid).padEnd(7)} ${component.endpoint}  log ${component.log}`,
+    );
+    if (component.logTail !== undefined)
+      lines.push(...component.logTail.split('\n').map((line) => `    | ${line}`));
+  }
+  lines.push('', `pod process groups: ${current.podProcessGroups}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function shellQuote(value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
+}

@@ -1,0 +1,56 @@
+import { join } from 'node:path';
+import type { ClusterLayout, Component } from './component.ts';
+import { clusterCidr, serviceClusterIpRange } from './component.ts';
+
+/**
+ * kube-controller-manager with every default controller (--controllers=*):
+ * deployment, replicaset, endpointslice, garbage collector, namespace, node
+ * lifecycle (removes node.kubernetes.io/not-ready once the node is Ready),
+ * serviceaccount and token controllers, root-ca-cert-publisher.
+ *  - --allocate-node-cidrs with --cluster-cidr 10.244.0.0/16 and /24 per
+ *    node: the node IPAM controller gives the Node a spec.podCIDR, from which
+ *    the kubelet takes pod IPs (their loopback twins are 127.244.x.y).
+ *  - --use-service-account-credentials: each controller acts as its own
+ *    ServiceAccount in kube-system, so RBAC is exercised as on a real cluster.
+ *  - --cluster-signing-*: the CSR signer (kubelet client certificates).
+ *  - --leader-elect=false: one instance, no Lease traffic.
+ */
+export function controllerManager(layout: ClusterLayout): Component {
+  const { pki } = layout;
+  const kubeconfig = layout.kubeconfigs['kube-controller-manager'];
+  const serving = pki.serving['kube-controller-manager'];
+  const url = `https://127.0.0.1:${layout.ports.controllerManager}`;
+  return {
+    spec: {
+      name: 'kube-controller-manager',
+      command: join(layout.binDir, 'kube-controller-manager'),
+      args: [
+        `--kubeconfig=${kubeconfig}`,
+        `--authentication-kubeconfig=${kubeconfig}`,
+        `--authorization-kubeconfig=${kubeconfig}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${layout.ports.controllerManager}`,
+        `--tls-cert-file=${serving.cert}`,
+        `--tls-private-key-file=${serving.key}`,
+        `--client-ca-file=${pki.caCert}`,
+        '--controllers=*',
+        '--cluster-name=lastcall',
+        '--allocate-node-cidrs=true',
+        `--cluster-cidr=${clusterCidr}`,
+        '--node-cidr-mask-size=24',
+        `--service-cluster-ip-range=${serviceClusterIpRange}`,
+        '--use-service-account-credentials=true',
+        `--root-ca-file=${pki.caCert}`,
+        `--service-account-private-key-file=${pki.serviceAccountKey}`,
+        `--cluster-signing-cert-file=${pki.caCert}`,
+        `--cluster-signing-key-file=${pki.caKey}`,
+        '--leader-elect=false',
+        '--profiling=false',
+      ],
+      endpoint: url,
+    },
+    // /healthz is in the default --authorization-always-allow-paths.
+    health: { url: `${url}/healthz`, tls: { ca: pki.caCert } },
+    timeoutMs: 60_000,
+  };
+}

@@ -1,0 +1,483 @@
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { apiserver, apiserverUrl } from './components/apiserver.ts';
+import type { ClusterLayout, Component } from './components/component.ts';
+import { controllerManager } from './components/controller-manager.ts';
+import {
+  type Daemon,
+  type DaemonRecord,
+  exitDescription,
+  isAlive,
+  logTail,
+  startDaemon,
+  stopGroups,
+} from './components/daemon.ts';
+import { etcd } from './components/etcd.ts';
+import { httpCall, isHealthy, type TlsFiles } from './components/http.ts';
+import { kubelet, kubeletMain } from './components/kubelet.ts';
+import { proxy, proxyMain } from './components/proxy.ts';
+import { scheduler } from './components/scheduler.ts';
+import {
+  type ClusterState,
+  type ComponentSet,
+  kubeletPodGroups,
+  PidFile,
+  readJson,
+  statePaths,
+  withLock,
+  writeJson,
+} from './components/state.ts';
+import { type ClientIdentity, createPki, nodeName, pkiLayout, writeKubeconfig } from './pki.ts';
+import { freePortsNamed } from './ports.ts';
+import { ensureTools, repoRoot } from './tools.ts';
+
+export type { ComponentSet } from './components/state.ts';
+
+export interface ClusterHandle {
+  stateDir: string;
+  kubeconfig: string;
+  server: string;
+  binDir: string;
+}
+
+export interface UpOptions {
+  stateDir?: string;
+  onProgress?: (line: string) => void;
+  /** `all` (default): the control plane, the kubelet and the service proxy. `control-plane`: no node. */
+  components?: ComponentSet;
+}
+
+export interface ComponentStatus {
+  name: string;
+  pid: number;
+  alive: boolean;
+  endpoint: string;
+  log: string;
+  /** The end of the log of a component that is no longer running. */
+  logTail?: string;
+}
+
+export interface ClusterStatus {
+  stateDir: string;
+  /** Every recorded component runs and the API server is ready. */
+  running: boolean;
+  server?: string;
+  kubeconfig?: string;
+  binDir?: string;
+  components: ComponentStatus[];
+  /** Live pod process groups the kubelet recorded. */
+  podProcessGroups: number;
+}
+
+export const defaultStateDir = join(repoRoot, '.lastcall', 'cluster');
+
+/** Thrown when a component exits or never becomes healthy; the message carries its log tail. */
+export class ComponentFailed extends Error {
+  readonly component: string;
+  constructor(component: string, what: string, log: string, tail: string) {
+    super(`${component} ${what}; last lines of ${log}:\n${indent(tail)}`);
+    this.name = 'ComponentFailed';
+    this.component = component;
+  }
+}
+
+const controlPlane = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
+const nodeComponents = ['kubelet', 'proxy'];
+/** `down` stops in this order: first whatever would restart pods, then pods, then the control plane from the top. */
+const stopOrder = [
+  ['kubelet'],
+  ['pods'],
+  ['proxy', 'kube-scheduler', 'kube-controller-manager'],
+  ['kube-apiserver'],
+  ['etcd'],
+];
+const stopGraceMs = 10_000;
+
+/**
+ * Starts the local cluster in `stateDir` (default .lastcall/cluster), or
+ * reports the one already running there. A previous cluster with a dead
+ * component is reported with that component's log tail, stopped, and
+ * replaced.
+ */
+export async function up(opts: UpOptions = {}): Promise<ClusterHandle> {
+  const stateDir = resolve(opts.stateDir ?? defaultStateDir);
+  const wanted = opts.components ?? 'all';
+  if (wanted !== 'all' && wanted !== 'control-plane') {
+    throw new Error(`components: ${JSON.stringify(wanted)} is not one of "all", "control-plane"`);
+  }
+  const progress = progressReporter(opts.onProgress);
+  if (wanted === 'all') {
+    for (const main of [kubeletMain(repoRoot), proxyMain(repoRoot)]) {
+      if (!existsSync(main)) {
+        throw new Error(
+          `components: "all" needs ${main}, which does not exist; use components: "control-plane" (CLI: --control-plane) for a cluster without a node`,
+        );
+      }
+    }
+  }
+  return withLock(
+    stateDir,
+    (owner) =>
+      progress(`waiting for process ${owner}, which is starting or stopping the cluster in ${stateDir}`),
+    async () => {
+      const existing = await reuseRunning(stateDir, wanted, progress);
+      if (existing !== undefined) return existing;
+      return await startFresh(stateDir, wanted, progress);
+    },
+  );
+}
+
+/** Stops every process the cluster in `stateDir` started (by PID, process group by process group) and removes the state. */
+export async function down(
+  opts: { stateDir?: string; onProgress?: (line: string) => void } = {},
+): Promise<void> {
+  const stateDir = resolve(opts.stateDir ?? defaultStateDir);
+  const progress = progressReporter(opts.onProgress);
+  await withLock(
+    stateDir,
+    (owner) =>
+      progress(`waiting for process ${owner}, which is starting or stopping the cluster in ${stateDir}`),
+    async () => {
+      if (!existsSync(stateDir)) return;
+      await stopAll(stateDir, progress);
+      await rm(stateDir, { recursive: true, force: true });
+      progress(`removed ${stateDir}`);
+    },
+  );
+}
+
+export async function status(opts: { stateDir?: string } = {}): Promise<ClusterStatus> {
+  const stateDir = resolve(opts.stateDir ?? defaultStateDir);
+  const paths = statePaths(stateDir);
+  const state = await readJson<ClusterState>(paths.cluster);
+  const pids = await PidFile.load(paths.pids);
+  const components: ComponentStatus[] = [];
+  for (const record of pids.records.values()) {
+    const alive = await isAlive(record);
+    components.push({
+      name: record.name,
+      pid: record.pid,
+      alive,
+      endpoint: record.endpoint,
+      log: record.log,
+      ...(alive ? {} : { logTail: await logTail(record.log) }),
+    });
+  }
+  let podProcessGroups = 0;
+  for (const group of await kubeletPodGroups(stateDir)) {
+    if (existsSync(`/proc/${group.pgid}`)) podProcessGroups += 1;
+  }
+  const apiReady =
+    state !== undefined && (await isHealthy(`${state.server}/readyz`, adminTls(pkiLayout(paths.pki))));
+  return {
+    stateDir,
+    running:
+      state?.readyAt !== undefined && components.length > 0 && components.every((c) => c.alive) && apiReady,
+    ...(state === undefined
+      ? {}
+      : { server: state.server, kubeconfig: state.kubeconfig, binDir: state.binDir }),
+    components,
+    podProcessGroups,
+  };
+}
+
+async function reuseRunning(
+  stateDir: string,
+  wanted: ComponentSet,
+  progress: Progress,
+): Promise<ClusterHandle | undefined> {
+  if (!existsSync(stateDir)) return undefined;
+  const current = await status({ stateDir });
+  const state = await readJson<ClusterState>(statePaths(stateDir).cluster);
+  if (current.running && state !== undefined) {
+    progress(`cluster already running in ${stateDir} (API server ${state.server})`);
+    if (wanted === 'all' && state.components === 'control-plane') {
+      // Asked for a node on a control-plane-only cluster: add it.
+      const layout = layoutOf(stateDir, state);
+      const pids = await PidFile.load(statePaths(stateDir).pids);
+      const started: Daemon[] = [];
+      try {
+        await startNode(layout, pids, started, progress);
+      } catch (error) {
+        await stopDaemons(started.map((daemon) => daemon.record));
+        throw error;
+      }
+      await writeJson(statePaths(stateDir).cluster, {
+        ...state,
+        components: 'all',
+        readyAt: new Date().toISOString(),
+      });
+    }
+    return handleOf(stateDir, state);
+  }
+  const dead = current.components.filter((component) => !component.alive);
+  for (const component of dead) {
+    progress(
+      `previous cluster: ${component.name} (pid ${component.pid}) is not running; last lines of ${component.log}:\n${indent(component.logTail ?? '')}`,
+    );
+  }
+  progress(
+    `previous cluster in ${stateDir} is not healthy (never finished starting, or a component died): replacing it`,
+  );
+  await stopAll(stateDir, progress);
+  await rm(stateDir, { recursive: true, force: true });
+  return undefined;
+}
+
+async function startFresh(
+  stateDir: string,
+  wanted: ComponentSet,
+  progress: Progress,
+): Promise<ClusterHandle> {
+  const paths = statePaths(stateDir);
+  await mkdir(paths.logs, { recursive: true });
+  await mkdir(paths.kubeconfigs, { recursive: true });
+  progress('finding the upstream binaries (the first run builds them, which takes long)');
+  const binDir = await ensureTools(progress);
+  const ports = await freePortsNamed([
+    'etcdClient',
+    'etcdPeer',
+    'apiserver',
+    'controllerManager',
+    'scheduler',
+    'kubeletHealth',
+    'proxyHealth',
+  ] as const);
+  const state: ClusterState = {
+    version: 1,
+    server: `https://127.0.0.1:${ports.apiserver}`,
+    kubeconfig: paths.kubeconfig,
+    binDir,
+    ports,
+    components: wanted,
+    createdAt: new Date().toISOString(),
+  };
+  const layout = layoutOf(stateDir, state);
+  await createPki(layout.pki.dir);
+  for (const [identity, file] of Object.entries(layout.kubeconfigs) as [ClientIdentity, string][]) {
+    const pair = layout.pki.clients[identity];
+    await writeKubeconfig(file, {
+      server: state.server,
+      caCert: layout.pki.caCert,
+      cert: pair.cert,
+      key: pair.key,
+      user: identity,
+    });
+  }
+  await writeJson(paths.cluster, state);
+  progress(`PKI and kubeconfigs written to ${stateDir}`);
+
+  const pids = new PidFile(paths.pids);
+  const started: Daemon[] = [];
+  try {
+    await launch(etcd(layout), layout, pids, started, progress);
+    await launch(apiserver(layout), layout, pids, started, progress);
+    const schedulerComponent = await scheduler(layout);
+    await Promise.all([
+      launch(controllerManager(layout), layout, pids, started, progress),
+      launch(schedulerComponent, layout, pids, started, progress),
+    ]);
+    // The serviceaccount controller creates `default` in every namespace;
+    // pods cannot be created in a namespace before it exists.
+    await waitUntil(
+      'the default ServiceAccount in namespace default',
+      60_000,
+      started,
+      progress,
+      async () => {
+        const response = await api(layout, 'GET', '/api/v1/namespaces/default/serviceaccounts/default');
+        return response.status === 200;
+      },
+    );
+    if (wanted === 'all') await startNode(layout, pids, started, progress);
+  } catch (error) {
+    progress(
+      `start failed; stopping what was started (logs stay in ${paths.logs} until the next up or down)`,
+    );
+    await stopDaemons(started.map((daemon) => daemon.record));
+    throw error;
+  }
+  await writeJson(paths.cluster, { ...state, readyAt: new Date().toISOString() });
+  progress(`cluster ready: export KUBECONFIG=${paths.kubeconfig}`);
+  return handleOf(stateDir, state);
+}
+
+/** kubelet and proxy, then the Node Ready, untainted and with a pod CIDR. */
+async function startNode(
+  layout: ClusterLayout,
+  pids: PidFile,
+  started: Daemon[],
+  progress: Progress,
+): Promise<void> {
+  await launch(kubelet(layout), layout, pids, started, progress);
+  await launch(proxy(layout), layout, pids, started, progress);
+  // The node lifecycle controller removes node.kubernetes.io/not-ready once it
+  // sees Ready=True (every --node-monitor-period, 5 s); the node IPAM
+  // controller sets spec.podCIDR, from which the kubelet assigns pod IPs.
+  await waitUntil(
+    `node ${nodeName} Ready, untainted and with a pod CIDR`,
+    120_000,
+    started,
+    progress,
+    async () => {
+      const response = await api(layout, 'GET', `/api/v1/nodes/${nodeName}`);
+      if (response.status !== 200) return false;
+      const node = JSON.parse(response.body) as {
+        spec?: { podCIDR?: string; taints?: { key: string }[] };
+        status?: { conditions?: { type: string; status: string }[] };
+      };
+      const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+      const notReadyTaint = node.spec?.taints?.some((t) => t.key === 'node.kubernetes.io/not-ready') ?? false;
+      return ready && !notReadyTaint && (node.spec?.podCIDR ?? '') !== '';
+    },
+  );
+}
+
+async function launch(
+  component: Component,
+  layout: ClusterLayout,
+  pids: PidFile,
+  started: Daemon[],
+  progress: Progress,
+): Promise<void> {
+  const name = component.spec.name;
+  const log = join(statePaths(layout.stateDir).logs, `${name}.log`);
+  const daemon = await startDaemon(component.spec, log);
+  started.push(daemon);
+  await pids.add(daemon.record);
+  progress(`${name} started (pid ${daemon.record.pid}, log ${log})`);
+  await waitUntil(`${name} healthy at ${component.health.url}`, component.timeoutMs, started, progress, () =>
+    isHealthy(component.health.url, component.health.tls),
+  );
+}
+
+/**
+ * Polls `condition` until it holds. Fails at once, with the log tail, when any
+ * component started by this `up` exits meanwhile, and after `timeoutMs` with
+ * the tail of the most recently started component's log.
+ */
+async function waitUntil(
+  what: string,
+  timeoutMs: number,
+  started: Daemon[],
+  progress: Progress,
+  condition: () => Promise<boolean>,
+): Promise<void> {
+  const begin = Date.now();
+  let nextNote = begin + 15_000;
+  for (;;) {
+    for (const daemon of started) {
+      const exit = exitDescription(daemon.child);
+      if (exit !== undefined) {
+        throw new ComponentFailed(
+          daemon.record.name,
+          exit,
+          daemon.record.log,
+          await logTail(daemon.record.log),
+        );
+      }
+    }
+    if (await condition()) {
+      progress(`${what} (${((Date.now() - begin) / 1000).toFixed(1)} s)`);
+      return;
+    }
+    if (Date.now() - begin > timeoutMs) {
+      const last = started.at(-1)?.record;
+      throw new ComponentFailed(
+        last?.name ?? 'cluster',
+        `did not get to "${what}" within ${timeoutMs / 1000} s`,
+        last?.log ?? '(no log)',
+        last === undefined ? '' : await logTail(last.log),
+      );
+    }
+    if (Date.now() > nextNote) {
+      progress(`still waiting for ${what}`);
+      nextNote = Date.now() + 15_000;
+    }
+    await sleep(200);
+  }
+}
+
+/** Stops every recorded component and pod process group of the cluster in `stateDir`. */
+async function stopAll(stateDir: string, progress: Progress): Promise<void> {
+  const pids = await PidFile.load(statePaths(stateDir).pids);
+  for (const names of stopOrder) {
+    // Pod groups are read after the kubelet is gone, so it cannot add one meanwhile.
+    const groups = names.includes('pods')
+      ? await kubeletPodGroups(stateDir)
+      : names.flatMap((name) => {
+          const record = pids.records.get(name);
+          return record === undefined ? [] : [{ name, pgid: record.pid, startTime: record.startTime }];
+        });
+    if (groups.length === 0) continue;
+    const killed = await stopGroups(groups, stopGraceMs);
+    for (const name of killed) progress(`${name} ignored SIGTERM for ${stopGraceMs / 1000} s and was killed`);
+  }
+  const known = new Set([...controlPlane, ...nodeComponents]);
+  const others = [...pids.records.values()].filter((record) => !known.has(record.name));
+  if (others.length > 0) await stopDaemons(others);
+  progress(`stopped ${pids.records.size} components`);
+}
+
+async function stopDaemons(records: DaemonRecord[]): Promise<void> {
+  await stopGroups(
+    records.map((record) => ({ name: record.name, pgid: record.pid, startTime: record.startTime })),
+    stopGraceMs,
+  );
+}
+
+function layoutOf(stateDir: string, state: ClusterState): ClusterLayout {
+  const paths = statePaths(stateDir);
+  const identities: ClientIdentity[] = [
+    'admin',
+    'kube-controller-manager',
+    'kube-scheduler',
+    'kubelet',
+    'kube-proxy',
+  ];
+  return {
+    stateDir,
+    binDir: state.binDir,
+    repoRoot,
+    pki: pkiLayout(paths.pki),
+    ports: state.ports,
+    kubeconfigs: Object.fromEntries(
+      identities.map((identity) => [
+        identity,
+        identity === 'admin' ? paths.kubeconfig : join(paths.kubeconfigs, `${identity}.kubeconfig`),
+      ]),
+    ) as ClusterLayout['kubeconfigs'],
+  };
+}
+
+function handleOf(stateDir: string, state: ClusterState): ClusterHandle {
+  return { stateDir, kubeconfig: state.kubeconfig, server: state.server, binDir: state.binDir };
+}
+
+function adminTls(pki: ClusterLayout['pki']): TlsFiles {
+  return { ca: pki.caCert, cert: pki.clients.admin.cert, key: pki.clients.admin.key };
+}
+
+async function api(layout: ClusterLayout, method: string, path: string) {
+  try {
+    return await httpCall(method, `${apiserverUrl(layout)}${path}`, { tls: adminTls(layout.pki) });
+  } catch {
+    return { status: 0, body: '' };
+  }
+}
+
+type Progress = (line: string) => void;
+
+function progressReporter(onProgress: ((line: string) => void) | undefined): Progress {
+  const begin = Date.now();
+  return (line) => onProgress?.(`[cluster +${((Date.now() - begin) / 1000).toFixed(1)}s] ${line}`);
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => `  | ${line}`)
+    .join('\n');
+}

@@ -1,0 +1,93 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (this file is test/cluster/tools.ts). */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const buildScript = join(repoRoot, 'test', 'cluster', 'tools', 'build.sh');
+
+/** The binaries the local cluster needs in the bin directory. */
+export const requiredTools = [
+  'etcd',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kubectl',
+  'vegeta',
+] as const;
+
+/**
+ * Finds (or, the first time, builds) the upstream binaries and returns their
+ * directory. The build script owns the cache key and prints the bin directory
+ * on its last stdout line; its progress lines (stderr) go to `onProgress`.
+ *
+ * `LASTCALL_BIN_DIR` points at an existing directory instead (CI caches, or a
+ * machine with the binaries elsewhere); it must contain all `requiredTools`.
+ *
+ * Concurrent callers (two test runs at once) are serialised with flock(1) on a
+ * file in the cache, so a cold cache is built once, not twice in parallel.
+ */
+export async function ensureTools(onProgress: (line: string) => void = () => {}): Promise<string> {
+  const override = process.env.LASTCALL_BIN_DIR;
+  if (override !== undefined && override !== '') {
+    assertComplete(override, 'LASTCALL_BIN_DIR');
+    return override;
+  }
+  const cacheRoot = join(
+    process.env.LASTCALL_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lastcall'),
+    'tools',
+  );
+  await mkdir(cacheRoot, { recursive: true });
+  const lines = await runBuild(join(cacheRoot, '.build.lock'), onProgress);
+  const binDir = lines.at(-1)?.trim() ?? '';
+  if (binDir === '') throw new Error(`${buildScript} printed no bin directory`);
+  assertComplete(binDir, `the bin directory printed by ${buildScript}`);
+  return binDir;
+}
+
+function assertComplete(binDir: string, source: string): void {
+  const missing = requiredTools.filter((tool) => !existsSync(join(binDir, tool)));
+  if (missing.length > 0) {
+    throw new Error(
+      `${source} (${binDir}) lacks ${missing.join(', ')}; it must contain ${requiredTools.join(', ')}`,
+    );
+  }
+}
+
+function runBuild(lockFile: string, onProgress: (line: string) => void): Promise<string[]> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('flock', [lockFile, 'bash', buildScript], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdout: string[] = [];
+    let stderrTail = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => stdout.push(chunk));
+    let pending = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderrTail = (stderrTail + chunk).slice(-4000);
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) if (line.trim() !== '') onProgress(line);
+    });
+    child.once('error', (error) => reject(new Error(`could not run ${buildScript}: ${error.message}`)));
+    child.once('close', (code, signal) => {
+      if (code === 0) {
+        resolvePromise(
+          stdout
+            .join('')
+            .split('\n')
+            .filter((line) => line.trim() !== ''),
+        );
+        return;
+      }
+      reject(
+        new Error(
+          `${buildScript} failed (${signal ?? `exit code ${code}`}):\n${stderrTail.trim() || '(no output)'}`,
+        ),
+      );
+    });
+  });
+}
