@@ -259,23 +259,26 @@ export const ServiceSpecSchema = withRules(
   ],
 );
 
-const ResourceListSchema = (what: string, defaults: Record<string, string> | undefined) =>
+const ResourceListSchema = (what: string) =>
   Type.Object(
     {
       cpu: Type.Optional(Quantity({ description: `CPU ${what}, e.g. 100m or 1.` })),
       memory: Type.Optional(Quantity({ description: `Memory ${what}, e.g. 64Mi.` })),
     },
-    { description: `Compute resource ${what}.`, ...(defaults ? { default: defaults } : {}) },
+    { description: `Compute resource ${what}.` },
   );
 
 export const ResourcesSpecSchema = Type.Object(
   {
-    requests: Type.Optional(
-      ResourceListSchema('requests (what the scheduler reserves)', { cpu: '50m', memory: '64Mi' }),
-    ),
-    limits: Type.Optional(ResourceListSchema('limits (the most the container may use)', { memory: '256Mi' })),
+    requests: Type.Optional(ResourceListSchema('requests (what the scheduler reserves)')),
+    limits: Type.Optional(ResourceListSchema('limits (the most the container may use)')),
   },
-  { description: 'Compute resources of the workload container.', default: {} },
+  {
+    description:
+      'Compute resources of the workload container. The default applies only when resources is left out as a ' +
+      'whole, so a partial setting never mixes with defaults (e.g. a default limit below a request).',
+    default: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+  },
 );
 
 export const CounterServiceSpecSchema = Type.Object(

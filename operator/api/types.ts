@@ -1,8 +1,7 @@
 // The lastcall API as TypeScript: types derived from the TypeBox schemas (the one source of truth),
 // the API coordinates, and defaulting for objects that did not come through the API server (the
 // server applies the same schema defaults itself on create and on read).
-import type { Static } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import type { Static, TSchema } from '@sinclair/typebox';
 import {
   type BUDGET_SOURCES,
   type BudgetStatusSchema,
@@ -58,19 +57,35 @@ export type BudgetSource = (typeof BUDGET_SOURCES)[number];
 export type DrainOutcome = (typeof DRAIN_OUTCOMES)[number];
 
 /**
- * A CounterService spec with the schema defaults filled in (the same defaults the API server applies,
- * from the same schema). Objects read from the API server already have them; this is for objects
- * built in code and tests. Returns a new object; the argument is not changed.
+ * A CounterService spec with the schema defaults filled in, the way the API server does it (which
+ * it does on create and on every read, from the same schema): a field is defaulted only when absent,
+ * an object default is used whole (never merged into a value the user gave), and defaults of nested
+ * fields apply inside any object that is present. Objects read from the API server already have
+ * them; this is for objects built in code and tests. Returns a new object.
  */
 export function applyDefaults(spec: CounterServiceSpec): CounterServiceSpec;
 export function applyDefaults(spec: unknown): CounterServiceSpec;
 export function applyDefaults(spec: unknown): CounterServiceSpec {
-  return Value.Default(CounterServiceSpecSchema, Value.Clone(spec)) as CounterServiceSpec;
+  return defaultLikeApiServer(CounterServiceSpecSchema, structuredClone(spec)) as CounterServiceSpec;
 }
 
 /** A DrainPolicy spec with its schema defaults filled in. */
 export function applyPolicyDefaults(spec: unknown): DrainPolicySpec {
-  return Value.Default(DrainPolicySpecSchema, Value.Clone(spec)) as DrainPolicySpec;
+  return defaultLikeApiServer(DrainPolicySpecSchema, structuredClone(spec)) as DrainPolicySpec;
+}
+
+function defaultLikeApiServer(schema: TSchema, value: unknown): unknown {
+  if (value === undefined) return value;
+  if (Array.isArray(value)) {
+    return schema.items ? value.map((item) => defaultLikeApiServer(schema.items as TSchema, item)) : value;
+  }
+  if (value === null || typeof value !== 'object' || !schema.properties) return value;
+  const obj = value as Record<string, unknown>;
+  for (const [name, child] of Object.entries(schema.properties as Record<string, TSchema>)) {
+    if (obj[name] === undefined && child.default !== undefined) obj[name] = structuredClone(child.default);
+    if (obj[name] !== undefined) obj[name] = defaultLikeApiServer(child, obj[name]);
+  }
+  return obj;
 }
 
 /** The READY printer column value, "ready/desired" like kubectl's for Deployments. */
