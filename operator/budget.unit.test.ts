@@ -22,7 +22,13 @@ describe('computeBudget: the formula', () => {
     [30, { propagationSeconds: 10 }, 45, 33, '10 + 30 + 2 + 3 = 45s'],
     [5, { cleanupSeconds: 0, marginSeconds: 0 }, 10, 4, '5 + 5 + 0 + 0 = 10s'],
     [5, { propagationSeconds: 0 }, 10, 8, '0 + 5 + 2 + 3 = 10s'],
-    [600, { propagationSeconds: 120, cleanupSeconds: 120, marginSeconds: 300 }, 1140, 900, '120 + 600 + 120 + 300 = 1140s'],
+    [
+      600,
+      { propagationSeconds: 120, cleanupSeconds: 120, marginSeconds: 300 },
+      1140,
+      900,
+      '120 + 600 + 120 + 300 = 1140s',
+    ],
   ])('work %is, drain %j -> grace %is, drain timeout %is', (work, drain, grace, timeout, formula) => {
     const decision = computeBudget(spec({ work: { durationSeconds: work }, drain }), builtIn);
     expect(decision.accepted).toBe(true);
@@ -41,7 +47,12 @@ describe('computeBudget: the formula', () => {
   it('shows each term, taking unset ones from the policy', () => {
     const p = policy({ propagationSeconds: 8, cleanupSeconds: 4, marginSeconds: 6 });
     const { budget } = computeBudget(spec({ drain: { marginSeconds: 1 } }), p);
-    expect(budget.terms).toEqual({ propagationSeconds: 8, workSeconds: 5, cleanupSeconds: 4, marginSeconds: 1 });
+    expect(budget.terms).toEqual({
+      propagationSeconds: 8,
+      workSeconds: 5,
+      cleanupSeconds: 4,
+      marginSeconds: 1,
+    });
     expect(budget.gracePeriodSeconds).toBe(18);
     expect(budget.policy).toBe('test');
   });
@@ -49,7 +60,10 @@ describe('computeBudget: the formula', () => {
   it('keeps the drain deadline before SIGKILL: preStop + drain timeout + exit reserve <= grace', () => {
     for (const work of [0, 1, 5, 17, 300]) {
       for (const cleanup of [0, 1, 2, 10]) {
-        const { budget } = computeBudget(spec({ work: { durationSeconds: work }, drain: { cleanupSeconds: cleanup } }), builtIn);
+        const { budget } = computeBudget(
+          spec({ work: { durationSeconds: work }, drain: { cleanupSeconds: cleanup } }),
+          builtIn,
+        );
         const reserve = Math.max(cleanup, 1);
         expect(budget.preStopSleepSeconds + budget.drainTimeoutSeconds + reserve).toBeLessThanOrEqual(
           budget.gracePeriodSeconds,
@@ -61,10 +75,31 @@ describe('computeBudget: the formula', () => {
   });
 
   it('rounds up: the grace period is whole seconds', () => {
-    expect(computeGracePeriodSeconds({ propagationSeconds: 1.2, workSeconds: 2, cleanupSeconds: 0.5, marginSeconds: 0 })).toBe(4);
-    expect(computeGracePeriodSeconds({ propagationSeconds: 1, workSeconds: 2, cleanupSeconds: 0, marginSeconds: 0 })).toBe(3);
+    expect(
+      computeGracePeriodSeconds({
+        propagationSeconds: 1.2,
+        workSeconds: 2,
+        cleanupSeconds: 0.5,
+        marginSeconds: 0,
+      }),
+    ).toBe(4);
+    expect(
+      computeGracePeriodSeconds({
+        propagationSeconds: 1,
+        workSeconds: 2,
+        cleanupSeconds: 0,
+        marginSeconds: 0,
+      }),
+    ).toBe(3);
     // the drain timeout rounds down: never later than the grace period allows
-    expect(drainTimeoutSeconds(10.5, { propagationSeconds: 5, workSeconds: 0, cleanupSeconds: 2, marginSeconds: 0 })).toBe(3);
+    expect(
+      drainTimeoutSeconds(10.5, {
+        propagationSeconds: 5,
+        workSeconds: 0,
+        cleanupSeconds: 2,
+        marginSeconds: 0,
+      }),
+    ).toBe(3);
   });
 });
 
@@ -93,10 +128,30 @@ describe('computeBudget: policy bounds (refused, never clamped)', () => {
   const bounded = policy({ name: 'default', minGracePeriodSeconds: 20, maxGracePeriodSeconds: 60 });
 
   it.each([
-    ['computed above the maximum', { work: { durationSeconds: 100 } }, 110, 'computed terminationGracePeriodSeconds=110'],
-    ['computed below the minimum', { work: { durationSeconds: 1 } }, 11, 'computed terminationGracePeriodSeconds=11'],
-    ['override above the maximum', { drain: { gracePeriodSecondsOverride: 61 } }, 61, 'spec.drain.gracePeriodSecondsOverride=61'],
-    ['override below the minimum', { drain: { gracePeriodSecondsOverride: 19 } }, 19, 'spec.drain.gracePeriodSecondsOverride=19'],
+    [
+      'computed above the maximum',
+      { work: { durationSeconds: 100 } },
+      110,
+      'computed terminationGracePeriodSeconds=110',
+    ],
+    [
+      'computed below the minimum',
+      { work: { durationSeconds: 1 } },
+      11,
+      'computed terminationGracePeriodSeconds=11',
+    ],
+    [
+      'override above the maximum',
+      { drain: { gracePeriodSecondsOverride: 61 } },
+      61,
+      'spec.drain.gracePeriodSecondsOverride=61',
+    ],
+    [
+      'override below the minimum',
+      { drain: { gracePeriodSecondsOverride: 19 } },
+      19,
+      'spec.drain.gracePeriodSecondsOverride=19',
+    ],
   ])('%s', (_name, over, grace, field) => {
     const decision = computeBudget(spec(over), bounded);
     expect(decision.accepted).toBe(false);
@@ -119,7 +174,9 @@ describe('computeBudget: policy bounds (refused, never clamped)', () => {
     const decision = computeBudget(spec({ drain: { propagationSeconds: 3 } }), p);
     expect(decision).toMatchObject({ accepted: false, reason: 'PropagationBelowMinimum' });
     if (decision.accepted) return;
-    expect(decision.message).toBe('spec.drain.propagationSeconds=3 is below the minimum 10 of DrainPolicy test');
+    expect(decision.message).toBe(
+      'spec.drain.propagationSeconds=3 is below the minimum 10 of DrainPolicy test',
+    );
   });
 
   it('refuses a drain mode the policy does not allow', () => {

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { applyPolicyDefaults, type DrainPolicy } from './api/types.ts';
 import { BUILT_IN_POLICY, policyMatchesNamespace, resolvePolicy, selectorMatches } from './policy.ts';
 
-const dp = (name: string, spec: Record<string, unknown>, extra: Record<string, unknown> = {}): DrainPolicy => ({
+const dp = (
+  name: string,
+  spec: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): DrainPolicy => ({
   apiVersion: 'lastcall.dev/v1alpha1',
   kind: 'DrainPolicy',
   metadata: { name, ...extra },
@@ -92,7 +96,10 @@ describe('selectorMatches (metav1.LabelSelector semantics)', () => {
     [{ matchExpressions: [{ key: 'missing', operator: 'NotIn', values: ['a'] }] }, true],
     [{ matchExpressions: [{ key: 'tier', operator: 'Exists' }] }, true],
     [{ matchExpressions: [{ key: 'tier', operator: 'DoesNotExist' }] }, false],
-    [{ matchLabels: { team: 'a' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['db'] }] }, false],
+    [
+      { matchLabels: { team: 'a' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['db'] }] },
+      false,
+    ],
   ] as const)('%j -> %s', (selector, expected) => {
     // biome-ignore lint/suspicious/noExplicitAny: table rows are literal selectors
     expect(selectorMatches(selector as any, labels)).toBe(expected);

@@ -7,7 +7,7 @@ import {
   desiredPodDisruptionBudget,
   desiredService,
   selectorString,
-  workloadEnv,
+  type workloadEnv,
 } from './index.ts';
 
 const counterService = (spec: Record<string, unknown> = {}): CounterService => ({
@@ -23,7 +23,11 @@ const envMap = (env: ReturnType<typeof workloadEnv>) =>
 describe('owned objects: metadata', () => {
   it('are named after the CounterService, labelled, and controlled by it (deletion cascades)', () => {
     const cs = counterService();
-    for (const obj of [desiredDeployment(cs, budgetOf(cs)), desiredService(cs), desiredPodDisruptionBudget(cs)]) {
+    for (const obj of [
+      desiredDeployment(cs, budgetOf(cs)),
+      desiredService(cs),
+      desiredPodDisruptionBudget(cs),
+    ]) {
       expect(obj.metadata.name).toBe('demo');
       expect(obj.metadata.namespace).toBe('team-a');
       expect(obj.metadata.labels).toEqual({
@@ -57,7 +61,11 @@ describe('desiredDeployment (Graceful)', () => {
   const cs = counterService({
     replicas: 3,
     work: { durationSeconds: 7 },
-    redis: { address: 'redis.db:6379', key: 'hits', passwordSecretRef: { name: 'redis-auth', key: 'password' } },
+    redis: {
+      address: 'redis.db:6379',
+      key: 'hits',
+      passwordSecretRef: { name: 'redis-auth', key: 'password' },
+    },
     rollout: { maxSurge: '25%', maxUnavailable: 0, minReadySeconds: 4 },
     resources: { requests: { cpu: '100m' }, limits: { memory: '128Mi' } },
   });
@@ -74,7 +82,9 @@ describe('desiredDeployment (Graceful)', () => {
     expect(env.DRAIN_TIMEOUT_MS).toBe('10000'); // 17 - 5 (preStop) - 2 (cleanup)
     expect(env.SHUTDOWN_DELAY_MS).toBe('0');
     expect(env.SHUTDOWN_MODE).toBe('graceful');
-    expect(deployment.spec.template.metadata.annotations['lastcall.dev/grace-period-formula']).toBe('5 + 7 + 2 + 3 = 17s');
+    expect(deployment.spec.template.metadata.annotations['lastcall.dev/grace-period-formula']).toBe(
+      '5 + 7 + 2 + 3 = 17s',
+    );
   });
 
   it('configures the workload through its environment', () => {
@@ -112,7 +122,10 @@ describe('desiredDeployment (Graceful)', () => {
   });
 
   it('runs under the restricted Pod Security Standard', () => {
-    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
     expect(container?.securityContext).toEqual({
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
@@ -159,16 +172,18 @@ describe('desiredService', () => {
   });
 
   it('sets nodePort only when given (otherwise the API server allocates and keeps it)', () => {
-    expect(desiredService(counterService({ service: { type: 'NodePort', nodePort: 30080 } })).spec.ports[0]).toEqual({
+    expect(
+      desiredService(counterService({ service: { type: 'NodePort', nodePort: 30080 } })).spec.ports[0],
+    ).toEqual({
       name: 'http',
       protocol: 'TCP',
       port: 80,
       targetPort: 'http',
       nodePort: 30080,
     });
-    expect(desiredService(counterService({ service: { type: 'NodePort' } })).spec.ports[0]).not.toHaveProperty(
-      'nodePort',
-    );
+    expect(
+      desiredService(counterService({ service: { type: 'NodePort' } })).spec.ports[0],
+    ).not.toHaveProperty('nodePort');
   });
 });
 
