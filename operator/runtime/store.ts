@@ -1,0 +1,45 @@
+import { type KubeObject, objectKey } from './resources.ts';
+
+/** The reflector's local copy of one resource type, keyed like the work queue ("ns/name"). */
+export class Store<T extends KubeObject = KubeObject> {
+  readonly #objects = new Map<string, T>();
+
+  get(key: string): T | undefined {
+    return this.#objects.get(key);
+  }
+
+  list(): T[] {
+    return [...this.#objects.values()];
+  }
+
+  keys(): string[] {
+    return [...this.#objects.keys()];
+  }
+
+  get size(): number {
+    return this.#objects.size;
+  }
+
+  /** Stores `obj`, returning what it replaced. */
+  set(obj: T): T | undefined {
+    const key = objectKey(obj);
+    const old = this.#objects.get(key);
+    this.#objects.set(key, obj);
+    return old;
+  }
+
+  delete(key: string): T | undefined {
+    const old = this.#objects.get(key);
+    this.#objects.delete(key);
+    return old;
+  }
+
+  /**
+   * Writes a response of our own write into the store ("write-through"), so the next reconcile
+   * does not act on the object as it was before that write. The watch event for the same write
+   * arrives later with the same resourceVersion and is then ignored as a repeat.
+   */
+  remember(obj: T): void {
+    if (obj?.metadata?.name) this.#objects.set(objectKey(obj), obj);
+  }
+}
