@@ -81,17 +81,24 @@ export function connect(kubeconfig: string, binDir: string): Cluster {
   };
 }
 
-export async function kubectl(cluster: Cluster, args: readonly string[]): Promise<string> {
+/** Runs kubectl (the tools build, else the one on PATH) against the cluster; `input` goes to its stdin. */
+export async function kubectl(
+  cluster: Pick<Cluster, 'kubeconfig' | 'binDir'>,
+  args: readonly string[],
+  input?: string,
+): Promise<string> {
   const bin = existsSync(join(cluster.binDir, 'kubectl')) ? join(cluster.binDir, 'kubectl') : 'kubectl';
   try {
-    const { stdout } = await run(bin, ['--kubeconfig', cluster.kubeconfig, ...args], {
+    const pending = run(bin, ['--kubeconfig', cluster.kubeconfig, ...args], {
       cwd: repoRoot,
       maxBuffer: 16 << 20,
     });
+    pending.child.stdin?.end(input ?? '');
+    const { stdout } = await pending;
     return stdout;
   } catch (error) {
     const e = error as { stderr?: string; message: string };
-    throw new Error(`kubectl ${args.join(' ')} failed: ${(e.stderr ?? e.message).trim()}`);
+    throw new Error(`kubectl ${args.join(' ')} failed: ${(e.stderr || e.message).trim()}`);
   }
 }
 

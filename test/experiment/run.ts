@@ -52,6 +52,8 @@ export const COUNTER_SERVICE_NAME = 'counter';
 export const WORKLOAD_REPOSITORY = 'lastcall/workload';
 /** seconds of work between the answer and the INCR (CounterService spec.work.durationSeconds) */
 const WORK_SECONDS = 5;
+/** status.drains.recent keeps this many records (operator/drains.ts, recentDrainsKept) */
+const RECENT_DRAINS_KEPT = 10;
 
 /**
  * The cluster in KUBECONFIG, or the local cluster (started when it is not running).

@@ -1,0 +1,26 @@
+/**
+ * The negative control: the same rolling update with CounterService
+ * spec.drain.mode Hard (no preStop, the workload exits at SIGTERM). It must
+ * lose increments; if it ever loses none, the experiment cannot tell a
+ * graceful drain from none and the other results mean nothing.
+ */
+import { expect, test } from 'vitest';
+import { writeReport } from '../experiment/report.ts';
+import { defaultReportPath, runExperiment } from '../experiment/run.ts';
+import { formatSummary } from '../experiment/summary.ts';
+import { CONTROL, e2eTarget, optionsFor } from './plans.ts';
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+test('hard mode loses increments answered 2xx during a rolling update', async () => {
+  const result = await runExperiment(await e2eTarget(), optionsFor(CONTROL), { log });
+  result.reportPath = defaultReportPath('e2e-control');
+  await writeReport(result.reportPath, { title: 'e2e: the negative control (hard mode)', runs: [result] });
+  log(formatSummary(result).join('\n'));
+
+  expect(result.sent).toBe(CONTROL.rate * CONTROL.durationSeconds);
+  expect(result.lost).toBeGreaterThan(0);
+  expect(result.counter).toBeLessThan(result.ok);
+  // the operator saw the loss too: the old pod's record says work was abandoned or the pod was killed
+  expect(result.drains.some((d) => d.outcome !== 'Clean')).toBe(true);
+});

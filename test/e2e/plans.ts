@@ -1,0 +1,33 @@
+/**
+ * The experiments the end-to-end suite runs, shared by the tests and by the
+ * kind path's check that every image tag they roll to is loaded into kind.
+ */
+import { inject } from 'vitest';
+import { ensureTools } from '../cluster/tools.ts';
+import { DEFAULT_OPTIONS, type ExperimentOptions } from '../experiment/options.ts';
+import type { ClusterTarget } from '../experiment/run.ts';
+
+export type Plan = Pick<ExperimentOptions, 'rate' | 'durationSeconds' | 'replicas' | 'rollouts' | 'mode'>;
+
+/** The seed experiment: 1000 requests, 25/s for 40 s, one replica, one rolling update. */
+export const SEED: Plan = { rate: 25, durationSeconds: 40, replicas: 1, rollouts: 1, mode: 'graceful' };
+
+/** Several replicas, three times the rate, three rolling updates while the load runs. */
+export const HARDER: Plan = { rate: 75, durationSeconds: 40, replicas: 3, rollouts: 3, mode: 'graceful' };
+
+/**
+ * The negative control: the same rollout without a drain. At 25/s with 5 s of
+ * work about 125 increments are pending in the old pod when it is told to stop.
+ */
+export const CONTROL: Plan = { rate: 25, durationSeconds: 20, replicas: 1, rollouts: 1, mode: 'hard' };
+
+export const ALL_PLANS = [SEED, HARDER, CONTROL];
+
+export function optionsFor(plan: Plan, namespace = DEFAULT_OPTIONS.namespace): ExperimentOptions {
+  return { ...DEFAULT_OPTIONS, ...plan, namespace };
+}
+
+/** The cluster of the "cluster" project's globalSetup (local, or kind through LASTCALL_E2E_KUBECONFIG). */
+export async function e2eTarget(): Promise<ClusterTarget> {
+  return { kubeconfig: inject('kubeconfig'), binDir: await ensureTools() };
+}
