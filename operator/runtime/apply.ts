@@ -121,7 +121,7 @@ export function containsDesired(live: unknown, desired: unknown, quantities = fa
     if (!live || typeof live !== 'object' || Array.isArray(live)) return false;
     const liveRecord = live as Record<string, unknown>;
     return Object.entries(desired).every(([field, value]) =>
-      containsDesired(liveRecord[field], value, quantityMaps.has(field)),
+      containsDesired(liveRecord[field], value, quantities || quantityMaps.has(field)),
     );
   }
   if (live === desired) return true;
