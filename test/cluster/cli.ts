@@ -105,13 +105,17 @@ function formatStatus(current: Awaited<ReturnType<typeof status>>): string {
   const width = Math.max(...current.components.map((c) => c.name.length));
   for (const component of current.components) {
     const state = component.alive ? 'running' : 'DEAD   ';
+    const memory = component.rssBytes === undefined ? '' : `${Math.round(component.rssBytes / 2 ** 20)} MiB`;
     lines.push(
-      `${component.name.padEnd(width)}  ${state}  pid ${String(component.pid).padEnd(7)} ${component.endpoint}  log ${component.log}`,
+      `${component.name.padEnd(width)}  ${state}  pid ${String(component.pid).padEnd(7)} ${memory.padStart(8)}  ${component.endpoint}  log ${component.log}`,
     );
-    if (component.logTail !== undefined)
+    if (component.logTail !== undefined) {
       lines.push(...component.logTail.split('\n').map((line) => `    | ${line}`));
+    }
   }
-  lines.push('', `pod process groups: ${current.podProcessGroups}`);
+  const total = current.components.reduce((sum, component) => sum + (component.rssBytes ?? 0), 0);
+  lines.push('', `memory (RSS of the components' main processes): ${Math.round(total / 2 ** 20)} MiB`);
+  lines.push(`pod process groups: ${current.podProcessGroups}`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -11,6 +11,7 @@ import {
   exitDescription,
   isAlive,
   logTail,
+  residentBytes,
   startDaemon,
   stopGroups,
 } from './components/daemon.ts';
@@ -55,6 +56,8 @@ export interface ComponentStatus {
   alive: boolean;
   endpoint: string;
   log: string;
+  /** Resident memory (VmRSS) of the component's main process. */
+  rssBytes?: number;
   /** The end of the log of a component that is no longer running. */
   logTail?: string;
 }
@@ -156,12 +159,14 @@ export async function status(opts: { stateDir?: string } = {}): Promise<ClusterS
   const components: ComponentStatus[] = [];
   for (const record of pids.records.values()) {
     const alive = await isAlive(record);
+    const rssBytes = alive ? await residentBytes(record.pid) : undefined;
     components.push({
       name: record.name,
       pid: record.pid,
       alive,
       endpoint: record.endpoint,
       log: record.log,
+      ...(rssBytes === undefined ? {} : { rssBytes }),
       ...(alive ? {} : { logTail: await logTail(record.log) }),
     });
   }

@@ -180,6 +180,16 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** Resident memory of a process in bytes (VmRSS), or undefined when it is gone. */
+export async function residentBytes(pid: number): Promise<number | undefined> {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+    return match === null ? undefined : Number(match[1]) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The last `lines` lines of a log file, for crash reports. */
 export async function logTail(file: string, lines = 20): Promise<string> {
   let handle: Awaited<ReturnType<typeof open>> | undefined;

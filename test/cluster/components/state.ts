@@ -84,10 +84,10 @@ export class PidFile {
 
 /**
  * The pod process groups the kubelet recorded in <state>/kubelet/pids/: one
- * file per container process. A file holds the PID (which is also its process
- * group: the kubelet starts containers detached) as plain text, or JSON with
- * `pid` and optionally `pgid` and `startTime`; when neither parses, the file
- * name is taken as the PID.
+ * file per container process, named by its PID. The kubelet writes JSON
+ * `{"pgid": N, "owner": "ns/pod/container"}` (the PID is also the process
+ * group: containers start detached); plain text with the PID, or JSON with
+ * `pid` and `startTime`, are read too, and the file name is the fallback.
  */
 export async function kubeletPodGroups(stateDir: string): Promise<GroupRef[]> {
   const dir = statePaths(stateDir).kubeletPods;
@@ -115,10 +115,19 @@ export function parsePodGroup(fileName: string, text: string): GroupRef | undefi
   const name = `pod process ${fileName}`;
   if (text.startsWith('{')) {
     try {
-      const value = JSON.parse(text) as { pid?: unknown; pgid?: unknown; startTime?: unknown };
+      const value = JSON.parse(text) as {
+        pid?: unknown;
+        pgid?: unknown;
+        startTime?: unknown;
+        owner?: unknown;
+      };
       const pgid = Number(value.pgid ?? value.pid);
       if (Number.isInteger(pgid) && pgid > 1) {
-        return { name, pgid, ...(typeof value.startTime === 'string' ? { startTime: value.startTime } : {}) };
+        return {
+          name: typeof value.owner === 'string' ? `${name} (${value.owner})` : name,
+          pgid,
+          ...(typeof value.startTime === 'string' ? { startTime: value.startTime } : {}),
+        };
       }
     } catch {
       // fall through to the other forms
