@@ -66,18 +66,18 @@ export function verdict(r: ExperimentResult): string {
     : `graceful: FAIL, lost ${r.lost} and ${r.failed} request${r.failed === 1 ? '' : 's'} failed`;
 }
 
-/** "pod counter-6d9f-abc: clean, 3 pending at SIGTERM, 3 completed, 0 abandoned, drained in 4.8s" */
+/** "counter-6d9f-abc: Clean, exit 0, 125 pending at SIGTERM, 125 completed, 0 abandoned, drained in 4.8s" */
 export function formatDrain(d: Record<string, unknown>): string {
-  const name = String(d.pod ?? d.podName ?? d.name ?? 'pod');
   const parts: string[] = [];
-  const outcome = d.outcome ?? d.result ?? d.reason;
-  if (outcome !== undefined) parts.push(String(outcome));
-  for (const [key, value] of Object.entries(d)) {
-    if (['pod', 'podName', 'name', 'outcome', 'result', 'reason'].includes(key)) continue;
-    if (value === null || value === undefined || typeof value === 'object') continue;
-    parts.push(`${key} ${value}`);
-  }
-  return `${name}: ${parts.join(', ')}`;
+  const has = (key: string) => d[key] !== undefined && d[key] !== null;
+  if (has('outcome')) parts.push(String(d.outcome));
+  if (has('exitCode')) parts.push(`exit ${d.exitCode}`);
+  if (has('reason')) parts.push(String(d.reason));
+  if (has('pendingAtSignal')) parts.push(`${d.pendingAtSignal} pending at SIGTERM`);
+  if (has('completed')) parts.push(`${d.completed} completed`);
+  if (has('abandoned')) parts.push(`${d.abandoned} abandoned`);
+  if (has('drainSeconds')) parts.push(`drained in ${Math.round(Number(d.drainSeconds) * 10) / 10}s`);
+  return `${String(d.pod ?? 'pod')}: ${parts.join(', ')}`;
 }
 
 /** "graceful: 1000 sent, 1000 counted; hard: 1000 sent, 874 counted" */
