@@ -41,9 +41,11 @@ describe('summary', () => {
     expect(text).toContain(
       'rollout 1: lastcall/workload:v1 -> lastcall/workload:v2 at 20s: 16.4s to complete',
     );
-    expect(text).toContain('experiment-5d8f-abcde: Clean, pendingAtSignal 125, completed 125, drainMs 5012');
+    expect(text).toContain(
+      'experiment-5d8f-abcde: Clean, exit 0, Completed, 125 pending at SIGTERM, 125 completed, 0 abandoned, drained in 5s',
+    );
     expect(
-      formatDrain({ pod: 'p', outcome: 'Killed', exitCode: 143, finishedAt: '2026-01-01T00:00:00Z' }),
-    ).toBe('p: Killed, exitCode 143, finishedAt 2026-01-01T00:00:00Z');
+      formatDrain({ pod: 'p', outcome: 'Killed', exitCode: 137, finishedAt: '2026-01-01T00:00:00Z' }),
+    ).toBe('p: Killed, exit 137');
   });
 });
