@@ -67,8 +67,12 @@ for tag in $WORKLOAD_TAGS; do
 done
 docker build --target operator -t "$OPERATOR_IMAGE" .
 
+# The sample Redis (config/samples/redis.yaml) is pulled here once, not by the node on every run.
+redis_image="$(awk '$1=="image:"{print $2; exit}' config/samples/redis.yaml)"
+docker image inspect "$redis_image" >/dev/null 2>&1 || docker pull "$redis_image"
+
 step "loading the images into the kind node"
-kind load docker-image --name "$cluster" "${workload_images[@]}" "$OPERATOR_IMAGE"
+kind load docker-image --name "$cluster" "${workload_images[@]}" "$OPERATOR_IMAGE" "$redis_image"
 
 step "installing lastcall (config/default)"
 "${kubectl[@]}" apply -k config/default
