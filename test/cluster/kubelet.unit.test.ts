@@ -200,12 +200,20 @@ describe('termination arithmetic', () => {
 });
 
 describe('restarts and probes', () => {
-  test('back-off doubles from 10 s to 300 s and resets after a long run', () => {
+  test('back-off: first restart at once, then 10 s, 20 s, ... from the finish time, capped at 300 s', () => {
     const b = new CrashBackoff();
-    expect([b.next(0), b.next(0), b.next(0)]).toEqual([10_000, 20_000, 40_000]);
-    for (let i = 0; i < 10; i++) b.next(0);
-    expect(b.next(0)).toBe(300_000);
-    expect(b.next(700_000)).toBe(10_000);
+    let now = 0;
+    const crash = (ranMs: number) => {
+      now += ranMs;
+      const d = b.restartDelay(now, now);
+      now += d;
+      return d;
+    };
+    expect([crash(1_000), crash(1_000), crash(1_000), crash(1_000)]).toEqual([0, 10_000, 20_000, 40_000]);
+    expect(crash(30_000)).toBe(80_000); // counted from the finish, not the start
+    for (let i = 0; i < 10; i++) crash(0);
+    expect(crash(0)).toBe(300_000);
+    expect(crash(700_000)).toBe(0);
     expect(shouldRestart('OnFailure', 0)).toBe(false);
     expect(shouldRestart(undefined, 0)).toBe(true);
     expect(() => shouldRestart('Sometimes', 1)).toThrow(/restartPolicy "Sometimes"/);

@@ -1,12 +1,15 @@
 /**
- * The kubelet's crash-loop back-off (pkg/kubelet: initial 10 s, doubling, capped at 300 s; the
- * back-off is forgotten when the container ran longer than twice the cap).
+ * The kubelet's crash-loop back-off (pkg/kubelet/kuberuntime doBackOff + client-go flowcontrol
+ * Backoff): initial 10 s, doubling, capped at 300 s, measured from the container's finish time.
+ * The first restart after a crash is immediate; the entry is forgotten when the container ran for
+ * more than twice the cap.
  */
 export const INITIAL_BACKOFF_MS = 10_000;
 export const MAX_BACKOFF_MS = 300_000;
 
 export class CrashBackoff {
-  private current = 0;
+  private backoffMs = 0;
+  private lastUpdate = 0;
   private readonly initialMs: number;
   private readonly maxMs: number;
 
@@ -15,15 +18,16 @@ export class CrashBackoff {
     this.maxMs = maxMs;
   }
 
-  /** The delay before the next start, given how long the container just ran. */
-  next(ranForMs: number): number {
-    if (ranForMs > 2 * this.maxMs) this.current = 0;
-    this.current = this.current === 0 ? this.initialMs : Math.min(this.current * 2, this.maxMs);
-    return this.current;
-  }
-
-  reset(): void {
-    this.current = 0;
+  /**
+   * How long to wait (from now) before restarting a container that finished at finishedAtMs.
+   * Records the restart, as the kubelet's backOff.Next does when it lets a restart through.
+   */
+  restartDelay(finishedAtMs: number, nowMs: number): number {
+    const expired = this.backoffMs === 0 || finishedAtMs - this.lastUpdate > 2 * this.maxMs;
+    const delay = expired ? 0 : Math.max(0, this.backoffMs - (nowMs - finishedAtMs));
+    this.backoffMs = expired ? this.initialMs : Math.min(this.backoffMs * 2, this.maxMs);
+    this.lastUpdate = nowMs + delay;
+    return delay;
   }
 }
 

@@ -1,0 +1,521 @@
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { loopbackTwin } from '../addresses.ts';
+import { type ImageMap, imageRepository, resolveCommand } from '../images.ts';
+import { CrashBackoff, shouldRestart } from './backoff.ts';
+import { buildEnv, ContainerConfigError, type EnvSources, expandArgv, type PodFacts } from './env.ts';
+import type { EventRecorder } from './events.ts';
+import { type ActionTarget, runHook, runProbeAction } from './handlers.ts';
+import { DEFAULT_TERMINATION_MESSAGE_PATH, type PodDir, SERVICE_ACCOUNT_DIR } from './pod-files.ts';
+import { ProbeThresholds, probeTiming } from './probe-state.ts';
+import { type BindMount, ContainerProcess } from './runner.ts';
+import {
+  exitStatus,
+  gracePeriodSeconds,
+  type KillReason,
+  runsPreStop,
+  stopSignal,
+  stopWindowSeconds,
+  terminationMessage,
+} from './termination.ts';
+import type { Container, Pod, Probe } from './types.ts';
+
+/** What a container needs from its pod. */
+export interface PodContext {
+  pod(): Pod;
+  readonly podIP: string;
+  readonly hostIP: string;
+  readonly nodeName: string;
+  readonly dir: PodDir;
+  readonly log: Logger;
+  readonly events: EventRecorder;
+  /** The image map, re-read at every container start so edits apply without a kubelet restart. */
+  images(): ImageMap;
+  readonly nodeBinary: string;
+  readonly repo: string;
+  readonly apiServerPort: number;
+  readonly pidDir: string;
+  readonly envSources: EnvSources;
+  readonly serviceAccountMounted: boolean;
+  /** Something in this container's status changed. */
+  changed(): void;
+}
+
+type State =
+  | { waiting: { reason: string; message?: string } }
+  | { running: { startedAt: string } }
+  | {
+      terminated: {
+        exitCode: number;
+        signal?: number;
+        reason: string;
+        message?: string;
+        startedAt: string;
+        finishedAt: string;
+        containerID?: string;
+      };
+    };
+
+const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
+export class ContainerRunner {
+  readonly spec: Container;
+  readonly kind: 'init' | 'regular';
+  restartCount: number;
+  state: State = { waiting: { reason: 'ContainerCreating' } };
+  lastState: State | Record<string, never> = {};
+  ready = false;
+  started = false;
+  private readonly ctx: PodContext;
+  private process: ContainerProcess | undefined;
+  private containerID = '';
+  private env: Record<string, string> = {};
+  private readonly backoff = new CrashBackoff();
+  /** Set when the pod terminates: no more restarts, no more liveness/startup probes. */
+  private readonly stopping = new AbortController();
+  /** Ends this run's probe loops. */
+  private probes: AbortController | undefined;
+  private killing: Promise<void> | undefined;
+  private exitWaiters: (() => void)[] = [];
+  private markFirstStart: () => void = () => {};
+  /** Resolves once the first start attempt is over (started, or failed to be created). */
+  readonly firstStart: Promise<void> = new Promise((resolve) => {
+    this.markFirstStart = resolve;
+  });
+
+  constructor(ctx: PodContext, spec: Container, kind: 'init' | 'regular', restartCount: number) {
+    this.ctx = ctx;
+    this.spec = spec;
+    this.kind = kind;
+    this.restartCount = restartCount;
+  }
+
+  private get fieldPath(): string {
+    return `spec.${this.kind === 'init' ? 'initContainers' : 'containers'}{${this.spec.name}}`;
+  }
+
+  private event(type: 'Normal' | 'Warning', reason: string, message: string): void {
+    const p = this.ctx.pod();
+    this.ctx.events.record(
+      {
+        kind: 'Pod',
+        apiVersion: 'v1',
+        name: p.metadata.name,
+        namespace: p.metadata.namespace,
+        uid: p.metadata.uid,
+        fieldPath: this.fieldPath,
+      },
+      type,
+      reason,
+      message,
+    );
+  }
+
+  get isRunning(): boolean {
+    return this.process?.running ?? false;
+  }
+
+  private target(): ActionTarget {
+    const p = this.ctx.pod();
+    return {
+      podIP: this.ctx.podIP,
+      ports: this.spec.ports ?? [],
+      pid: this.process?.pid ?? -1,
+      env: this.env,
+      pidDir: this.ctx.pidDir,
+      owner: `${p.metadata.namespace}/${p.metadata.name}/${this.spec.name}`,
+    };
+  }
+
+  private facts(): PodFacts {
+    const p = this.ctx.pod();
+    return {
+      name: p.metadata.name,
+      namespace: p.metadata.namespace,
+      uid: p.metadata.uid,
+      nodeName: this.ctx.nodeName,
+      serviceAccountName: p.spec.serviceAccountName ?? 'default',
+      podIP: this.ctx.podIP,
+      hostIP: this.ctx.hostIP,
+      labels: p.metadata.labels ?? {},
+      annotations: p.metadata.annotations ?? {},
+    };
+  }
+
+  /** Mount points must exist on the host; the kubelet creates empty ones (never writes into them). */
+  private mounts(): BindMount[] {
+    const terminationPath = this.spec.terminationMessagePath ?? DEFAULT_TERMINATION_MESSAGE_PATH;
+    const termFile = this.ctx.dir.terminationLog(this.spec.name);
+    writeFileSync(termFile, '');
+    if (!existsSync(terminationPath)) {
+      mkdirSync(dirname(terminationPath), { recursive: true });
+      closeSync(openSync(terminationPath, 'a'));
+    }
+    const mounts: BindMount[] = [
+      { source: this.ctx.dir.hosts, target: '/etc/hosts' },
+      { source: termFile, target: terminationPath },
+    ];
+    if (this.ctx.serviceAccountMounted) {
+      mkdirSync(SERVICE_ACCOUNT_DIR, { recursive: true });
+      mounts.push({ source: this.ctx.dir.serviceAccount, target: SERVICE_ACCOUNT_DIR });
+    }
+    return mounts;
+  }
+
+  /** Creates and starts the process; false when the container could not be created. */
+  private async startOnce(): Promise<boolean> {
+    const p = this.ctx.pod();
+    const twin = loopbackTwin(this.ctx.podIP);
+    let argv: string[];
+    try {
+      const podEnv = await buildEnv(this.facts(), this.spec, this.ctx.envSources);
+      const resolved = resolveCommand(this.ctx.images(), this.spec.image, this.spec.command, this.spec.args, {
+        NODE: this.ctx.nodeBinary,
+        REPO: this.ctx.repo,
+        POD_IP: twin,
+      });
+      // Only the pod's own command/args get $(VAR) expansion (kubelet ExpandContainerCommandAndArgs).
+      argv =
+        this.spec.command?.length || this.spec.args?.length
+          ? expandArgv(resolved.argv, podEnv)
+          : resolved.argv;
+      this.env = {
+        PATH: BASE_PATH,
+        HOME: '/root',
+        HOSTNAME: p.spec.hostname ?? p.metadata.name,
+        ...resolved.imageEnv,
+        KUBERNETES_SERVICE_HOST: '127.0.0.1',
+        KUBERNETES_SERVICE_PORT: String(this.ctx.apiServerPort),
+        KUBERNETES_SERVICE_PORT_HTTPS: String(this.ctx.apiServerPort),
+        KUBERNETES_PORT: `tcp://127.0.0.1:${this.ctx.apiServerPort}`,
+        LASTCALL_IMAGE: this.spec.image,
+        ...podEnv,
+      };
+    } catch (err) {
+      const reason =
+        err instanceof ContainerConfigError ? 'CreateContainerConfigError' : 'CreateContainerError';
+      const message = (err as Error).message;
+      this.state = { waiting: { reason, message } };
+      this.event('Warning', 'Failed', `Error: ${message}`);
+      this.ctx.changed();
+      return false;
+    }
+    if (this.stopping.signal.aborted) return false;
+    this.event('Normal', 'Pulled', `Container image "${this.spec.image}" already present on machine`);
+    const logFile = this.ctx.dir.logFile(this.spec.name, this.restartCount);
+    const proc = new ContainerProcess({
+      argv,
+      env: this.env,
+      cwd: this.spec.workingDir ?? '/',
+      logFile,
+      mounts: this.mounts(),
+      pidDir: this.ctx.pidDir,
+      owner: `${p.metadata.namespace}/${p.metadata.name}/${this.spec.name}`,
+    });
+    this.process = proc;
+    this.containerID = `lastcall://${proc.pid}`;
+    this.event('Normal', 'Created', `Created container: ${this.spec.name}`);
+    this.event('Normal', 'Started', `Started container ${this.spec.name}`);
+    this.ctx.log.info(
+      { container: this.spec.name, pid: proc.pid, argv, restartCount: this.restartCount },
+      'container started',
+    );
+    this.state = { running: { startedAt: proc.startedAt.toISOString() } };
+    this.ready = false;
+    this.started = !this.spec.startupProbe;
+    this.ctx.changed();
+    void proc.exited.then((exit) => this.onExit(proc, exit));
+
+    // postStart runs right after the start and blocks the next container (kubelet startContainer).
+    const postStart = this.spec.lifecycle?.postStart;
+    if (postStart) {
+      const r = await runHook(postStart, this.target(), 30_000);
+      if (!r.ok && proc.running) {
+        this.event('Warning', 'FailedPostStartHook', `PostStartHook failed: ${r.message}`);
+        await this.kill('restart', `FailedPostStartHook`);
+        return true;
+      }
+    }
+    if (this.kind === 'regular') this.startProbes(proc);
+    return true;
+  }
+
+  private onExit(
+    proc: ContainerProcess,
+    exit: { code: number | null; signal: NodeJS.Signals | null; at: Date },
+  ): void {
+    if (this.process !== proc) return;
+    this.probes?.abort();
+    const status = exitStatus(exit.code, exit.signal);
+    let fileContent = '';
+    try {
+      fileContent = readFileSync(this.ctx.dir.terminationLog(this.spec.name), 'utf8');
+    } catch {}
+    const message = terminationMessage(
+      fileContent,
+      this.spec.terminationMessagePolicy,
+      status.exitCode,
+      () => {
+        try {
+          return readFileSync(this.ctx.dir.logFile(this.spec.name, this.restartCount), 'utf8');
+        } catch {
+          return '';
+        }
+      },
+    );
+    this.state = {
+      terminated: {
+        exitCode: status.exitCode,
+        ...(exit.signal ? { signal: status.exitCode - 128 } : {}),
+        reason: status.reason,
+        ...(message ? { message } : {}),
+        startedAt: proc.startedAt.toISOString(),
+        finishedAt: exit.at.toISOString(),
+        containerID: this.containerID,
+      },
+    };
+    this.ready = false;
+    this.ctx.log.info({ container: this.spec.name, pid: proc.pid, ...status }, 'container exited');
+    this.ctx.changed();
+    const waiters = this.exitWaiters;
+    this.exitWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private waitExit(): Promise<void> {
+    if (!this.isRunning) return Promise.resolve();
+    return new Promise((resolve) => this.exitWaiters.push(resolve));
+  }
+
+  /** Init containers: run once to completion; resolves with the exit code (undefined when stopped). */
+  async runToCompletion(restartPolicy: string | undefined): Promise<number | undefined> {
+    while (!this.stopping.signal.aborted) {
+      if (!(await this.startOnce())) {
+        await sleep(10_000, this.stopping.signal);
+        continue;
+      }
+      await this.waitExit();
+      const t = 'terminated' in this.state ? this.state.terminated : undefined;
+      const code = t?.exitCode ?? 1;
+      if (code === 0 || this.stopping.signal.aborted) return code;
+      if (restartPolicy === 'Never') return code;
+      if (!(await this.backOff(t))) return undefined;
+    }
+    return undefined;
+  }
+
+  /** Regular containers: start, then restart per restartPolicy with back-off until the pod stops. */
+  async supervise(restartPolicy: string | undefined): Promise<void> {
+    while (!this.stopping.signal.aborted) {
+      const created = await this.startOnce();
+      this.markFirstStart();
+      if (!created) {
+        await sleep(10_000, this.stopping.signal);
+        continue;
+      }
+      await this.waitExit();
+      if (this.stopping.signal.aborted) return;
+      const t = 'terminated' in this.state ? this.state.terminated : undefined;
+      if (!shouldRestart(restartPolicy, t?.exitCode ?? 1)) return;
+      if (!(await this.backOff(t))) return;
+    }
+  }
+
+  /** Waits out the crash back-off (CrashLoopBackOff); false when the pod stopped meanwhile. */
+  private async backOff(t: { finishedAt: string } | undefined): Promise<boolean> {
+    const finished = t ? new Date(t.finishedAt).getTime() : Date.now();
+    const delay = this.backoff.restartDelay(finished, Date.now());
+    this.lastState = this.state;
+    if (delay > 0) {
+      const p = this.ctx.pod();
+      const message = `back-off ${Math.round(delay / 1000)}s restarting failed container=${this.spec.name} pod=${p.metadata.name}_${p.metadata.namespace}(${p.metadata.uid})`;
+      this.state = { waiting: { reason: 'CrashLoopBackOff', message } };
+      this.event(
+        'Warning',
+        'BackOff',
+        `Back-off restarting failed container ${this.spec.name} in pod ${p.metadata.name}_${p.metadata.namespace}(${p.metadata.uid})`,
+      );
+      this.ctx.changed();
+      await sleep(delay, this.stopping.signal);
+    }
+    if (this.stopping.signal.aborted) return false;
+    this.restartCount++;
+    return true;
+  }
+
+  private startProbes(proc: ContainerProcess): void {
+    this.probes?.abort();
+    const ctl = new AbortController();
+    this.probes = ctl;
+    const { readinessProbe, livenessProbe, startupProbe } = this.spec;
+    if (startupProbe) void this.probeLoop('Startup', startupProbe, proc, ctl.signal);
+    if (readinessProbe) void this.probeLoop('Readiness', readinessProbe, proc, ctl.signal);
+    else {
+      // Without a readiness probe a container is ready once started (pkg/kubelet/prober results default).
+      void this.whenStarted(ctl.signal).then(() => {
+        if (!ctl.signal.aborted && proc.running) {
+          this.ready = true;
+          this.ctx.changed();
+        }
+      });
+    }
+    if (livenessProbe) void this.probeLoop('Liveness', livenessProbe, proc, ctl.signal);
+  }
+
+  private async whenStarted(signal: AbortSignal): Promise<void> {
+    while (!this.started && !signal.aborted) await sleep(200, signal);
+  }
+
+  /**
+   * One probe worker (pkg/kubelet/prober/worker.go): probes every periodSeconds once
+   * initialDelaySeconds have passed since the container started; readiness and liveness wait for
+   * the startup probe. Liveness and startup stop when the pod terminates, readiness keeps going.
+   */
+  private async probeLoop(
+    kind: 'Readiness' | 'Liveness' | 'Startup',
+    probe: Probe,
+    proc: ContainerProcess,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const timing = probeTiming(probe);
+    const thresholds = new ProbeThresholds(timing, kind !== 'Readiness');
+    if (kind !== 'Startup') await this.whenStarted(signal);
+    const startedAt = proc.startedAt.getTime();
+    const firstAt = startedAt + timing.initialDelaySeconds * 1000;
+    if (Date.now() < firstAt) await sleep(firstAt - Date.now(), signal);
+    while (!signal.aborted && proc.running) {
+      if (kind !== 'Readiness' && this.stopping.signal.aborted) return;
+      const r = await runProbeAction(probe, this.target(), timing.timeoutSeconds * 1000);
+      if (signal.aborted || !proc.running) return;
+      if (!r.ok) this.event('Warning', 'Unhealthy', `${kind} probe failed: ${r.message.trim()}`);
+      const flipped = thresholds.record(r.ok);
+      if (kind === 'Readiness' && flipped) {
+        this.ready = thresholds.result;
+        this.ctx.changed();
+      }
+      if (kind === 'Startup' && thresholds.result && !this.started) {
+        this.started = true;
+        this.ctx.changed();
+        return; // the startup probe stops once it succeeded
+      }
+      if ((kind === 'Liveness' || kind === 'Startup') && !r.ok && !thresholds.result) {
+        thresholds.resetCounts();
+        const verb = kind === 'Liveness' ? 'liveness' : 'startup';
+        void this.kill('probe', `Container ${this.spec.name} failed ${verb} probe, will be restarted`);
+        return;
+      }
+      await sleep(timing.periodSeconds * 1000, signal);
+    }
+  }
+
+  /** The pod is terminating: no restarts from now on. */
+  stop(): void {
+    this.stopping.abort();
+    this.markFirstStart();
+  }
+
+  /** Kubelet shutdown: SIGKILL the container's process group at once. */
+  killGroupNow(): void {
+    this.process?.killGroup('SIGKILL');
+  }
+
+  /**
+   * killContainer: grace, preStop bounded by grace, remaining grace >= 2 s, stop signal, SIGKILL
+   * at the deadline. Resolves when the process is gone.
+   */
+  kill(reason: KillReason, message?: string): Promise<void> {
+    if (this.killing) return this.killing;
+    const proc = this.process;
+    if (!proc?.running) return Promise.resolve();
+    this.killing = this.doKill(proc, reason, message).finally(() => {
+      this.killing = undefined;
+    });
+    return this.killing;
+  }
+
+  private async doKill(proc: ContainerProcess, reason: KillReason, message?: string): Promise<void> {
+    const p = this.ctx.pod();
+    const grace = gracePeriodSeconds(reason, {
+      deletionGracePeriodSeconds: p.metadata.deletionGracePeriodSeconds,
+      terminationGracePeriodSeconds: p.spec.terminationGracePeriodSeconds,
+      probeTerminationGracePeriodSeconds:
+        this.spec.livenessProbe?.terminationGracePeriodSeconds ??
+        this.spec.startupProbe?.terminationGracePeriodSeconds,
+    });
+    this.event('Normal', 'Killing', message ?? `Stopping container ${this.spec.name}`);
+    const log = this.ctx.log.child({ container: this.spec.name, pid: proc.pid });
+    log.info({ reason, grace }, 'killing container');
+    let hookElapsedMs: number | undefined;
+    const preStop = this.spec.lifecycle?.preStop;
+    if (preStop && runsPreStop(true, grace)) {
+      const start = Date.now();
+      const bound = new AbortController();
+      const hook = runHook(preStop, this.target(), grace * 1000).then((r) => {
+        // The kubelet records the failure whenever the hook returns an error, even after abandoning it.
+        if (!r.ok) this.event('Warning', 'FailedPreStopHook', 'PreStopHook failed');
+        return true;
+      });
+      const overran = await Promise.race([
+        hook.then(() => false),
+        sleep(grace * 1000, bound.signal).then(() => true),
+        proc.exited.then(() => false),
+      ]);
+      bound.abort();
+      hookElapsedMs = Date.now() - start;
+      if (overran) {
+        log.warn({ grace }, 'PreStop hook not completed in grace period');
+        this.event(
+          'Warning',
+          'FailedPreStopHook',
+          `PreStopHook did not complete within the grace period of ${grace}s`,
+        );
+      }
+      log.info({ hookElapsedMs }, 'preStop hook done');
+    }
+    const window = stopWindowSeconds(grace, hookElapsedMs);
+    const sig = stopSignal(this.spec.lifecycle?.stopSignal);
+    if (proc.running) {
+      log.info({ signal: sig, windowSeconds: window }, 'sending stop signal');
+      proc.signal(sig);
+      const timer = setTimeout(() => {
+        if (proc.running) {
+          log.info('grace period over, SIGKILL');
+          proc.killGroup('SIGKILL');
+        }
+      }, window * 1000);
+      await proc.exited;
+      clearTimeout(timer);
+    }
+  }
+
+  /** The container status as the API records it. */
+  status(): Record<string, unknown> {
+    return {
+      name: this.spec.name,
+      image: this.spec.image,
+      imageID: `lastcall-image://${imageRepository(this.spec.image)}`,
+      ...(this.containerID ? { containerID: this.containerID } : {}),
+      ready: this.ready,
+      started: 'running' in this.state ? this.started : false,
+      restartCount: this.restartCount,
+      state: this.state,
+      lastState: this.lastState,
+    };
+  }
+
+  exitCode(): number | undefined {
+    return 'terminated' in this.state ? this.state.terminated.exitCode : undefined;
+  }
+}

@@ -1,0 +1,206 @@
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import { isLoopback, loopbackTwin } from '../addresses.ts';
+import { execInContainer } from './runner.ts';
+
+/**
+ * The actions shared by probes and lifecycle hooks: httpGet, tcpSocket, exec (and sleep for
+ * hooks). Network actions default to the pod IP and dial its loopback twin, never the recorded
+ * 10.244.x.y address.
+ */
+export interface HttpGetAction {
+  host?: string;
+  path?: string;
+  port: number | string;
+  scheme?: string;
+  httpHeaders?: { name: string; value: string }[];
+}
+export interface TcpSocketAction {
+  host?: string;
+  port: number | string;
+}
+export interface ExecAction {
+  command?: string[];
+}
+export interface Handler {
+  exec?: ExecAction;
+  httpGet?: HttpGetAction;
+  tcpSocket?: TcpSocketAction;
+  sleep?: { seconds: number };
+  grpc?: { port: number; service?: string };
+}
+
+export interface ContainerPort {
+  name?: string;
+  containerPort: number;
+}
+
+export interface ActionTarget {
+  /** The recorded pod IP (10.244.x.y). */
+  podIP: string;
+  ports: ContainerPort[];
+  /** The container's main PID, for exec actions (run inside its mount namespace). */
+  pid: number;
+  env: Record<string, string>;
+  pidDir: string;
+  owner: string;
+}
+
+export interface ActionResult {
+  ok: boolean;
+  message: string;
+}
+
+export function resolvePort(port: number | string, ports: ContainerPort[], field: string): number {
+  if (typeof port === 'number') return port;
+  if (/^\d+$/.test(port)) return Number(port);
+  const found = ports.find((p) => p.name === port);
+  if (!found) {
+    throw new Error(
+      `${field}.port "${port}" names no containerPort (known: ${ports.map((p) => p.name).join(', ')})`,
+    );
+  }
+  return found.containerPort;
+}
+
+/** The address to dial: the twin of the pod IP, or of an explicit host; never a non-loopback address. */
+export function dialHost(host: string | undefined, podIP: string): string {
+  if (!host) return loopbackTwin(podIP);
+  if (isLoopback(host)) return host === 'localhost' ? '127.0.0.1' : host;
+  return loopbackTwin(host);
+}
+
+export function httpGet(
+  a: HttpGetAction,
+  t: ActionTarget,
+  timeoutMs: number,
+  field: string,
+): Promise<ActionResult> {
+  return new Promise((resolve) => {
+    let host: string;
+    let port: number;
+    try {
+      host = dialHost(a.host, t.podIP);
+      port = resolvePort(a.port, t.ports, field);
+    } catch (err) {
+      resolve({ ok: false, message: String((err as Error).message) });
+      return;
+    }
+    const secure = (a.scheme ?? 'HTTP').toUpperCase() === 'HTTPS';
+    const headers: Record<string, string> = { 'User-Agent': 'kube-probe/1.37', Accept: '*/*' };
+    for (const h of a.httpHeaders ?? []) headers[h.name] = h.value;
+    const path = a.path ?? '/';
+    const req = (secure ? https : http).request(
+      {
+        host,
+        port,
+        path,
+        method: 'GET',
+        headers,
+        timeout: timeoutMs,
+        rejectUnauthorized: false,
+        agent: false,
+      },
+      (res) => {
+        res.resume();
+        const code = res.statusCode ?? 0;
+        // Probe success is 200 <= code < 400 (pkg/probe/http).
+        resolve({ ok: code >= 200 && code < 400, message: `HTTP probe failed with statuscode: ${code}` });
+      },
+    );
+    req.on('timeout', () =>
+      req.destroy(new Error('context deadline exceeded (Client.Timeout exceeded while awaiting headers)')),
+    );
+    req.on('error', (err) => {
+      resolve({
+        ok: false,
+        message: `Get "${secure ? 'https' : 'http'}://${host}:${port}${path}": ${err.message}`,
+      });
+    });
+    req.end();
+  });
+}
+
+export function tcpSocket(
+  a: TcpSocketAction,
+  t: ActionTarget,
+  timeoutMs: number,
+  field: string,
+): Promise<ActionResult> {
+  return new Promise((resolve) => {
+    let host: string;
+    let port: number;
+    try {
+      host = dialHost(a.host, t.podIP);
+      port = resolvePort(a.port, t.ports, field);
+    } catch (err) {
+      resolve({ ok: false, message: String((err as Error).message) });
+      return;
+    }
+    const socket = net.connect({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ ok: false, message: `dial tcp ${host}:${port}: i/o timeout` });
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ ok: true, message: '' });
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      resolve({ ok: false, message: `dial tcp ${host}:${port}: ${err.message}` });
+    });
+  });
+}
+
+export async function exec(a: ExecAction, t: ActionTarget, timeoutMs: number): Promise<ActionResult> {
+  const argv = a.command ?? [];
+  if (argv.length === 0) return { ok: false, message: 'exec.command is empty' };
+  if (t.pid <= 0) return { ok: false, message: 'container is not running' };
+  const r = await execInContainer(t.pid, argv, t.env, timeoutMs, t.pidDir, t.owner);
+  if (r.timedOut) return { ok: false, message: `command timed out after ${timeoutMs} ms` };
+  return {
+    ok: r.code === 0,
+    message: r.code === 0 ? r.output : `command ${JSON.stringify(argv)} exited with ${r.code}: ${r.output}`,
+  };
+}
+
+/**
+ * Runs a lifecycle hook handler. Sleep waits the given seconds (or until the abort signal fires,
+ * as the kubelet's sleep handler returns when its context ends). Exec hooks have no timeout of
+ * their own: the caller bounds them.
+ */
+export async function runHook(
+  h: Handler,
+  t: ActionTarget,
+  boundMs: number,
+  signal?: AbortSignal,
+): Promise<ActionResult> {
+  if (h.sleep) {
+    const ms = h.sleep.seconds * 1000;
+    return await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve({ ok: true, message: '' }), ms);
+      signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve({ ok: false, message: 'sleep hook interrupted' });
+      });
+    });
+  }
+  if (h.exec) return await exec(h.exec, t, boundMs);
+  if (h.httpGet) return await httpGet(h.httpGet, t, boundMs, 'lifecycle.httpGet');
+  if (h.tcpSocket) return await tcpSocket(h.tcpSocket, t, boundMs, 'lifecycle.tcpSocket');
+  return { ok: false, message: 'hook has no handler (exec, httpGet, sleep)' };
+}
+
+/** Runs a probe action once with its timeout. */
+export async function runProbeAction(h: Handler, t: ActionTarget, timeoutMs: number): Promise<ActionResult> {
+  if (h.exec) return await exec(h.exec, t, timeoutMs);
+  if (h.httpGet) return await httpGet(h.httpGet, t, timeoutMs, 'probe.httpGet');
+  if (h.tcpSocket) return await tcpSocket(h.tcpSocket, t, timeoutMs, 'probe.tcpSocket');
+  if (h.grpc) {
+    return { ok: false, message: 'grpc probes are not supported by the lastcall process kubelet' };
+  }
+  return { ok: false, message: 'probe has no handler' };
+}

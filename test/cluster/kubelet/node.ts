@@ -1,0 +1,203 @@
+import os from 'node:os';
+import type { Logger } from 'pino';
+import { isConflict, isNotFound, type KubeApi, MERGE_PATCH, STRATEGIC_MERGE_PATCH } from './kube/rest.ts';
+
+/**
+ * The Node object and its heartbeats: the kubelet registers its Node (capacity, allocatable,
+ * addresses, Ready), renews its Lease in kube-node-lease about every 10 s (leaseDurationSeconds
+ * 40, the kubelet defaults) and re-posts its status once a minute, so the node lifecycle controller
+ * keeps it Ready and removes the not-ready taint.
+ */
+export const LEASE_DURATION_SECONDS = 40;
+export const LEASE_RENEW_MS = 10_000;
+export const STATUS_REPORT_MS = 60_000;
+export const MAX_PODS = 110;
+
+export interface NodeAgentOptions {
+  api: KubeApi;
+  log: Logger;
+  nodeName: string;
+  kubeletPort: number;
+}
+
+interface NodeObject {
+  metadata: { name: string; uid: string };
+  spec?: { podCIDR?: string; podCIDRs?: string[] };
+}
+
+export class NodeAgent {
+  private readonly o: NodeAgentOptions;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private statusTimer: NodeJS.Timeout | undefined;
+  private nodeUid = '';
+  private kubeletVersion = 'v0.0.0-lastcall';
+  private readonly started = new Date().toISOString();
+
+  constructor(o: NodeAgentOptions) {
+    this.o = o;
+  }
+
+  private status(): Record<string, unknown> {
+    const now = new Date().toISOString();
+    const resources = {
+      cpu: String(os.cpus().length),
+      memory: `${Math.floor(os.totalmem() / 1024)}Ki`,
+      pods: String(MAX_PODS),
+      'ephemeral-storage': '20Gi',
+    };
+    const condition = (type: string, status: string, reason: string, message: string) => ({
+      type,
+      status,
+      reason,
+      message,
+      lastHeartbeatTime: now,
+      lastTransitionTime: this.started,
+    });
+    return {
+      capacity: resources,
+      allocatable: resources,
+      conditions: [
+        condition(
+          'MemoryPressure',
+          'False',
+          'KubeletHasSufficientMemory',
+          'kubelet has sufficient memory available',
+        ),
+        condition('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'),
+        condition('PIDPressure', 'False', 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'),
+        condition(
+          'Ready',
+          'True',
+          'KubeletReady',
+          'kubelet is posting ready status (lastcall process kubelet)',
+        ),
+      ],
+      addresses: [
+        { type: 'InternalIP', address: '127.0.0.1' },
+        { type: 'Hostname', address: this.o.nodeName },
+      ],
+      daemonEndpoints: { kubeletEndpoint: { Port: this.o.kubeletPort } },
+      nodeInfo: {
+        machineID: '',
+        systemUUID: '',
+        bootID: '',
+        kernelVersion: os.release(),
+        osImage: `${os.type()} (lastcall process kubelet)`,
+        containerRuntimeVersion: 'lastcall-process://1',
+        kubeletVersion: this.kubeletVersion,
+        kubeProxyVersion: '',
+        operatingSystem: 'linux',
+        architecture: process.arch === 'x64' ? 'amd64' : process.arch,
+      },
+    };
+  }
+
+  /** Creates the Node (or adopts an existing one) and posts its status. */
+  async register(): Promise<void> {
+    const { api, nodeName, log } = this.o;
+    try {
+      const v = await api.get<{ gitVersion?: string }>('/version');
+      if (v.gitVersion) this.kubeletVersion = v.gitVersion;
+    } catch {}
+    let node: NodeObject;
+    try {
+      node = await api.request<NodeObject>('POST', '/api/v1/nodes', {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name: nodeName,
+          labels: {
+            'kubernetes.io/hostname': nodeName,
+            'kubernetes.io/os': 'linux',
+            'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch,
+            'lastcall.dev/process-kubelet': 'true',
+          },
+        },
+        spec: {},
+        status: this.status(),
+      });
+      log.info({ node: nodeName }, 'node registered');
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      node = await api.get<NodeObject>(`/api/v1/nodes/${nodeName}`);
+      log.info({ node: nodeName }, 'node already registered, adopting it');
+    }
+    this.nodeUid = node.metadata.uid;
+    await this.postStatus();
+  }
+
+  async postStatus(): Promise<void> {
+    await this.o.api.request(
+      'PATCH',
+      `/api/v1/nodes/${this.o.nodeName}/status`,
+      { status: this.status() },
+      STRATEGIC_MERGE_PATCH,
+    );
+  }
+
+  async renewLease(): Promise<void> {
+    const { api, nodeName } = this.o;
+    const path = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${nodeName}`;
+    const spec = {
+      holderIdentity: nodeName,
+      leaseDurationSeconds: LEASE_DURATION_SECONDS,
+      renewTime: new Date().toISOString().replace('Z', '000Z'),
+    };
+    try {
+      await api.request('PATCH', path, { spec }, MERGE_PATCH);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await api.request('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: {
+          name: nodeName,
+          namespace: 'kube-node-lease',
+          ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: nodeName, uid: this.nodeUid }],
+        },
+        spec,
+      });
+    }
+  }
+
+  /** Starts the heartbeats; failures are logged and retried at the next tick. */
+  startHeartbeats(): void {
+    const beat = () =>
+      this.renewLease().catch((err) => this.o.log.warn({ err: String(err) }, 'lease renewal failed'));
+    void beat();
+    this.leaseTimer = setInterval(beat, LEASE_RENEW_MS);
+    this.statusTimer = setInterval(
+      () =>
+        this.postStatus().catch((err) => this.o.log.warn({ err: String(err) }, 'node status update failed')),
+      STATUS_REPORT_MS,
+    );
+  }
+
+  stop(): void {
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    if (this.statusTimer) clearInterval(this.statusTimer);
+  }
+
+  /**
+   * Waits for spec.podCIDR, which the controller manager's node IPAM assigns
+   * (--allocate-node-cidrs --cluster-cidr); pods cannot get IPs before.
+   */
+  async waitForPodCIDR(signal: AbortSignal): Promise<string> {
+    let warned = Date.now();
+    while (!signal.aborted) {
+      const node = await this.o.api
+        .get<NodeObject>(`/api/v1/nodes/${this.o.nodeName}`)
+        .catch(() => undefined);
+      const cidr = node?.spec?.podCIDR;
+      if (cidr) return cidr;
+      if (Date.now() - warned > 10_000) {
+        warned = Date.now();
+        this.o.log.warn(
+          'node has no spec.podCIDR yet: kube-controller-manager must run with --allocate-node-cidrs --cluster-cidr=10.244.0.0/16',
+        );
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    throw new Error('stopped while waiting for podCIDR');
+  }
+}

@@ -1,0 +1,126 @@
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { KubeApi } from './kube/rest.ts';
+
+/**
+ * The files a pod's containers see through bind mounts, kept under <state-dir>/pods/<uid>:
+ *   hosts                     -> /etc/hosts
+ *   serviceaccount/           -> /var/run/secrets/kubernetes.io/serviceaccount (token, ca.crt, namespace)
+ *   <container>/termination-log -> the container's terminationMessagePath
+ *   <container>/<restart>.log   the container's stdout+stderr
+ */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+export const DEFAULT_TERMINATION_MESSAGE_PATH = '/dev/termination-log';
+
+export class PodDir {
+  readonly root: string;
+  constructor(stateDir: string, uid: string) {
+    this.root = join(stateDir, 'pods', uid);
+    mkdirSync(this.root, { recursive: true });
+  }
+  get hosts(): string {
+    return join(this.root, 'hosts');
+  }
+  get serviceAccount(): string {
+    return join(this.root, 'serviceaccount');
+  }
+  containerDir(name: string): string {
+    const dir = join(this.root, 'containers', name);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+  terminationLog(name: string): string {
+    return join(this.containerDir(name), 'termination-log');
+  }
+  logFile(name: string, restartCount: number): string {
+    return join(this.containerDir(name), `${restartCount}.log`);
+  }
+  remove(): void {
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** Replaces a file atomically (rename in the same directory; the directory is what is bind-mounted). */
+export function writeAtomic(file: string, content: string, mode = 0o644): void {
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, content, { mode });
+  renameSync(tmp, file);
+}
+
+/**
+ * A bound service-account token from the TokenRequest API (audience = the API server's default,
+ * bound to the pod so it dies with it), refreshed at 80 % of its lifetime like the kubelet's
+ * token manager.
+ */
+export class ServiceAccountToken {
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly api: KubeApi;
+  private readonly log: Logger;
+  private readonly dir: string;
+  private readonly pod: { name: string; namespace: string; uid: string; serviceAccountName: string };
+  private readonly expirationSeconds: number;
+
+  constructor(
+    api: KubeApi,
+    log: Logger,
+    dir: string,
+    pod: { name: string; namespace: string; uid: string; serviceAccountName: string },
+    caFile: string,
+    expirationSeconds = 3607,
+  ) {
+    this.api = api;
+    this.log = log;
+    this.dir = dir;
+    this.pod = pod;
+    this.expirationSeconds = Math.max(expirationSeconds, 600);
+    mkdirSync(dir, { recursive: true });
+    writeAtomic(join(dir, 'ca.crt'), readFileSync(caFile, 'utf8'));
+    writeAtomic(join(dir, 'namespace'), pod.namespace);
+  }
+
+  async start(): Promise<void> {
+    await this.refresh();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private async refresh(): Promise<void> {
+    if (this.stopped) return;
+    const { namespace, serviceAccountName, name, uid } = this.pod;
+    const res = await this.api.request<{ status: { token: string; expirationTimestamp: string } }>(
+      'POST',
+      `/api/v1/namespaces/${namespace}/serviceaccounts/${serviceAccountName}/token`,
+      {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: {
+          audiences: [],
+          expirationSeconds: this.expirationSeconds,
+          boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name, uid },
+        },
+      },
+    );
+    writeAtomic(join(this.dir, 'token'), res.status.token, 0o600);
+    const ttlMs = new Date(res.status.expirationTimestamp).getTime() - Date.now();
+    this.schedule(Math.max(Math.floor(ttlMs * 0.8), 30_000));
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.refresh().catch((err) => {
+        this.log.warn(
+          { pod: `${this.pod.namespace}/${this.pod.name}`, err: String(err) },
+          'token refresh failed',
+        );
+        this.schedule(10_000);
+      });
+    }, ms);
+    this.timer.unref();
+  }
+}

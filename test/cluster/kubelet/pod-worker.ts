@@ -1,0 +1,388 @@
+import type { Logger } from 'pino';
+import type { ImageMap } from '../images.ts';
+import { ContainerRunner, type PodContext } from './container.ts';
+import type { EnvSources } from './env.ts';
+import type { EventRecorder } from './events.ts';
+import { ApiError, type KubeApi } from './kube/rest.ts';
+import { PodDir, SERVICE_ACCOUNT_DIR, ServiceAccountToken } from './pod-files.ts';
+import { ConditionClock, kubeletConditions, podPhase } from './pod-status.ts';
+import { PodStatusWriter } from './status-writer.ts';
+import type { Pod } from './types.ts';
+
+/**
+ * One pod's life on this node (the kubelet's pod worker): set up its sandbox (IP, hosts file,
+ * service-account files), run init containers in order, start the containers and keep them
+ * running per restartPolicy; on deletion kill all containers in parallel, write the terminal
+ * status and remove the pod with a grace-0, UID-preconditioned DELETE.
+ */
+export interface NodeServices {
+  api: KubeApi;
+  log: Logger;
+  events: EventRecorder;
+  images(): ImageMap;
+  nodeName: string;
+  stateDir: string;
+  pidDir: string;
+  repo: string;
+  nodeBinary: string;
+  apiServerPort: number;
+  caFile: string;
+  allocateIP(owner: string): Promise<string>;
+  releaseIP(owner: string): void;
+  /** Renders the pod's hosts file now and whenever Services change. */
+  registerHosts(
+    uid: string,
+    file: string,
+    pod: { name: string; namespace: string; hostname?: string; podIP: string },
+  ): Promise<void>;
+  unregisterHosts(uid: string): void;
+}
+
+export class PodWorker {
+  private pod: Pod;
+  private readonly node: NodeServices;
+  private readonly log: Logger;
+  private readonly writer: PodStatusWriter;
+  private readonly clock = new ConditionClock();
+  private podIP = '';
+  private dir: PodDir | undefined;
+  private token: ServiceAccountToken | undefined;
+  private initRunners: ContainerRunner[] = [];
+  private runners: ContainerRunner[] = [];
+  private initialized = false;
+  private initFailed = false;
+  private sandboxReady = false;
+  private startTime: string | undefined;
+  private terminating: Promise<void> | undefined;
+  private removedFromApi = false;
+  private statusQueued = false;
+  private finished = false;
+  private readonly stopAll = new AbortController();
+  /** Called once the pod is gone for good (deleted from the API or its worker torn down). */
+  onDone: () => void = () => {};
+
+  constructor(pod: Pod, node: NodeServices) {
+    this.pod = pod;
+    this.node = node;
+    this.log = node.log.child({
+      pod: `${pod.metadata.namespace}/${pod.metadata.name}`,
+      uid: pod.metadata.uid,
+    });
+    this.writer = new PodStatusWriter(
+      node.api,
+      this.log,
+      pod.metadata.namespace,
+      pod.metadata.name,
+      pod.metadata.uid,
+    );
+  }
+
+  get uid(): string {
+    return this.pod.metadata.uid;
+  }
+
+  /** Level-triggered: called with the latest object for every watch event (duplicates welcome). */
+  update(pod: Pod | undefined): void {
+    if (!pod) {
+      this.removedFromApi = true;
+      this.writer.markGone();
+      void this.terminate();
+      return;
+    }
+    this.pod = pod;
+    if (pod.metadata.deletionTimestamp) void this.terminate();
+  }
+
+  async run(): Promise<void> {
+    const phase = this.pod.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') {
+      // Already terminal (e.g. before a kubelet restart): nothing to run, wait for the deletion.
+      this.finished = true;
+      return;
+    }
+    try {
+      await this.setUp();
+    } catch (err) {
+      if (this.stopAll.signal.aborted) return;
+      this.log.error({ err: String(err) }, 'pod sandbox setup failed');
+      this.event(
+        'Warning',
+        'FailedCreatePodSandBox',
+        `Failed to create pod sandbox: ${(err as Error).message}`,
+      );
+      return;
+    }
+    if (this.stopAll.signal.aborted) return;
+    const restartPolicy = this.pod.spec.restartPolicy;
+    for (const init of this.initRunners) {
+      const code = await init.runToCompletion(restartPolicy);
+      if (this.stopAll.signal.aborted) return;
+      if (code !== 0) {
+        this.initFailed = true;
+        this.finished = true;
+        this.changed();
+        return;
+      }
+    }
+    this.initialized = true;
+    this.changed();
+    // Containers start in spec order; postStart of one blocks the next (kubelet startContainer).
+    const supervised: Promise<void>[] = [];
+    for (const r of this.runners) {
+      if (this.stopAll.signal.aborted) break;
+      supervised.push(r.supervise(restartPolicy));
+      await r.firstStart;
+    }
+    await Promise.all(supervised);
+    if (!this.terminating) {
+      this.finished = true;
+      this.changed();
+    }
+  }
+
+  private event(type: 'Normal' | 'Warning', reason: string, message: string): void {
+    this.node.events.record(
+      {
+        kind: 'Pod',
+        apiVersion: 'v1',
+        name: this.pod.metadata.name,
+        namespace: this.pod.metadata.namespace,
+        uid: this.uid,
+      },
+      type,
+      reason,
+      message,
+    );
+  }
+
+  private serviceAccountMount(): { mounted: boolean; expirationSeconds: number } {
+    // The ServiceAccount admission plugin adds a projected kube-api-access volume mounted at this path.
+    for (const c of [...(this.pod.spec.initContainers ?? []), ...this.pod.spec.containers]) {
+      for (const m of c.volumeMounts ?? []) {
+        if (m.mountPath !== SERVICE_ACCOUNT_DIR) continue;
+        const vol = this.pod.spec.volumes?.find((v) => v.name === m.name);
+        const src = vol?.projected?.sources?.find((s) => s.serviceAccountToken)?.serviceAccountToken;
+        if (src) return { mounted: true, expirationSeconds: src.expirationSeconds ?? 3607 };
+      }
+    }
+    return { mounted: false, expirationSeconds: 0 };
+  }
+
+  private async setUp(): Promise<void> {
+    const p = this.pod;
+    this.dir = new PodDir(this.node.stateDir, p.metadata.uid);
+    this.startTime = p.status?.startTime ?? new Date().toISOString();
+    const recorded = p.status?.podIP;
+    this.podIP = recorded ?? (await this.node.allocateIP(p.metadata.uid));
+    const sa = this.serviceAccountMount();
+    const ctx: PodContext = {
+      pod: () => this.pod,
+      podIP: this.podIP,
+      hostIP: '127.0.0.1',
+      nodeName: this.node.nodeName,
+      dir: this.dir,
+      log: this.log,
+      events: this.node.events,
+      images: () => this.node.images(),
+      nodeBinary: this.node.nodeBinary,
+      repo: this.node.repo,
+      apiServerPort: this.node.apiServerPort,
+      pidDir: this.node.pidDir,
+      envSources: this.envSources(),
+      serviceAccountMounted: sa.mounted,
+      changed: () => this.changed(),
+    };
+    const restarts = new Map((p.status?.containerStatuses ?? []).map((s) => [s.name, s.restartCount ?? 0]));
+    this.initRunners = (p.spec.initContainers ?? []).map((c) => new ContainerRunner(ctx, c, 'init', 0));
+    this.runners = p.spec.containers.map(
+      (c) => new ContainerRunner(ctx, c, 'regular', restarts.get(c.name) ?? 0),
+    );
+    this.initialized = this.initRunners.length === 0;
+    await this.node.registerHosts(p.metadata.uid, this.dir.hosts, {
+      name: p.metadata.name,
+      namespace: p.metadata.namespace,
+      ...(p.spec.hostname ? { hostname: p.spec.hostname } : {}),
+      podIP: this.podIP,
+    });
+    if (sa.mounted) {
+      this.token = new ServiceAccountToken(
+        this.node.api,
+        this.log,
+        this.dir.serviceAccount,
+        {
+          name: p.metadata.name,
+          namespace: p.metadata.namespace,
+          uid: p.metadata.uid,
+          serviceAccountName: p.spec.serviceAccountName ?? 'default',
+        },
+        this.node.caFile,
+        sa.expirationSeconds,
+      );
+      let delay = 500;
+      for (;;) {
+        try {
+          await this.token.start();
+          break;
+        } catch (err) {
+          if (this.stopAll.signal.aborted) throw err;
+          this.event(
+            'Warning',
+            'FailedMount',
+            `MountVolume.SetUp failed for service account token: ${(err as Error).message}`,
+          );
+          await new Promise((r) => setTimeout(r, delay));
+          delay = Math.min(delay * 2, 10_000);
+        }
+      }
+    }
+    this.sandboxReady = true;
+    this.changed();
+  }
+
+  private envSources(): EnvSources {
+    const { api } = this.node;
+    const ns = this.pod.metadata.namespace;
+    const read = async (kind: 'configmaps' | 'secrets', name: string) => {
+      try {
+        const o = await api.get<{ data?: Record<string, string> }>(
+          `/api/v1/namespaces/${ns}/${kind}/${name}`,
+        );
+        const data = o.data ?? {};
+        if (kind === 'configmaps') return data;
+        return Object.fromEntries(
+          Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+        );
+      } catch (err) {
+        if (err instanceof ApiError && (err.code === 404 || err.code === 403)) return undefined;
+        throw err;
+      }
+    };
+    return { configMap: (n) => read('configmaps', n), secret: (n) => read('secrets', n) };
+  }
+
+  /** Coalesces status changes into one write per tick. */
+  changed(): void {
+    if (this.statusQueued || this.removedFromApi) return;
+    this.statusQueued = true;
+    queueMicrotask(() => {
+      this.statusQueued = false;
+      void this.writer.set(this.status());
+    });
+  }
+
+  private status(): Record<string, unknown> {
+    const now = new Date().toISOString();
+    const terminating = this.terminating !== undefined;
+    const summary = (r: ContainerRunner) => ({
+      running: r.isRunning,
+      ready: r.ready && r.isRunning,
+      exitCode: r.exitCode(),
+      everRan: r.isRunning || r.exitCode() !== undefined || r.restartCount > 0,
+      final:
+        terminating || this.finished || (!r.isRunning && r.exitCode() !== undefined && !this.willRestart(r)),
+    });
+    const existing = this.pod.status?.conditions ?? [];
+    const s = {
+      sandboxReady: this.sandboxReady && !(terminating && this.runners.every((r) => !r.isRunning)),
+      initialized: this.initialized,
+      initFailed: this.initFailed,
+      containers: this.runners.map(summary),
+      readinessGates: (this.pod.spec.readinessGates ?? []).map((g) => g.conditionType),
+      existingConditions: existing,
+    };
+    const conditions = kubeletConditions(s).map((c) => {
+      const status = c.status ? 'True' : 'False';
+      return {
+        type: c.type,
+        status,
+        lastProbeTime: null,
+        lastTransitionTime: this.clock.stamp(c.type, status, now),
+        ...(c.reason ? { reason: c.reason } : {}),
+      };
+    });
+    return {
+      phase: podPhase(s),
+      conditions,
+      hostIP: '127.0.0.1',
+      hostIPs: [{ ip: '127.0.0.1' }],
+      ...(this.podIP ? { podIP: this.podIP, podIPs: [{ ip: this.podIP }] } : {}),
+      ...(this.startTime ? { startTime: this.startTime } : {}),
+      ...(this.initRunners.length ? { initContainerStatuses: this.initRunners.map((r) => r.status()) } : {}),
+      containerStatuses: this.runners.map((r) => r.status()),
+    };
+  }
+
+  private willRestart(r: ContainerRunner): boolean {
+    const policy = this.pod.spec.restartPolicy ?? 'Always';
+    return policy === 'Always' || (policy === 'OnFailure' && r.exitCode() !== 0);
+  }
+
+  /** The kubelet's termination of a deleted pod (pkg/kubelet/pod_workers.go SyncTerminatingPod). */
+  terminate(): Promise<void> {
+    if (!this.terminating) this.terminating = this.doTerminate();
+    return this.terminating;
+  }
+
+  private async doTerminate(): Promise<void> {
+    this.stopAll.abort();
+    const all = [...this.initRunners, ...this.runners];
+    for (const r of all) r.stop();
+    this.changed();
+    this.log.info(
+      {
+        deletionGracePeriodSeconds: this.pod.metadata.deletionGracePeriodSeconds,
+        removedFromApi: this.removedFromApi,
+      },
+      'terminating pod',
+    );
+    await Promise.all(all.map((r) => r.kill('deletion')));
+    this.token?.stop();
+    if (!this.removedFromApi) {
+      this.changed();
+      await new Promise((r) => queueMicrotask(() => r(undefined)));
+      await this.writer.flushed();
+      await this.node.events.flush();
+      await this.finalDelete();
+    }
+    this.cleanUp();
+  }
+
+  /** DELETE with grace 0 and a UID precondition: only this incarnation of the name is removed. */
+  private async finalDelete(): Promise<void> {
+    const { namespace, name, uid } = this.pod.metadata;
+    let delay = 200;
+    for (let attempt = 0; attempt < 20 && !this.removedFromApi; attempt++) {
+      try {
+        await this.node.api.request('DELETE', `/api/v1/namespaces/${namespace}/pods/${name}`, {
+          apiVersion: 'v1',
+          kind: 'DeleteOptions',
+          gracePeriodSeconds: 0,
+          preconditions: { uid },
+        });
+        this.log.info('pod removed from the API');
+        return;
+      } catch (err) {
+        if (err instanceof ApiError && (err.code === 404 || err.code === 409)) return;
+        this.log.warn({ err: String(err) }, 'final delete failed, retrying');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 5_000);
+      }
+    }
+  }
+
+  private cleanUp(): void {
+    this.node.unregisterHosts(this.uid);
+    this.node.releaseIP(this.uid);
+    this.dir?.remove();
+    this.onDone();
+  }
+
+  /** Kubelet shutdown: kill every container now (SIGKILL to the groups), no API writes. */
+  killNow(): void {
+    this.stopAll.abort();
+    for (const r of [...this.initRunners, ...this.runners]) {
+      r.stop();
+      r.killGroupNow();
+    }
+  }
+}

@@ -1,0 +1,154 @@
+import http from 'node:http';
+import net from 'node:net';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { type KubeObject, Reflector } from '../kubelet/kube/reflector.ts';
+import { KubeApi } from '../kubelet/kube/rest.ts';
+import { backendsFor, type EndpointSlice, RoundRobin } from './endpoints.ts';
+import { desiredRoutes, type Route, type Service } from './routes.ts';
+
+/**
+ * The lastcall service proxy: a userspace kube-proxy for loopback. Wiring only; the choices live in
+ * routes.ts (what to listen on) and endpoints.ts (where a new connection goes).
+ *   node test/cluster/proxy/main.ts --kubeconfig F --health-port H
+ */
+const log = pino({ name: 'proxy' });
+const { values } = parseArgs({
+  options: { kubeconfig: { type: 'string' }, 'health-port': { type: 'string' } },
+});
+if (!values.kubeconfig) throw new Error('--kubeconfig is required');
+const healthPort = Number(values['health-port']);
+if (!Number.isInteger(healthPort) || healthPort < 1 || healthPort > 65535) {
+  throw new Error(`--health-port "${values['health-port']}" is not a port (1-65535)`);
+}
+
+const api = new KubeApi(values.kubeconfig);
+let ready = false;
+
+interface Listener {
+  route: Route;
+  server: net.Server;
+  rr: RoundRobin;
+}
+const listeners = new Map<string, Listener>();
+const failedBinds = new Map<string, number>();
+
+const services = new Reflector<KubeObject>({
+  api,
+  path: '/api/v1/services',
+  log,
+  onChange: () => schedule(),
+});
+const slices = new Reflector<KubeObject>({
+  api,
+  path: '/apis/discovery.k8s.io/v1/endpointslices',
+  log,
+  onChange: () => {},
+});
+
+function slicesOf(service: string): EndpointSlice[] {
+  const [ns, name] = service.split('/') as [string, string];
+  return (slices.list() as unknown as EndpointSlice[]).filter(
+    (s) => s.metadata.namespace === ns && s.metadata.labels?.['kubernetes.io/service-name'] === name,
+  );
+}
+
+/**
+ * One accepted connection: pick a backend among the current endpoints (read at accept time, so
+ * EndpointSlice changes apply to new connections only, like conntrack), dial its loopback twin,
+ * pipe both ways. No retry on another endpoint: kube-proxy does not retry either, and the
+ * experiment must see the failures a real cluster would show.
+ */
+function handle(l: Listener, client: net.Socket): void {
+  const backend = l.rr.pick(backendsFor(slicesOf(l.route.service), l.route.portName));
+  if (!backend) {
+    // kube-proxy REJECTs traffic to a service without endpoints: the client sees a refused/reset connection.
+    log.debug({ route: l.route.listen, service: l.route.service }, 'no endpoints, rejecting');
+    client.resetAndDestroy();
+    return;
+  }
+  const upstream = net.connect({ host: backend.dial, port: backend.port });
+  upstream.setNoDelay(true);
+  client.setNoDelay(true);
+  const fail = (side: string) => (err: Error) => {
+    log.debug(
+      { route: l.route.listen, backend: `${backend.ip}:${backend.port}`, side, err: err.message },
+      'connection error',
+    );
+    if (!client.destroyed) client.resetAndDestroy();
+    if (!upstream.destroyed) upstream.destroy();
+  };
+  upstream.once('error', fail('upstream'));
+  client.once('error', fail('client'));
+  client.pipe(upstream);
+  upstream.pipe(client);
+}
+
+function open(route: Route): void {
+  const l: Listener = { route, server: net.createServer({ pauseOnConnect: false }), rr: new RoundRobin() };
+  l.server.on('connection', (socket) => handle(l, socket));
+  l.server.on('error', (err) => {
+    log.error(
+      { listen: route.listen, service: route.service, err: err.message },
+      'listen failed, will retry',
+    );
+    listeners.delete(route.listen);
+    failedBinds.set(route.listen, Date.now());
+    setTimeout(schedule, 2_000);
+  });
+  l.server.listen(route.port, route.host, () =>
+    log.info({ listen: route.listen, service: route.service, port: route.portName }, 'listening'),
+  );
+  listeners.set(route.listen, l);
+}
+
+function reconcile(): void {
+  const desired = desiredRoutes(services.list() as unknown as Service[]);
+  for (const [key, l] of listeners) {
+    const want = desired.get(key);
+    if (!want || want.service !== l.route.service || want.portName !== l.route.portName) {
+      // Established connections stay (as conntrack entries do); no new ones are accepted.
+      l.server.close();
+      listeners.delete(key);
+      log.info({ listen: key, service: l.route.service }, 'closed');
+    }
+  }
+  for (const [key, route] of desired) if (!listeners.has(key)) open(route);
+}
+
+let pending: NodeJS.Timeout | undefined;
+function schedule(): void {
+  if (pending) return;
+  pending = setTimeout(() => {
+    pending = undefined;
+    reconcile();
+  }, 10);
+}
+
+const health = http.createServer((req, res) => {
+  const ok = req.url === '/healthz' ? ready : req.url === '/livez';
+  res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok' : 'not ready');
+});
+health.listen(healthPort, '127.0.0.1');
+
+async function main(): Promise<void> {
+  await Promise.all([services.start(), slices.start()]);
+  reconcile();
+  ready = true;
+  log.info({ listeners: listeners.size }, 'first sync done, proxy ready');
+}
+
+function shutdown(signal: string): void {
+  log.info({ signal }, 'proxy shutting down');
+  services.stop();
+  slices.stop();
+  for (const l of listeners.values()) l.server.close();
+  health.close();
+  setTimeout(() => process.exit(0), 100).unref();
+}
+process.once('SIGTERM', () => shutdown('SIGTERM'));
+process.once('SIGINT', () => shutdown('SIGINT'));
+main().catch((err) => {
+  log.fatal({ err: String(err) }, 'proxy failed');
+  process.exit(1);
+});
