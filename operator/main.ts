@@ -61,12 +61,16 @@ log.info(
   'starting',
 );
 
-function reflect<T extends KubeObject>(type: ResourceType, labelSelector?: string): Reflector<T> {
+function reflect<T extends KubeObject>(
+  type: ResourceType,
+  selectors: { labelSelector?: string; fieldSelector?: string } = {},
+): Reflector<T> {
   return new Reflector<T>({
     client,
     type,
     log,
-    labelSelector,
+    ...selectors,
+    namespace: type.namespaced ? options.watchNamespace : undefined,
     watchTimeoutSeconds: options.watchTimeoutSeconds,
     onRestart: (reason) => metrics.watchRestarts.inc({ resource: type.plural, reason }),
   });
@@ -76,12 +80,15 @@ function reflect<T extends KubeObject>(type: ResourceType, labelSelector?: strin
 // cache small in a cluster full of other Deployments.
 const ownedSelector = 'app.kubernetes.io/managed-by=lastcall';
 const counterServices = reflect<CounterService & KubeObject>(counterServiceType);
-const deployments = reflect<Deployment>(coreTypes.deployment, ownedSelector);
-const services = reflect(coreTypes.service, ownedSelector);
-const podDisruptionBudgets = reflect(coreTypes.podDisruptionBudget, ownedSelector);
+const deployments = reflect<Deployment>(coreTypes.deployment, { labelSelector: ownedSelector });
+const services = reflect(coreTypes.service, { labelSelector: ownedSelector });
+const podDisruptionBudgets = reflect(coreTypes.podDisruptionBudget, { labelSelector: ownedSelector });
 const drainPolicies = reflect<DrainPolicy & KubeObject>(drainPolicyType);
-const namespaces = reflect(coreTypes.namespace);
-const pods = reflect<PodLike>(coreTypes.pod, COUNTER_SERVICE_LABEL);
+const namespaces = reflect(
+  coreTypes.namespace,
+  options.watchNamespace ? { fieldSelector: `metadata.name=${options.watchNamespace}` } : {},
+);
+const pods = reflect<PodLike>(coreTypes.pod, { labelSelector: COUNTER_SERVICE_LABEL });
 const reflectors = [
   counterServices,
   deployments,

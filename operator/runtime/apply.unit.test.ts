@@ -103,7 +103,10 @@ describe('applied hash', () => {
   });
 
   test('is recorded as an annotation, and re-hashing gives the same value', () => {
-    const obj = { metadata: { name: 'x', annotations: { keep: 'me' } as Record<string, string> }, spec: { a: 1 } };
+    const obj = {
+      metadata: { name: 'x', annotations: { keep: 'me' } as Record<string, string> },
+      spec: { a: 1 },
+    };
     const once = withAppliedHash(obj);
     expect(once.metadata.annotations?.keep).toBe('me');
     expect(once.metadata.annotations?.[appliedHashAnnotation]).toMatch(/^[0-9a-f]{16}$/);

@@ -12,6 +12,8 @@ export interface OperatorOptions {
   /** Address the metrics and health servers listen on. */
   bindAddress: string;
   leaderElect: boolean;
+  /** Reconcile CounterServices of this namespace only; undefined: all namespaces. */
+  watchNamespace: string | undefined;
   /** Namespace of the leader-election Lease. */
   leaseNamespace: string;
   leaseName: string;
@@ -55,6 +57,11 @@ const specs = {
     help: 'hold a Lease so that only one replica reconciles',
   },
   namespace: { env: 'POD_NAMESPACE', kind: 'string', help: 'namespace of the leader-election Lease' },
+  'watch-namespace': {
+    env: 'WATCH_NAMESPACE',
+    kind: 'string',
+    help: 'reconcile CounterServices in this namespace only (default: all namespaces)',
+  },
   'lease-name': { env: 'LEASE_NAME', kind: 'string', help: 'name of the leader-election Lease' },
   'lease-duration': {
     env: 'LEASE_DURATION_SECONDS',
@@ -194,6 +201,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     healthPort: int('health-port', 8081),
     bindAddress: text('bind-address', '0.0.0.0'),
     leaderElect: bool('leader-elect', true),
+    watchNamespace: raw('watch-namespace')?.text,
     leaseNamespace: text('namespace', defaultNamespace()),
     leaseName: text('lease-name', 'lastcall-operator'),
     leaseDurationSeconds,

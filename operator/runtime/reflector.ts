@@ -17,6 +17,7 @@ export interface ReflectorOptions {
   /** Only this namespace; all namespaces when unset. */
   namespace?: string;
   labelSelector?: string;
+  fieldSelector?: string;
   /** The server ends each watch after about this long (it randomises it) and we watch again. */
   watchTimeoutSeconds?: number;
   pageSize?: number;
@@ -136,14 +137,14 @@ export class Reflector<T extends KubeObject = KubeObject> {
   }
 
   async #list(signal: AbortSignal): Promise<void> {
-    const { client, namespace, labelSelector, pageSize } = this.#opts;
+    const { client, namespace, labelSelector, fieldSelector, pageSize } = this.#opts;
     const path = resourcePath(this.type, { namespace });
     const seen = new Map<string, T>();
     let continueToken: string | undefined;
     let resourceVersion = '';
     do {
       const page = await client.request<ObjectList<T>>('GET', path, {
-        query: { labelSelector, limit: pageSize ?? 500, continue: continueToken },
+        query: { labelSelector, fieldSelector, limit: pageSize ?? 500, continue: continueToken },
         signal,
       });
       for (const item of page.items) {
@@ -182,7 +183,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
   }
 
   async #watch(signal: AbortSignal): Promise<void> {
-    const { client, namespace, labelSelector, watchTimeoutSeconds } = this.#opts;
+    const { client, namespace, labelSelector, fieldSelector, watchTimeoutSeconds } = this.#opts;
     const timeoutSeconds = watchTimeoutSeconds ?? 300;
     await client.watch<T>(
       resourcePath(this.type, { namespace }),
@@ -190,6 +191,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
         resourceVersion: this.#resourceVersion,
         allowWatchBookmarks: true,
         labelSelector,
+        fieldSelector,
         timeoutSeconds,
       },
       (event) => this.#onEvent(event),

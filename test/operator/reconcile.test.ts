@@ -1,0 +1,226 @@
+// The reconcile against the real API server: owned objects with the computed budget, status,
+// events, drift correction, cascading deletion, and a restart that writes nothing.
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import type { KubeClient } from '../../operator/runtime/client.ts';
+import { coreTypes, type KubeObject } from '../../operator/runtime/resources.ts';
+import {
+  adminClient,
+  condition,
+  counterService,
+  counterServices,
+  create,
+  eventsFor,
+  get,
+  installCrds,
+  mergePatch,
+  OperatorProcess,
+  remove,
+  testNamespace,
+  waitFor,
+} from './operator-harness.ts';
+
+interface DeploymentJson extends KubeObject {
+  spec: {
+    replicas: number;
+    template: {
+      metadata: { labels: Record<string, string> };
+      spec: {
+        terminationGracePeriodSeconds: number;
+        containers: Array<{
+          image: string;
+          env: Array<{ name: string; value?: string }>;
+          lifecycle?: { preStop?: { sleep?: { seconds: number } } };
+        }>;
+      };
+    };
+  };
+}
+
+const kubeconfig = inject('kubeconfig');
+let client: KubeClient;
+let namespace: { name: string; remove: () => Promise<void> };
+let operator: OperatorProcess;
+const leaseName = `lastcall-reconcile-${process.pid}`;
+
+beforeAll(async () => {
+  client = await adminClient(kubeconfig);
+  await installCrds(client);
+  namespace = await testNamespace(client, 'op-reconcile');
+  operator = await OperatorProcess.start(kubeconfig, [
+    '--watch-namespace',
+    namespace.name,
+    '--lease-name',
+    leaseName,
+  ]);
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  await namespace?.remove();
+  await client?.close();
+});
+
+const deploymentOf = (name: string) =>
+  get<DeploymentJson>(client, coreTypes.deployment, namespace.name, name);
+const container = (d: DeploymentJson) => d.spec.template.spec.containers[0];
+
+describe('reconcile', () => {
+  test('creates the Deployment, Service and PDB with the computed budget, owned by the CounterService', async () => {
+    const cs = await create(
+      client,
+      counterServices,
+      counterService('alpha', namespace.name, { replicas: 2 }),
+    );
+    const deployment = await waitFor('Deployment alpha', () => deploymentOf('alpha'), 10_000);
+    // 5 propagation + 5 work + 2 cleanup + 3 margin (built-in policy defaults).
+    expect(deployment.spec.template.spec.terminationGracePeriodSeconds).toBe(15);
+    expect(container(deployment)?.lifecycle?.preStop?.sleep?.seconds).toBe(5);
+    expect(container(deployment)?.env.find((e) => e.name === 'DRAIN_TIMEOUT_MS')?.value).toBe('8000');
+    expect(deployment.spec.replicas).toBe(2);
+    expect(deployment.metadata.ownerReferences).toEqual([
+      expect.objectContaining({
+        kind: 'CounterService',
+        name: 'alpha',
+        uid: cs.metadata.uid,
+        controller: true,
+      }),
+    ]);
+    const service = await waitFor('Service alpha', () =>
+      get(client, coreTypes.service, namespace.name, 'alpha'),
+    );
+    expect(service.metadata.ownerReferences?.[0]?.uid).toBe(cs.metadata.uid);
+    const pdb = await waitFor('PDB alpha', () =>
+      get(client, coreTypes.podDisruptionBudget, namespace.name, 'alpha'),
+    );
+    expect(pdb.metadata.ownerReferences?.[0]?.uid).toBe(cs.metadata.uid);
+
+    const reconciled = await waitFor('status of alpha', async () => {
+      const live = await get(client, counterServices, namespace.name, 'alpha');
+      return live?.status && condition(live, 'BudgetAccepted') ? live : undefined;
+    });
+    const status = reconciled.status as Record<string, unknown>;
+    expect(status).toMatchObject({
+      observedGeneration: 1,
+      selector: 'lastcall.dev/counterservice=alpha',
+      budget: {
+        gracePeriodSeconds: 15,
+        formula: '5 + 5 + 2 + 3 = 15s',
+        source: 'computed',
+        policy: 'built-in',
+      },
+      lastRollout: { toImage: 'lastcall/workload:v1' },
+    });
+    expect(condition(reconciled, 'BudgetAccepted')).toMatchObject({ status: 'True' });
+    expect(condition(reconciled, 'Degraded')).toMatchObject({ status: 'False' });
+    expect(['Progressing', 'Pending', 'Ready']).toContain(status.phase);
+
+    const events = await waitFor('Created events', async () => {
+      const list = await eventsFor(client, namespace.name, 'alpha');
+      return list.filter((e) => e.reason === 'Created').length >= 3 ? list : undefined;
+    });
+    expect(events.map((e) => e.message).join('\n')).toContain('created Deployment alpha (grace period 15s');
+  });
+
+  test('a spec change rolls the new image out and records the rollout', async () => {
+    await mergePatch(client, counterServices, namespace.name, 'alpha', {
+      spec: { image: 'lastcall/workload:v2' },
+    });
+    const deployment = await waitFor('image v2', async () => {
+      const d = await deploymentOf('alpha');
+      return container(d as DeploymentJson)?.image === 'lastcall/workload:v2' ? d : undefined;
+    });
+    expect(deployment?.spec.template.spec.terminationGracePeriodSeconds).toBe(15);
+    const cs = await waitFor('lastRollout v1 -> v2', async () => {
+      const live = await get(client, counterServices, namespace.name, 'alpha');
+      const rollout = (live?.status as { lastRollout?: { fromImage?: string } } | undefined)?.lastRollout;
+      return rollout?.fromImage === 'lastcall/workload:v1' ? live : undefined;
+    });
+    expect((cs.status as Record<string, unknown>).observedGeneration).toBe(2);
+  });
+
+  test('a hand edit of the grace period or the preStop sleep is put back', async () => {
+    await mergePatch(client, coreTypes.deployment, namespace.name, 'alpha', {
+      spec: { template: { spec: { terminationGracePeriodSeconds: 99 } } },
+    });
+    await waitFor('grace period back to 15', async () => {
+      const d = await deploymentOf('alpha');
+      return d?.spec.template.spec.terminationGracePeriodSeconds === 15;
+    });
+
+    // A JSON patch as `kubectl edit` would send for the preStop sleep.
+    const live = (await deploymentOf('alpha')) as DeploymentJson;
+    const containers = structuredClone(live.spec.template.spec.containers);
+    if (containers[0]?.lifecycle?.preStop?.sleep) containers[0].lifecycle.preStop.sleep.seconds = 1;
+    await mergePatch(client, coreTypes.deployment, namespace.name, 'alpha', {
+      spec: { template: { spec: { containers } } },
+    });
+    await waitFor('preStop sleep back to 5', async () => {
+      const d = await deploymentOf('alpha');
+      return d && container(d)?.lifecycle?.preStop?.sleep?.seconds === 5;
+    });
+    const events = await waitFor('DriftCorrected event', async () => {
+      const list = await eventsFor(client, namespace.name, 'alpha');
+      return list.find((e) => e.reason === 'DriftCorrected');
+    });
+    expect(events.message).toContain('Deployment alpha');
+  });
+
+  test('a restarted operator writes nothing when nothing changed', async () => {
+    await create(client, counterServices, counterService('beta', namespace.name));
+    await waitFor('beta reconciled', async () =>
+      condition(await get(client, counterServices, namespace.name, 'beta'), 'Ready'),
+    );
+    // Let the first operator settle: its queue empty, no reconcile running.
+    await waitFor('queue empty', async () => (await operator.metric('lastcall_workqueue_depth')) === 0);
+    expect(await operator.stop()).toBe(0);
+
+    const before = await resourceVersions(['alpha', 'beta']);
+    operator = await OperatorProcess.start(kubeconfig, [
+      '--watch-namespace',
+      namespace.name,
+      '--lease-name',
+      leaseName,
+    ]);
+    // Every CounterService reconciled once after the restart.
+    await waitFor(
+      'two reconciles after the restart',
+      async () => (await operator.metric('lastcall_reconcile_total', { result: 'success' })) >= 2,
+    );
+    expect(await operator.writes()).toBe(0);
+    expect(await operator.metric('lastcall_apply_skipped_total')).toBeGreaterThanOrEqual(6);
+    const after = await resourceVersions(['alpha', 'beta']);
+    expect(after).toEqual(before);
+  });
+
+  test('deleting the CounterService deletes what it owned (garbage collector)', async () => {
+    await remove(client, counterServices, namespace.name, 'alpha');
+    await waitFor(
+      'owned objects of alpha gone',
+      async () =>
+        !(await get(client, coreTypes.deployment, namespace.name, 'alpha')) &&
+        !(await get(client, coreTypes.service, namespace.name, 'alpha')) &&
+        !(await get(client, coreTypes.podDisruptionBudget, namespace.name, 'alpha')),
+      60_000,
+      250,
+    );
+    // beta is untouched.
+    expect(await get(client, coreTypes.deployment, namespace.name, 'beta')).toBeDefined();
+  });
+});
+
+/** resourceVersions of the CounterServices and their Service and PDB (the Deployment's status moves on its own). */
+async function resourceVersions(names: string[]): Promise<Record<string, string | undefined>> {
+  const versions: Record<string, string | undefined> = {};
+  for (const name of names) {
+    for (const [label, type] of [
+      ['cs', counterServices],
+      ['svc', coreTypes.service],
+      ['pdb', coreTypes.podDisruptionBudget],
+    ] as const) {
+      versions[`${label}/${name}`] = (
+        await get(client, type, namespace.name, name)
+      )?.metadata.resourceVersion;
+    }
+  }
+  return versions;
+}
