@@ -55,9 +55,10 @@ try {
     case 'up': {
       const components: ComponentSet = values['control-plane'] ? 'control-plane' : 'all';
       const cluster = await up({ stateDir, components, onProgress: progress });
+      const envCommand = `npm run --silent cluster -- env${stateDir === undefined ? '' : ` --state-dir ${shellQuote(stateDir)}`}`;
       process.stdout.write(
         `cluster up: API server ${cluster.server}\nkubeconfig: ${cluster.kubeconfig}\n` +
-          'use it: eval "$(npm run --silent cluster -- env)"\n',
+          `use it: eval "$(${envCommand})"\n`,
       );
       break;
     }

@@ -182,7 +182,19 @@ describe(`cluster lifecycle (${components})`, () => {
 
   it('down stops every process and removes the state', async () => {
     const podGroups = join(stateDir, 'kubelet', 'pids');
+    if (components === 'all') {
+      // A pod whose process would outlive a careless `down`.
+      await run(
+        join(first.binDir, 'kubectl'),
+        ['run', 'sleeper', '--image=busybox:1.36', '--restart=Never', '--', 'sh', '-c', 'sleep 1000'],
+        { env: { ...process.env, KUBECONFIG: first.kubeconfig } },
+      );
+      await eventually('the pod process', 60_000, async () =>
+        existsSync(podGroups) && (await readdir(podGroups)).length > 0 ? true : undefined,
+      );
+    }
     const podPids = existsSync(podGroups) ? (await readdir(podGroups)).map(Number) : [];
+    for (const pid of podPids) expect(existsSync(`/proc/${pid}`), `pod process ${pid}`).toBe(true);
     await down({ stateDir });
 
     await eventually('the recorded processes to be gone', 10_000, async () =>
