@@ -60,7 +60,14 @@ export interface RedisHandle {
  * append-only file first, so a SIGKILL and restart loses nothing (as a Redis with a volume would):
  * a test that restarts Redis checks the workload, not Redis' own durability.
  */
-export async function startRedis({ durable = false }: { durable?: boolean } = {}): Promise<RedisHandle> {
+export async function startRedis({
+  durable = false,
+  prefix = [],
+}: {
+  durable?: boolean;
+  /** A command to run redis-server under, e.g. `['taskset', '-c', '1']` (the benchmark pins CPUs). */
+  prefix?: string[];
+} = {}): Promise<RedisHandle> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'lastcall-redis-'));
   let proc: ChildProcess | undefined;
@@ -83,7 +90,8 @@ export async function startRedis({ durable = false }: { durable?: boolean } = {}
   client.on('error', () => {});
 
   const start = async (): Promise<void> => {
-    proc = spawn(REDIS_SERVER, args, { stdio: 'ignore' });
+    const [command, ...rest] = [...prefix, REDIS_SERVER, ...args];
+    proc = spawn(command ?? REDIS_SERVER, rest, { stdio: 'ignore' });
     const started = proc;
     await waitFor(`redis-server on port ${port}`, async () => {
       if (started.exitCode !== null) throw new Error(`redis-server exited with ${started.exitCode}`);
@@ -149,6 +157,7 @@ export interface WorkloadHandle {
 }
 
 const running = new Set<ChildProcess>();
+const scratchDirs = new Set<string>();
 
 /** Spawns `node workload/main.ts` with a clean environment plus `env`; resolves once it is listening. */
 export async function spawnWorkload(env: Record<string, string>): Promise<WorkloadHandle> {
@@ -161,6 +170,7 @@ export async function spawnWorkload(env: Record<string, string>): Promise<Worklo
 /** Spawns the workload without waiting for it to start (for configuration errors). */
 export function spawnWorkloadProcess(env: Record<string, string>): Omit<WorkloadHandle, 'port' | 'baseUrl'> {
   const dir = mkdtempSync(join(tmpdir(), 'lastcall-workload-'));
+  scratchDirs.add(dir);
   const terminationMessagePath = join(dir, 'termination-log');
   const proc = spawn(process.execPath, [join(REPO_ROOT, 'workload/main.ts')], {
     cwd: REPO_ROOT,
@@ -237,7 +247,7 @@ export function spawnWorkloadProcess(env: Record<string, string>): Omit<Workload
   };
 }
 
-/** SIGKILLs every workload still running (afterEach): tests never leave processes behind. */
+/** SIGKILLs every workload still running and removes their scratch dirs (afterEach): nothing left behind. */
 export async function killAllWorkloads(): Promise<void> {
   await Promise.all(
     [...running].map(
@@ -249,6 +259,8 @@ export async function killAllWorkloads(): Promise<void> {
         }),
     ),
   );
+  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
+  scratchDirs.clear();
 }
 
 /** Sends `count` GET /incr requests, `concurrency` at a time; returns the ids the workload answered. */
