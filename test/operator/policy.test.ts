@@ -1,0 +1,130 @@
+// DrainPolicy against the real API server: a policy change re-reconciles the CounterServices it
+// affects and changes their grace period; a CounterService outside the bounds is refused with a
+// condition and a Warning event, and its Deployment keeps the budget it had.
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import type { KubeClient } from '../../operator/runtime/client.ts';
+import { coreTypes, type KubeObject } from '../../operator/runtime/resources.ts';
+import {
+  adminClient,
+  condition,
+  counterService,
+  counterServices,
+  create,
+  drainPolicies,
+  eventsFor,
+  get,
+  installCrds,
+  mergePatch,
+  OperatorProcess,
+  remove,
+  testNamespace,
+  waitFor,
+} from './operator-harness.ts';
+
+type Deployment = KubeObject & { spec: { template: { spec: { terminationGracePeriodSeconds: number } } } };
+
+const kubeconfig = inject('kubeconfig');
+let client: KubeClient;
+let namespace: { name: string; remove: () => Promise<void> };
+let operator: OperatorProcess;
+const policyName = `test-policy-${process.pid}`;
+
+beforeAll(async () => {
+  client = await adminClient(kubeconfig);
+  await installCrds(client);
+  // The policy selects this namespace only (by a label unique to this run): DrainPolicies are
+  // cluster-scoped and other tests share the cluster.
+  namespace = await testNamespace(client, 'op-policy', { 'lastcall.dev/policy-test': policyName });
+  operator = await OperatorProcess.start(kubeconfig, [
+    '--watch-namespace',
+    namespace.name,
+    '--lease-name',
+    `lastcall-policy-${process.pid}`,
+  ]);
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  await remove(client, drainPolicies, undefined, policyName).catch(() => undefined);
+  await namespace?.remove();
+  await client?.close();
+});
+
+const grace = async (name: string) =>
+  (await get<Deployment>(client, coreTypes.deployment, namespace.name, name))?.spec.template.spec
+    .terminationGracePeriodSeconds;
+
+describe('DrainPolicy', () => {
+  test('a policy change re-reconciles the CounterServices it selects and changes the grace period', async () => {
+    await create(client, counterServices, counterService('gamma', namespace.name));
+    await waitFor('built-in budget 15s', async () => (await grace('gamma')) === 15);
+
+    await create(client, drainPolicies, {
+      apiVersion: 'lastcall.dev/v1alpha1',
+      kind: 'DrainPolicy',
+      metadata: { name: policyName },
+      spec: {
+        namespaceSelector: { matchLabels: { 'lastcall.dev/policy-test': policyName } },
+        defaults: { cleanupSeconds: 4, marginSeconds: 6 },
+        bounds: { minGracePeriodSeconds: 5, maxGracePeriodSeconds: 60 },
+      },
+    });
+    // 5 propagation + 5 work + 4 cleanup + 6 margin.
+    await waitFor('policy budget 20s', async () => (await grace('gamma')) === 20);
+    const cs = await get(client, counterServices, namespace.name, 'gamma');
+    expect((cs?.status as { budget: { policy: string; formula: string } }).budget).toMatchObject({
+      policy: policyName,
+      formula: '5 + 5 + 4 + 6 = 20s',
+    });
+
+    await mergePatch(client, drainPolicies, undefined, policyName, {
+      spec: { defaults: { marginSeconds: 1 } },
+    });
+    await waitFor('policy budget 15s after the margin change', async () => (await grace('gamma')) === 15);
+  });
+
+  test('a CounterService outside the bounds is refused with a condition and an event, not clamped', async () => {
+    // 5 + 50 + 4 + 1 = 60 is inside the bounds; 5 + 100 + 4 + 1 = 110 is not.
+    await mergePatch(client, counterServices, namespace.name, 'gamma', {
+      spec: { work: { durationSeconds: 100 } },
+    });
+    const refused = await waitFor('BudgetAccepted=False', async () => {
+      const cs = await get(client, counterServices, namespace.name, 'gamma');
+      return condition(cs, 'BudgetAccepted')?.status === 'False' ? cs : undefined;
+    });
+    expect(condition(refused, 'BudgetAccepted')).toMatchObject({ reason: 'GracePeriodOutOfBounds' });
+    expect(condition(refused, 'BudgetAccepted')?.message).toContain('outside the range 5-60');
+    expect(condition(refused, 'Degraded')).toMatchObject({ status: 'True', reason: 'BudgetRejected' });
+    expect((refused.status as { phase: string }).phase).toBe('Rejected');
+    // The pods keep the budget in force.
+    expect(await grace('gamma')).toBe(15);
+    expect((refused.status as { budget: { gracePeriodSeconds: number } }).budget.gracePeriodSeconds).toBe(15);
+    const warning = await waitFor('BudgetRejected event', async () =>
+      (await eventsFor(client, namespace.name, 'gamma')).find((e) => e.reason === 'BudgetRejected'),
+    );
+    expect(warning.type).toBe('Warning');
+    expect(warning.message).toContain('spec.work.durationSeconds=100');
+
+    // Widening the bounds accepts it again.
+    await mergePatch(client, drainPolicies, undefined, policyName, {
+      spec: { bounds: { maxGracePeriodSeconds: 300 } },
+    });
+    await waitFor('accepted with 110s', async () => (await grace('gamma')) === 110);
+    const accepted = await get(client, counterServices, namespace.name, 'gamma');
+    expect(condition(accepted, 'BudgetAccepted')?.status).toBe('True');
+    expect(condition(accepted, 'Degraded')?.status).toBe('False');
+  });
+
+  test('deleting the policy falls back to the built-in defaults', async () => {
+    await remove(client, drainPolicies, undefined, policyName);
+    // 5 + 100 + 2 + 3 (built-in cleanup and margin; built-in bounds allow up to 3600).
+    await waitFor('built-in budget 110s', async () => (await grace('gamma')) === 110);
+    const cs = await waitFor('budget from built-in', async () => {
+      const live = await get(client, counterServices, namespace.name, 'gamma');
+      return (live?.status as { budget?: { policy: string } })?.budget?.policy === 'built-in'
+        ? live
+        : undefined;
+    });
+    expect((cs.status as { budget: { formula: string } }).budget.formula).toBe('5 + 100 + 2 + 3 = 110s');
+  });
+});

@@ -1,0 +1,227 @@
+// Watches that end or break lose nothing and repeat nothing. The operator talks to the real API
+// server through a loopback TCP proxy that the test can cut, as a network failure would: every
+// open connection reset, new ones refused for a while. The server also ends each watch after a
+// short --watch-timeout, so reconnects happen all the time.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { KubeClient } from '../../operator/runtime/client.ts';
+import { type Change, Reflector } from '../../operator/runtime/reflector.ts';
+import {
+  coreTypes,
+  type KubeObject,
+  type ResourceType,
+  resourcePath,
+} from '../../operator/runtime/resources.ts';
+import {
+  adminClient,
+  counterService,
+  counterServices,
+  create,
+  get,
+  installCrds,
+  mergePatch,
+  OperatorProcess,
+  testNamespace,
+  waitFor,
+} from './operator-harness.ts';
+
+/** A TCP proxy to the API server that can fail like a network does. */
+class CuttableProxy {
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  #refusing = false;
+  port = 0;
+
+  constructor(target: { host: string; port: number }) {
+    this.#server = createServer((downstream) => {
+      if (this.#refusing) {
+        downstream.resetAndDestroy();
+        return;
+      }
+      const upstream = connect(target.port, target.host);
+      for (const socket of [downstream, upstream]) {
+        this.#sockets.add(socket);
+        socket.on('close', () => this.#sockets.delete(socket));
+        socket.on('error', () => undefined);
+      }
+      downstream.pipe(upstream).pipe(downstream);
+      downstream.on('close', () => upstream.destroy());
+      upstream.on('close', () => downstream.destroy());
+    });
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.#server.address() as { port: number }).port;
+  }
+
+  /** Resets every open connection and refuses new ones until restore(). */
+  cut(): void {
+    this.#refusing = true;
+    for (const socket of this.#sockets) socket.resetAndDestroy();
+  }
+
+  restore(): void {
+    this.#refusing = false;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise((resolve) => this.#server.close(resolve));
+  }
+}
+
+const kubeconfig = inject('kubeconfig');
+let admin: KubeClient;
+let namespace: { name: string; remove: () => Promise<void> };
+let proxy: CuttableProxy;
+let proxiedKubeconfig: string;
+let operator: OperatorProcess | undefined;
+
+beforeAll(async () => {
+  admin = await adminClient(kubeconfig);
+  await installCrds(admin);
+  namespace = await testNamespace(client(), 'op-watch');
+  const config = parse(readFileSync(kubeconfig, 'utf8')) as {
+    clusters: Array<{ cluster: { server: string } }>;
+  };
+  const server = new URL(config.clusters[0]?.cluster.server ?? '');
+  proxy = new CuttableProxy({ host: server.hostname, port: Number(server.port) });
+  await proxy.listen();
+  for (const entry of config.clusters) entry.cluster.server = `https://${server.hostname}:${proxy.port}`;
+  proxiedKubeconfig = join(mkdtempSync(join(tmpdir(), 'lastcall-watch-')), 'kubeconfig');
+  writeFileSync(proxiedKubeconfig, stringify(config));
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  await proxy?.close();
+  await namespace?.remove();
+  await admin?.close();
+});
+
+function client(): KubeClient {
+  return admin;
+}
+
+describe('watch resilience', () => {
+  test('the reflector sees every change made while its connection was down, once, and nothing else', async () => {
+    const configMaps: ResourceType = {
+      group: '',
+      version: 'v1',
+      plural: 'configmaps',
+      kind: 'ConfigMap',
+      namespaced: true,
+    };
+    const config = new KubeConfig();
+    config.loadFromFile(proxiedKubeconfig);
+    const proxied = await KubeClient.fromKubeConfig(config);
+    const restarts: string[] = [];
+    const reflector = new Reflector<KubeObject>({
+      client: proxied,
+      type: configMaps,
+      namespace: namespace.name,
+      labelSelector: 'test=reflector',
+      watchTimeoutSeconds: 1,
+      log: pino({ level: 'silent' }),
+      backoff: { baseMs: 100, maxMs: 500, jitter: 0.2 },
+      onRestart: (reason) => restarts.push(reason),
+    });
+    const changes: string[] = [];
+    reflector.onChange((change: Change<KubeObject>) =>
+      changes.push(`${change.type} ${change.object.metadata.name}`),
+    );
+    const configMap = (name: string, value: string) => ({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name, namespace: namespace.name, labels: { test: 'reflector' } },
+      data: { value },
+    });
+    const path = resourcePath(configMaps, { namespace: namespace.name });
+    try {
+      await admin.request('POST', path, { body: configMap('a', '1') });
+      await admin.request('POST', path, { body: configMap('b', '1') });
+      reflector.start();
+      await reflector.waitForSync();
+      await waitFor('a and b added', () => changes.length === 2);
+      expect(changes.sort()).toEqual(['added a', 'added b']);
+      changes.length = 0;
+
+      // Several server-side watch timeouts: reconnects from the last version deliver nothing new.
+      await waitFor('three reconnects', () => restarts.filter((r) => r === 'reconnect').length >= 3, 15_000);
+      expect(changes).toEqual([]);
+
+      proxy.cut();
+      await admin.request('PATCH', `${path}/a`, {
+        body: { data: { value: '2' } },
+        contentType: 'application/merge-patch+json',
+      });
+      await admin.request('DELETE', `${path}/b`);
+      await admin.request('POST', path, { body: configMap('c', '1') });
+      await waitFor('the reflector noticed the cut', () => restarts.includes('error'), 10_000);
+      proxy.restore();
+
+      await waitFor('three changes after the cut', () => changes.length >= 3, 15_000);
+      // And nothing more over further reconnects.
+      const reconnects = restarts.length;
+      await waitFor('two more reconnects', () => restarts.length >= reconnects + 2, 15_000);
+      expect(changes.sort()).toEqual(['added c', 'deleted b', 'updated a']);
+      expect(reflector.store.keys().sort()).toEqual([`${namespace.name}/a`, `${namespace.name}/c`]);
+      expect(reflector.store.get(`${namespace.name}/a`)?.data).toEqual({ value: '2' });
+    } finally {
+      proxy.restore();
+      await reflector.stop();
+      await proxied.close();
+    }
+  });
+
+  test('the operator reconciles what changed while its watches were cut or expiring, without a restart', async () => {
+    operator = await OperatorProcess.start(proxiedKubeconfig, [
+      '--watch-namespace',
+      namespace.name,
+      '--lease-name',
+      `lastcall-watch-${process.pid}`,
+      '--watch-timeout',
+      '2',
+    ]);
+    await create(admin, counterServices, counterService('one', namespace.name));
+    const replicas = async (name: string) =>
+      (
+        (await get(admin, coreTypes.deployment, namespace.name, name))?.spec as
+          | { replicas?: number }
+          | undefined
+      )?.replicas;
+    await waitFor('one reconciled', async () => (await replicas('one')) === 1, 10_000);
+
+    // Across server-side watch expiries.
+    await waitFor(
+      'watches reopened after their timeout',
+      async () =>
+        ((await operator?.metric('lastcall_watch_restarts_total', { reason: 'reconnect' })) ?? 0) >= 7,
+      15_000,
+    );
+    await mergePatch(admin, counterServices, namespace.name, 'one', { spec: { replicas: 3 } });
+    await waitFor('one scaled to 3', async () => (await replicas('one')) === 3, 10_000);
+
+    // Across a network cut: changes made while the operator could not see them.
+    proxy.cut();
+    await mergePatch(admin, counterServices, namespace.name, 'one', { spec: { replicas: 2 } });
+    await create(admin, counterServices, counterService('two', namespace.name));
+    // /metrics is served by the operator itself, not through the proxy.
+    await waitFor(
+      'the operator noticed the cut',
+      async () => ((await operator?.metric('lastcall_watch_restarts_total', { reason: 'error' })) ?? 0) > 0,
+      15_000,
+    );
+    proxy.restore();
+    await waitFor('one scaled to 2', async () => (await replicas('one')) === 2, 20_000);
+    await waitFor('two reconciled', async () => (await replicas('two')) === 1, 20_000);
+    expect(operator.child.exitCode).toBeNull();
+  });
+});
