@@ -1,0 +1,382 @@
+// The process kubelet against the real control plane (test/support/cluster-setup.ts): node
+// registration, Deployments, scaling, NodePort, the kubelet's termination order, Service names,
+// in-cluster credentials. Pods are busybox pods running host commands (python3, sh).
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  createNamespace,
+  deleteNamespace,
+  eventually,
+  httpGetText,
+  isReady,
+  namedHttpServer,
+  orUndefined,
+  type PodJson,
+  PodRecorder,
+  runsProcessKubelet,
+  testApi,
+  uniqueName,
+} from './kubelet/testing.ts';
+
+const api = testApi(inject('kubeconfig'));
+const ns = uniqueName('lc-kubelet');
+const local = await runsProcessKubelet(api);
+
+beforeAll(async () => {
+  await createNamespace(api, ns);
+});
+afterAll(async () => {
+  await deleteNamespace(api, ns);
+});
+
+interface List<T> {
+  items: T[];
+}
+
+function webDeployment(name: string, replicas: number) {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          terminationGracePeriodSeconds: 2,
+          containers: [
+            {
+              name: 'web',
+              image: 'busybox:1.36',
+              command: ['python3', '-c', namedHttpServer],
+              ports: [{ name: 'http', containerPort: 8080 }],
+              readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 1 },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+async function pods(selector: string): Promise<PodJson[]> {
+  const list = await api.get<List<PodJson>>(
+    `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(selector)}`,
+  );
+  return list.items;
+}
+
+describe.runIf(local)('process kubelet (local cluster)', () => {
+  it('registers a Ready node with capacity, addresses and a lease renewed about every 10 s', async () => {
+    const node = await api.get<{
+      spec: { podCIDR?: string };
+      status: {
+        capacity: Record<string, string>;
+        allocatable: Record<string, string>;
+        addresses: { type: string; address: string }[];
+        conditions: { type: string; status: string }[];
+      };
+    }>('/api/v1/nodes/lastcall-node');
+    expect(node.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(Object.keys(node.status.capacity)).toEqual(expect.arrayContaining(['cpu', 'memory', 'pods']));
+    expect(node.status.allocatable.pods).toBe('110');
+    expect(node.status.addresses).toContainEqual({ type: 'InternalIP', address: '127.0.0.1' });
+    expect(node.spec.podCIDR).toMatch(/^10\.244\.\d+\.0\/24$/);
+    const leasePath = '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/lastcall-node';
+    const first = await api.get<{ spec: { renewTime: string; leaseDurationSeconds: number } }>(leasePath);
+    expect(first.spec.leaseDurationSeconds).toBe(40);
+    const renewed = await eventually('the lease to be renewed', 15_000, async () => {
+      const l = await api.get<{ spec: { renewTime: string } }>(leasePath);
+      return l.spec.renewTime !== first.spec.renewTime ? l : undefined;
+    });
+    const gap = new Date(renewed.spec.renewTime).getTime() - new Date(first.spec.renewTime).getTime();
+    expect(gap).toBeGreaterThan(8_000);
+    expect(gap).toBeLessThan(13_000);
+  });
+
+  it('runs a Deployment to Available with a ReplicaSet and EndpointSlices, scales it, and serves it on a NodePort', async () => {
+    const name = 'web';
+    await api.request('POST', `/apis/apps/v1/namespaces/${ns}/deployments`, webDeployment(name, 2));
+    const svc = await api.request<{ spec: { clusterIP: string; ports: { nodePort: number }[] } }>(
+      'POST',
+      `/api/v1/namespaces/${ns}/services`,
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name },
+        spec: {
+          type: 'NodePort',
+          selector: { app: name },
+          ports: [{ name: 'http', port: 80, targetPort: 'http' }],
+        },
+      },
+    );
+    const started = Date.now();
+    await eventually('Deployment web Available with 2 ready replicas', 60_000, async () => {
+      const d = await api.get<{
+        status?: { readyReplicas?: number; conditions?: { type: string; status: string }[] };
+      }>(`/apis/apps/v1/namespaces/${ns}/deployments/${name}`);
+      const available = d.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True');
+      return available && d.status?.readyReplicas === 2 ? d : undefined;
+    });
+    const availableMs = Date.now() - started;
+    const rs = await api.get<List<{ status: { readyReplicas?: number } }>>(
+      `/apis/apps/v1/namespaces/${ns}/replicasets?labelSelector=app%3D${name}`,
+    );
+    expect(rs.items).toHaveLength(1);
+    expect(rs.items[0]?.status.readyReplicas).toBe(2);
+
+    const running = await pods(`app=${name}`);
+    const ips = running.map((p) => p.status?.podIP).sort();
+    for (const ip of ips) expect(ip).toMatch(/^10\.244\.\d+\.\d+$/);
+    expect(new Set(ips).size).toBe(2);
+    const slices = await eventually('EndpointSlice with both pods ready', 30_000, async () => {
+      const l = await api.get<
+        List<{ endpoints?: { addresses: string[]; conditions: { ready: boolean } }[] }>
+      >(
+        `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3D${name}`,
+      );
+      const ready = l.items.flatMap((s) => s.endpoints ?? []).filter((e) => e.conditions.ready);
+      return ready.length === 2 ? ready : undefined;
+    });
+    expect(slices.flatMap((e) => e.addresses).sort()).toEqual(ips);
+
+    // The NodePort on 127.0.0.1 and the ClusterIP's loopback twin both reach the pods, round robin.
+    const nodePort = svc.spec.ports[0]?.nodePort as number;
+    const names = new Set<string>();
+    await eventually('NodePort answers from both pods', 20_000, async () => {
+      const r = await httpGetText(`http://127.0.0.1:${nodePort}/`);
+      if ('body' in r && r.status === 200) names.add(r.body);
+      return names.size === 2 ? true : undefined;
+    });
+    expect([...names].sort()).toEqual(running.map((p) => p.metadata.name).sort());
+    const twin = `127.${svc.spec.clusterIP.split('.').slice(1).join('.')}`;
+    const viaClusterIP = await httpGetText(`http://${twin}:80/`);
+    expect(viaClusterIP).toMatchObject({ status: 200 });
+
+    // Scale up to 3, then down to 1: the extra pods terminate and leave the API.
+    const scale = (replicas: number) =>
+      api.request(
+        'PATCH',
+        `/apis/apps/v1/namespaces/${ns}/deployments/${name}/scale`,
+        { spec: { replicas } },
+        'application/merge-patch+json',
+      );
+    await scale(3);
+    await eventually('3 ready pods', 60_000, async () =>
+      (await pods(`app=${name}`)).filter(isReady).length === 3 ? true : undefined,
+    );
+    await scale(1);
+    await eventually('1 pod left', 60_000, async () =>
+      (await pods(`app=${name}`)).length === 1 ? true : undefined,
+    );
+    const left = await pods(`app=${name}`);
+    expect(isReady(left[0])).toBe(true);
+    console.log(`deployment available after ${availableMs} ms`);
+  });
+
+  it('terminates in the kubelet order: preStop first, SIGTERM after it, SIGKILL at the deadline (137 recorded)', async () => {
+    const recorder = new PodRecorder(api, ns);
+    const pod = (name: string, script: string) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name },
+      spec: {
+        terminationGracePeriodSeconds: 6,
+        containers: [
+          {
+            name: 'main',
+            image: 'busybox',
+            command: ['sh', '-c', script],
+            lifecycle: { preStop: { sleep: { seconds: 2 } } },
+          },
+        ],
+      },
+    });
+    // Records the SIGTERM arrival (ms since epoch) in the termination message, then ignores it / exits.
+    const stamp = `echo "TERM $(date +%s%3N)" >> /dev/termination-log`;
+    await api.request(
+      'POST',
+      `/api/v1/namespaces/${ns}/pods`,
+      pod('stubborn', `trap '${stamp}' TERM; while true; do sleep 0.1; done`),
+    );
+    await api.request(
+      'POST',
+      `/api/v1/namespaces/${ns}/pods`,
+      pod('graceful', `trap '${stamp}; exit 0' TERM; while true; do sleep 0.1; done`),
+    );
+    for (const name of ['stubborn', 'graceful']) {
+      await eventually(`${name} Ready`, 30_000, async () =>
+        isReady(await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/${name}`)) ? true : undefined,
+      );
+    }
+    const deletedAt = Date.now();
+    await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/stubborn`);
+    await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/graceful`);
+    for (const name of ['stubborn', 'graceful']) {
+      await eventually(`${name} removed`, 20_000, async () =>
+        (await orUndefined(api.get(`/api/v1/namespaces/${ns}/pods/${name}`))) === undefined
+          ? true
+          : undefined,
+      );
+    }
+    await recorder.stop();
+
+    const final = (name: string) => {
+      const events = recorder.of(name);
+      const last = [...events].reverse().find((e) => e.pod.status?.containerStatuses?.[0]?.state.terminated);
+      const gone = events.find((e) => e.type === 'DELETED');
+      return { pod: last?.pod, goneAt: gone?.at };
+    };
+    const stubborn = final('stubborn');
+    const t = stubborn.pod?.status?.containerStatuses?.[0]?.state.terminated as {
+      exitCode: number;
+      reason: string;
+      message: string;
+    };
+    expect(t.exitCode).toBe(137);
+    expect(t.reason).toBe('Error');
+    expect(stubborn.pod?.status?.phase).toBe('Failed');
+    const termAt = Number(/TERM (\d+)/.exec(t.message)?.[1]);
+    // preStop sleep 2 s runs first; SIGTERM after it; SIGKILL at 6 s; then the DELETE.
+    expect(termAt - deletedAt).toBeGreaterThan(1_800);
+    expect(termAt - deletedAt).toBeLessThan(3_500);
+    expect((stubborn.goneAt as number) - deletedAt).toBeGreaterThan(5_800);
+    expect((stubborn.goneAt as number) - deletedAt).toBeLessThan(8_500);
+
+    const graceful = final('graceful');
+    const g = graceful.pod?.status?.containerStatuses?.[0]?.state.terminated as {
+      exitCode: number;
+      reason: string;
+      message: string;
+    };
+    expect(g.exitCode).toBe(0);
+    expect(g.reason).toBe('Completed');
+    expect(graceful.pod?.status?.phase).toBe('Succeeded');
+    const gTerm = Number(/TERM (\d+)/.exec(g.message)?.[1]);
+    expect(gTerm - deletedAt).toBeGreaterThan(1_800);
+    expect((graceful.goneAt as number) - deletedAt).toBeLessThan(4_500);
+
+    // kubectl describe reads like a real node: Killing, then nothing about a failed hook.
+    const events = await api.get<List<{ reason: string; involvedObject: { name: string } }>>(
+      `/api/v1/namespaces/${ns}/events?fieldSelector=involvedObject.name%3Dstubborn`,
+    );
+    expect(events.items.map((e) => e.reason)).toEqual(
+      expect.arrayContaining(['Pulled', 'Created', 'Started', 'Killing']),
+    );
+    expect(events.items.map((e) => e.reason)).not.toContain('FailedPreStopHook');
+  });
+
+  it('reaches a Service by name (redis:6379 and its FQDN), with hosts rewritten when the Service appears later, and real in-cluster credentials', async () => {
+    // The client starts before the Service exists: its /etc/hosts must be rewritten in place.
+    const client = `
+import os, socket, ssl, time, urllib.request, urllib.error
+def ping(host):
+    with socket.create_connection((host, 6379), timeout=2) as s:
+        s.sendall(b'PING\\r\\n')
+        return s.recv(64).decode().strip()
+deadline = time.time() + 60
+while True:
+    try:
+        short = ping('redis')
+        fqdn = ping('redis.${ns}.svc.cluster.local')
+        break
+    except OSError as e:
+        if time.time() > deadline: raise
+        time.sleep(0.2)
+sa = '/var/run/secrets/kubernetes.io/serviceaccount'
+token = open(sa + '/token').read()
+ctx = ssl.create_default_context(cafile=sa + '/ca.crt')
+url = 'https://%s:%s/api/v1/namespaces/%s/pods' % (os.environ['KUBERNETES_SERVICE_HOST'], os.environ['KUBERNETES_SERVICE_PORT'], open(sa + '/namespace').read())
+try:
+    urllib.request.urlopen(urllib.request.Request(url, headers={'Authorization': 'Bearer ' + token}), context=ctx)
+    api = 200
+except urllib.error.HTTPError as e:
+    api = e.code
+open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
+`;
+    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'client' },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [{ name: 'client', image: 'busybox', command: ['python3', '-c', client] }],
+      },
+    });
+    await api.request('POST', `/apis/apps/v1/namespaces/${ns}/deployments`, {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'redis' },
+      spec: {
+        selector: { matchLabels: { app: 'redis' } },
+        template: {
+          metadata: { labels: { app: 'redis' } },
+          spec: {
+            containers: [
+              {
+                name: 'redis',
+                image: 'redis:7',
+                ports: [{ name: 'redis', containerPort: 6379 }],
+                readinessProbe: { tcpSocket: { port: 'redis' }, periodSeconds: 1 },
+              },
+            ],
+          },
+        },
+      },
+    });
+    await eventually('client Running', 30_000, async () =>
+      (await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/client`)).status?.phase === 'Running'
+        ? true
+        : undefined,
+    );
+    await api.request('POST', `/api/v1/namespaces/${ns}/services`, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'redis' },
+      spec: { selector: { app: 'redis' }, ports: [{ port: 6379, targetPort: 'redis' }] },
+    });
+    const done = await eventually('client Succeeded', 60_000, async () => {
+      const p = await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/client`);
+      if (p.status?.phase === 'Failed')
+        throw new Error(`client failed: ${JSON.stringify(p.status.containerStatuses)}`);
+      return p.status?.phase === 'Succeeded' ? p : undefined;
+    });
+    const message = done.status?.containerStatuses?.[0]?.state.terminated?.message;
+    // PONG twice through the proxy; the API server knows the ServiceAccount (403 Forbidden, not 401).
+    expect(message).toBe('+PONG +PONG 403');
+  });
+
+  it('restarts a container whose liveness probe fails, with restartCount and back-off', async () => {
+    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'unhealthy' },
+      spec: {
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          {
+            name: 'main',
+            image: 'busybox',
+            command: ['sh', '-c', 'while true; do sleep 0.2; done'],
+            livenessProbe: { exec: { command: ['false'] }, periodSeconds: 1, failureThreshold: 2 },
+          },
+        ],
+      },
+    });
+    const restarted = await eventually('restartCount >= 2', 60_000, async () => {
+      const p = await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/unhealthy`);
+      const s = p.status?.containerStatuses?.[0];
+      return s && s.restartCount >= 2 ? s : undefined;
+    });
+    expect(restarted.lastState?.terminated?.exitCode).toBe(143);
+    const events = await api.get<List<{ reason: string; message: string }>>(
+      `/api/v1/namespaces/${ns}/events?fieldSelector=involvedObject.name%3Dunhealthy`,
+    );
+    const reasons = events.items.map((e) => e.reason);
+    expect(reasons).toEqual(expect.arrayContaining(['Unhealthy', 'Killing', 'BackOff']));
+    expect(events.items.find((e) => e.reason === 'Killing')?.message).toMatch(
+      /failed liveness probe, will be restarted/,
+    );
+  });
+});

@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiError, KubeApi, type WatchEvent } from './kube/rest.ts';
+
+/** Helpers for the kubelet and proxy integration tests (real API server, real processes). */
+export function testApi(kubeconfig: string): KubeApi {
+  return new KubeApi(kubeconfig);
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Polls `probe` until it returns a value other than undefined; fails after timeoutMs naming `what`. */
+export async function eventually<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${last})` : ''}`,
+      );
+    }
+    await sleep(200);
+  }
+}
+
+export async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 404) return undefined;
+    throw err;
+  }
+}
+
+export async function createNamespace(api: KubeApi, name: string): Promise<void> {
+  await api.request('POST', '/api/v1/namespaces', {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name },
+  });
+  // Pods need the default ServiceAccount, which the serviceaccount controller creates.
+  await eventually(`ServiceAccount ${name}/default`, 30_000, () =>
+    orUndefined(api.get(`/api/v1/namespaces/${name}/serviceaccounts/default`)),
+  );
+}
+
+export async function deleteNamespace(api: KubeApi, name: string): Promise<void> {
+  await orUndefined(api.request('DELETE', `/api/v1/namespaces/${name}`));
+}
+
+export interface PodJson {
+  metadata: { name: string; uid: string; deletionTimestamp?: string; labels?: Record<string, string> };
+  spec: { nodeName?: string };
+  status?: {
+    phase?: string;
+    podIP?: string;
+    conditions?: { type: string; status: string }[];
+    containerStatuses?: {
+      name: string;
+      ready: boolean;
+      restartCount: number;
+      state: Record<string, Record<string, unknown>>;
+      lastState?: Record<string, Record<string, unknown>>;
+    }[];
+  };
+}
+
+export function isReady(p: PodJson | undefined): boolean {
+  return p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+/** Records every watch event of the namespace's pods, with the time it arrived. */
+export class PodRecorder {
+  readonly events: { at: number; type: string; pod: PodJson }[] = [];
+  private readonly abort = new AbortController();
+  private readonly done: Promise<void>;
+
+  constructor(api: KubeApi, namespace: string) {
+    this.done = api
+      .watch<PodJson>(
+        `/api/v1/namespaces/${namespace}/pods`,
+        { resourceVersion: '0', timeoutSeconds: '600' },
+        (e: WatchEvent<PodJson>) => this.events.push({ at: Date.now(), type: e.type, pod: e.object }),
+        this.abort.signal,
+      )
+      .catch(() => {});
+  }
+
+  of(name: string): { at: number; type: string; pod: PodJson }[] {
+    return this.events.filter((e) => e.pod.metadata.name === name);
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.done;
+  }
+}
+
+/** A tiny HTTP server for busybox pods: GET / answers the pod name; GET /ready is 200 while READY_FILE exists. */
+export const namedHttpServer = `
+import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        ok = self.path != '/ready' or not os.environ.get('READY_FILE') or os.path.exists(os.environ['READY_FILE'])
+        body = os.environ.get('HOSTNAME', '?').encode()
+        self.send_response(200 if ok else 503)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer((os.environ['HOST'], 8080), H).serve_forever()
+`;
+
+/** GET over loopback with a timeout; resolves with status and body, or the error code. */
+export async function httpGetText(
+  url: string,
+  timeoutMs = 3_000,
+): Promise<{ status: number; body: string } | { error: string }> {
+  try {
+    const res = await fetch(url, {
+      signal: AbortSignal.timeout(timeoutMs),
+      headers: { connection: 'close' },
+    });
+    return { status: res.status, body: await res.text() };
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause;
+    return { error: cause?.code ?? String(err) };
+  }
+}
+
+/** Whether the cluster runs the lastcall process kubelet (the local cluster), not kind or another one. */
+export async function runsProcessKubelet(api: KubeApi): Promise<boolean> {
+  const node = await orUndefined(
+    api.get<{ metadata: { labels?: Record<string, string> } }>('/api/v1/nodes/lastcall-node'),
+  );
+  return node?.metadata.labels?.['lastcall.dev/process-kubelet'] === 'true';
+}

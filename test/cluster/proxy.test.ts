@@ -1,0 +1,146 @@
+// The service proxy against the real control plane: endpoints follow readiness through the
+// EndpointSlice watch; deleted Services close their listeners.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  createNamespace,
+  deleteNamespace,
+  eventually,
+  httpGetText,
+  isReady,
+  namedHttpServer,
+  type PodJson,
+  runsProcessKubelet,
+  testApi,
+  uniqueName,
+} from './kubelet/testing.ts';
+
+const api = testApi(inject('kubeconfig'));
+const ns = uniqueName('lc-proxy');
+const local = await runsProcessKubelet(api);
+const flags = mkdtempSync(join(tmpdir(), 'lc-proxy-'));
+
+beforeAll(async () => {
+  await createNamespace(api, ns);
+});
+afterAll(async () => {
+  await deleteNamespace(api, ns);
+  rmSync(flags, { recursive: true, force: true });
+});
+
+function backend(name: string) {
+  const readyFile = join(flags, name);
+  writeFileSync(readyFile, '');
+  return {
+    readyFile,
+    pod: {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, labels: { app: 'rot' } },
+      spec: {
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          {
+            name: 'web',
+            image: 'busybox',
+            command: ['python3', '-c', namedHttpServer],
+            env: [{ name: 'READY_FILE', value: readyFile }],
+            ports: [{ name: 'http', containerPort: 8080 }],
+            readinessProbe: {
+              httpGet: { path: '/ready', port: 'http' },
+              periodSeconds: 1,
+              failureThreshold: 1,
+            },
+          },
+        ],
+      },
+    },
+  };
+}
+
+function connects(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+describe.runIf(local)('service proxy (local cluster)', () => {
+  it('takes a pod whose readiness probe fails out of rotation, and brings it back', async () => {
+    const a = backend('rot-a');
+    const b = backend('rot-b');
+    for (const x of [a, b]) await api.request('POST', `/api/v1/namespaces/${ns}/pods`, x.pod);
+    const svc = await api.request<{ spec: { ports: { nodePort: number }[] } }>(
+      'POST',
+      `/api/v1/namespaces/${ns}/services`,
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'rot' },
+        spec: {
+          type: 'NodePort',
+          selector: { app: 'rot' },
+          ports: [{ name: 'http', port: 80, targetPort: 'http' }],
+        },
+      },
+    );
+    const port = svc.spec.ports[0]?.nodePort as number;
+    const answers = async (n: number) => {
+      const seen: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const r = await httpGetText(`http://127.0.0.1:${port}/`);
+        seen.push('body' in r ? r.body : r.error);
+      }
+      return seen;
+    };
+    await eventually('both pods answer', 30_000, async () => {
+      const seen = new Set(await answers(4));
+      return seen.has('rot-a') && seen.has('rot-b') ? true : undefined;
+    });
+
+    rmSync(a.readyFile);
+    const notReadyAt = Date.now();
+    await eventually('rot-a not Ready', 15_000, async () =>
+      !isReady(await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/rot-a`)) ? true : undefined,
+    );
+    // Propagation is asynchronous (EndpointSlice controller, then the proxy's watch): wait for it,
+    // then every new connection must go to rot-b.
+    await eventually('only rot-b answers', 15_000, async () =>
+      (await answers(4)).every((x) => x === 'rot-b') ? true : undefined,
+    );
+    const propagationMs = Date.now() - notReadyAt;
+    expect(await answers(20)).toEqual(Array(20).fill('rot-b'));
+
+    writeFileSync(a.readyFile, '');
+    await eventually('rot-a back in rotation', 15_000, async () =>
+      (await answers(4)).includes('rot-a') ? true : undefined,
+    );
+    console.log(`readiness failure -> out of rotation in ${propagationMs} ms`);
+  });
+
+  it('listens on the ClusterIP twin while the Service exists and closes the listener when it is deleted', async () => {
+    const svc = await api.request<{ spec: { clusterIP: string } }>(
+      'POST',
+      `/api/v1/namespaces/${ns}/services`,
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'ephemeral' },
+        spec: { selector: { app: 'nothing' }, ports: [{ port: 7777 }] },
+      },
+    );
+    const twin = `127.${svc.spec.clusterIP.split('.').slice(1).join('.')}`;
+    await eventually('listener open', 10_000, async () => ((await connects(twin, 7777)) ? true : undefined));
+    await api.request('DELETE', `/api/v1/namespaces/${ns}/services/ephemeral`);
+    await eventually('listener closed', 10_000, async () =>
+      !(await connects(twin, 7777)) ? true : undefined,
+    );
+  });
+});
