@@ -500,3 +500,85 @@ describe('kubectl explain', () => {
     expect(text).toContain('higher wins');
   });
 });
+
+describe('config/ (kustomize)', () => {
+  it('config/default renders: namespace, CRDs, RBAC and the operator', async () => {
+    const rendered = (await ok(['kustomize', join(repoRoot, 'config', 'default')]))
+      .split(/^---$/m)
+      .map((doc) => parse(doc))
+      .map((o) => `${o.kind}/${o.metadata.name}`);
+    expect(rendered.sort()).toEqual(
+      [
+        'Namespace/lastcall-system',
+        'CustomResourceDefinition/counterservices.lastcall.dev',
+        'CustomResourceDefinition/drainpolicies.lastcall.dev',
+        'ServiceAccount/lastcall-operator',
+        'ClusterRole/lastcall-operator',
+        'ClusterRoleBinding/lastcall-operator',
+        'Role/lastcall-leader-election',
+        'RoleBinding/lastcall-leader-election',
+        'Deployment/lastcall-operator',
+        'Service/lastcall-operator-metrics',
+      ].sort(),
+    );
+  });
+
+  it('the RBAC names no wildcards', async () => {
+    const rendered = (await ok(['kustomize', join(repoRoot, 'config', 'rbac')]))
+      .split(/^---$/m)
+      .map((d) => parse(d));
+    const rules = rendered.flatMap((o) => (o.rules ?? []) as Array<Record<string, string[]>>);
+    expect(rules.length).toBeGreaterThan(0);
+    for (const rule of rules) {
+      for (const list of [rule.apiGroups, rule.resources, rule.verbs]) expect(list).not.toContain('*');
+    }
+  });
+
+  // What the ServiceAccount may do, asked of the real authorizer. The operator's own in-cluster
+  // test proves these are enough; this table proves nothing more is granted.
+  const sa = 'system:serviceaccount:lastcall-system:lastcall-operator';
+  const canI: Array<[string, string, string | undefined, 'yes' | 'no']> = [
+    ['list', 'counterservices.lastcall.dev', undefined, 'yes'],
+    ['watch', 'counterservices.lastcall.dev', undefined, 'yes'],
+    ['patch', 'counterservices.lastcall.dev/status', 'team-a', 'yes'],
+    ['update', 'counterservices.lastcall.dev/finalizers', 'team-a', 'yes'],
+    ['list', 'drainpolicies.lastcall.dev', undefined, 'yes'],
+    ['patch', 'deployments.apps', 'team-a', 'yes'],
+    ['create', 'deployments.apps', 'team-a', 'yes'],
+    ['patch', 'services', 'team-a', 'yes'],
+    ['patch', 'poddisruptionbudgets.policy', 'team-a', 'yes'],
+    ['watch', 'pods', undefined, 'yes'],
+    ['list', 'namespaces', undefined, 'yes'],
+    ['create', 'events', 'team-a', 'yes'],
+    ['patch', 'events', 'team-a', 'yes'],
+    ['update', 'leases.coordination.k8s.io', 'lastcall-system', 'yes'],
+    ['create', 'leases.coordination.k8s.io', 'lastcall-system', 'yes'],
+    // and no more
+    ['update', 'leases.coordination.k8s.io', 'kube-system', 'no'],
+    ['delete', 'deployments.apps', 'team-a', 'no'],
+    ['delete', 'pods', 'team-a', 'no'],
+    ['create', 'pods', 'team-a', 'no'],
+    ['get', 'secrets', 'team-a', 'no'],
+    ['list', 'secrets', undefined, 'no'],
+    ['patch', 'counterservices.lastcall.dev', 'team-a', 'no'],
+    ['create', 'drainpolicies.lastcall.dev', undefined, 'no'],
+    ['patch', 'namespaces', undefined, 'no'],
+    ['create', 'customresourcedefinitions.apiextensions.k8s.io', undefined, 'no'],
+  ];
+
+  describe('the operator ServiceAccount (config/rbac applied)', () => {
+    beforeAll(async () => {
+      await ok(['apply', '-f', join(repoRoot, 'config', 'default', 'namespace.yaml')]);
+      await ok(['apply', '-k', join(repoRoot, 'config', 'rbac')]);
+    });
+
+    it.each(canI)('%s %s (namespace %s): %s', async (verb, resource, ns, expected) => {
+      const [plural, subresource] = resource.split('/') as [string, string | undefined];
+      const args = ['auth', 'can-i', verb, plural, `--as=${sa}`];
+      if (subresource) args.push(`--subresource=${subresource}`);
+      args.push(ns ? `--namespace=${ns}` : '--all-namespaces');
+      const run = await kubectl(args);
+      expect(run.stdout.trim()).toBe(expected);
+    });
+  });
+});
