@@ -23,6 +23,7 @@ import { type OperatorOptions, OptionsError, parseOptions } from './runtime/opti
 import { Reflector } from './runtime/reflector.ts';
 import { coreTypes, type KubeObject, type ResourceType } from './runtime/resources.ts';
 import { startMetricsServer, startProbeServer } from './runtime/servers.ts';
+import { dropManagedFields } from './runtime/store.ts';
 
 let options: OperatorOptions;
 try {
@@ -70,6 +71,7 @@ function reflect<T extends KubeObject>(
     type,
     log,
     ...selectors,
+    transform: dropManagedFields,
     namespace: type.namespaced ? options.watchNamespace : undefined,
     watchTimeoutSeconds: options.watchTimeoutSeconds,
     onRestart: (reason) => metrics.watchRestarts.inc({ resource: type.plural, reason }),

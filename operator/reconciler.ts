@@ -403,6 +403,10 @@ function sameJson(a: unknown, b: unknown): boolean {
   return hashOf(a) === hashOf(b);
 }
 
+interface Lister {
+  list(): KubeObject[];
+}
+
 /** Keys to reconcile when a watched object changes. */
 export const keysFor = {
   counterService: (change: Change<KubeObject>): string[] => [keyOf(change.object)],
@@ -415,7 +419,7 @@ export const keysFor = {
   },
   /** A policy change affects the CounterServices in namespaces its old or new selector matches. */
   drainPolicy:
-    (counterServices: Store<KubeObject>, namespaces: Store<KubeObject>) =>
+    (counterServices: Lister, namespaces: { get(key: string): KubeObject | undefined }) =>
     (change: Change<DrainPolicy & KubeObject>): string[] => {
       const versions = change.type === 'updated' ? [change.old, change.object] : [change.object];
       return counterServices.list().flatMap((cs) => {
@@ -434,7 +438,7 @@ export const keysFor = {
     },
   /** A namespace's labels select policies: a label change re-reconciles its CounterServices. */
   namespace:
-    (counterServices: Store<KubeObject>) =>
+    (counterServices: Lister) =>
     (change: Change<KubeObject>): string[] => {
       if (
         change.type === 'updated' &&

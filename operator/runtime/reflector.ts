@@ -43,7 +43,7 @@ const healthyWatchMs = 10_000;
  *  - Failures back off exponentially with jitter; a healthy watch resets the back-off.
  */
 export class Reflector<T extends KubeObject = KubeObject> {
-  readonly store = new Store<T>();
+  readonly store: Store<T>;
   readonly type: ResourceType;
   readonly #opts: ReflectorOptions;
   readonly #handlers: Array<(change: Change<T>) => void> = [];
@@ -53,9 +53,10 @@ export class Reflector<T extends KubeObject = KubeObject> {
   #syncWaiters: Array<() => void> = [];
   #running: Promise<void> | undefined;
 
-  constructor(opts: ReflectorOptions) {
+  constructor(opts: ReflectorOptions & { transform?: (obj: T) => T }) {
     this.#opts = opts;
     this.type = opts.type;
+    this.store = new Store<T>(opts.transform);
   }
 
   /** Handlers run synchronously in event order; they should only enqueue keys. */

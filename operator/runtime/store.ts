@@ -3,6 +3,12 @@ import { type KubeObject, objectKey } from './resources.ts';
 /** The reflector's local copy of one resource type, keyed like the work queue ("ns/name"). */
 export class Store<T extends KubeObject = KubeObject> {
   readonly #objects = new Map<string, T>();
+  readonly #transform: (obj: T) => T;
+
+  /** `transform` trims objects before they are stored (e.g. dropManagedFields) to save memory. */
+  constructor(transform: (obj: T) => T = (obj) => obj) {
+    this.#transform = transform;
+  }
 
   get(key: string): T | undefined {
     return this.#objects.get(key);
@@ -24,7 +30,7 @@ export class Store<T extends KubeObject = KubeObject> {
   set(obj: T): T | undefined {
     const key = objectKey(obj);
     const old = this.#objects.get(key);
-    this.#objects.set(key, obj);
+    this.#objects.set(key, this.#transform(obj));
     return old;
   }
 
@@ -40,6 +46,17 @@ export class Store<T extends KubeObject = KubeObject> {
    * arrives later with the same resourceVersion and is then ignored as a repeat.
    */
   remember(obj: T): void {
-    if (obj?.metadata?.name) this.#objects.set(objectKey(obj), obj);
+    if (obj?.metadata?.name) this.#objects.set(objectKey(obj), this.#transform(obj));
   }
+}
+
+/**
+ * managedFields is often the largest part of an object and the operator never reads it (it compares
+ * desired fields and an applied-hash annotation instead), so the cache drops it, as
+ * controller-runtime users do with a cache transform.
+ */
+export function dropManagedFields<T extends KubeObject>(obj: T): T {
+  if (!obj.metadata?.managedFields) return obj;
+  const { managedFields: _dropped, ...metadata } = obj.metadata;
+  return { ...obj, metadata };
 }
