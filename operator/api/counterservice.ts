@@ -101,7 +101,7 @@ export const DrainSpecSchema = withRules(
         description:
           'Graceful: a preStop sleep keeps the pod serving while endpoints update, then the workload drains ' +
           'in-flight work before the computed grace period ends. Hard: the negative control of the experiment ' +
-          '(no preStop hook, SHUTDOWN_MODE=hard, Kubernetes default grace period of 30s); loses in-flight work.',
+          '(no preStop hook, SHUTDOWN_MODE=hard, Kubernetes default grace period of 30s); loses in-flight work. Default: Graceful.',
         default: 'Graceful',
       }),
       propagationSeconds: Type.Optional(

@@ -17,7 +17,30 @@ import {
  * keys in a stable order (so the generated YAML diff stays small).
  */
 export function toOpenApiSchema(schema: TSchema): Record<string, unknown> {
-  return sortKeys(optionalWhenDefaulted(JSON.parse(JSON.stringify(schema)))) as Record<string, unknown>;
+  return sortKeys(describeDefaults(optionalWhenDefaulted(JSON.parse(JSON.stringify(schema))))) as Record<
+    string,
+    unknown
+  >;
+}
+
+/**
+ * `kubectl explain` prints descriptions but not defaults: append "Default: x." to the description
+ * of every field with a scalar default whose description does not already mention it.
+ */
+function describeDefaults(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(describeDefaults);
+  if (node === null || typeof node !== 'object') return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node as Record<string, unknown>)) out[k] = describeDefaults(v);
+  const { default: value, description } = out;
+  if (
+    typeof description === 'string' &&
+    (typeof value === 'number' || typeof value === 'string') &&
+    !/\bdefault\b/i.test(description)
+  ) {
+    out.description = `${description} Default: ${value}.`;
+  }
+  return out;
 }
 
 /**
