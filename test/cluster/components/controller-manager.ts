@@ -14,6 +14,14 @@ import { clusterCidr, serviceClusterIpRange } from './component.ts';
  *    ServiceAccount in kube-system, so RBAC is exercised as on a real cluster.
  *  - --cluster-signing-*: the CSR signer (kubelet client certificates).
  *  - --leader-elect=false: one instance, no Lease traffic.
+ *  - --kube-api-qps/--kube-api-burst above the defaults (20/30): at start the
+ *    controller-manager fetches a ServiceAccount token for each of its ~40
+ *    controllers (--use-service-account-credentials) one after another, and
+ *    the client-side rate limit made that take ~5 s before the serviceaccount
+ *    controller ran (measured: `default` ServiceAccount 5.5 s -> 0.5 s after
+ *    healthy). The small workloads of the tests never come near 20 requests/s,
+ *    so steady-state behaviour (endpoint propagation) is the same as with the
+ *    defaults.
  */
 export function controllerManager(layout: ClusterLayout): Component {
   const { pki } = layout;
@@ -45,6 +53,8 @@ export function controllerManager(layout: ClusterLayout): Component {
         `--cluster-signing-cert-file=${pki.caCert}`,
         `--cluster-signing-key-file=${pki.caKey}`,
         '--leader-elect=false',
+        '--kube-api-qps=100',
+        '--kube-api-burst=200',
         '--profiling=false',
       ],
       endpoint: url,

@@ -1,0 +1,76 @@
+// Fast tests of process-group handling with real, short-lived processes (no cluster).
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAlive, liveProcessGroups, logTail, startDaemon, stopGroups } from './daemon.ts';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'lastcall-daemon-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function waitForLog(file: string, text: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await readFile(file, 'utf8').catch(() => '')).includes(text)) {
+    if (Date.now() > deadline) throw new Error(`${file} never contained ${text}`);
+    await sleep(20);
+  }
+}
+
+describe('daemons', () => {
+  it('runs in its own process group, logs to its file, and stops on SIGTERM with its children', async () => {
+    const log = join(dir, 'polite.log');
+    const daemon = await startDaemon(
+      { name: 'polite', command: 'sh', args: ['-c', 'echo started; sleep 100 & wait'], endpoint: '-' },
+      log,
+    );
+    await waitForLog(log, 'started');
+    expect(await isAlive(daemon.record)).toBe(true);
+    expect((await liveProcessGroups()).has(daemon.record.pid)).toBe(true);
+
+    const killed = await stopGroups([{ name: 'polite', pgid: daemon.record.pid }], 5000);
+    expect(killed).toEqual([]);
+    // The background `sleep` was in the same group and is gone too.
+    expect((await liveProcessGroups()).has(daemon.record.pid)).toBe(false);
+    expect(await isAlive(daemon.record)).toBe(false);
+    expect(await logTail(log)).toBe('started');
+  });
+
+  it('kills a group that ignores SIGTERM once the grace period is over', async () => {
+    const log = join(dir, 'stubborn.log');
+    const daemon = await startDaemon(
+      {
+        name: 'stubborn',
+        command: 'sh',
+        args: ['-c', 'trap "" TERM; echo trapped; while :; do sleep 1; done'],
+        endpoint: '-',
+      },
+      log,
+    );
+    await waitForLog(log, 'trapped');
+    const begin = Date.now();
+    const killed = await stopGroups([{ name: 'stubborn', pgid: daemon.record.pid }], 800);
+    const took = Date.now() - begin;
+    expect(killed).toEqual(['stubborn']);
+    expect(took).toBeGreaterThanOrEqual(750);
+    expect(took).toBeLessThan(5000);
+    expect((await liveProcessGroups()).has(daemon.record.pid)).toBe(false);
+  });
+
+  it('leaves a PID alone that now belongs to another process (start time differs)', async () => {
+    const log = join(dir, 'other.log');
+    const daemon = await startDaemon({ name: 'other', command: 'sleep', args: ['100'], endpoint: '-' }, log);
+    const stale = { name: 'stale', pgid: daemon.record.pid, startTime: '1' };
+    expect(await isAlive({ pid: daemon.record.pid, startTime: '1' })).toBe(false);
+    await stopGroups([stale], 200);
+    expect(existsSync(`/proc/${daemon.record.pid}`)).toBe(true);
+    await stopGroups([{ name: 'other', pgid: daemon.record.pid, startTime: daemon.record.startTime }], 2000);
+    expect(await isAlive(daemon.record)).toBe(false);
+  });
+});
