@@ -127,7 +127,16 @@ export async function up(opts: UpOptions = {}): Promise<ClusterHandle> {
     async () => {
       const existing = await reuseRunning(stateDir, wanted, progress);
       if (existing !== undefined) return existing;
-      return await startFresh(stateDir, wanted, progress);
+      try {
+        return await startFresh(stateDir, wanted, progress);
+      } catch (error) {
+        // Ports are chosen free, but another process may bind one before the
+        // component does (ports.ts). Once is bad luck; twice is reported.
+        if (!(error instanceof ComponentFailed) || !/address already in use/i.test(error.message)) throw error;
+        progress(`${error.component} found its port taken since it was chosen; starting again on new ports`);
+        await rm(stateDir, { recursive: true, force: true });
+        return await startFresh(stateDir, wanted, progress);
+      }
     },
   );
 }
