@@ -61,6 +61,17 @@ function assertComplete(binDir: string, source: string): void {
 function runBuild(lockFile: string, onProgress: (line: string) => void): Promise<string[]> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn('flock', [lockFile, 'bash', buildScript], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // build.sh prints a line per finished step, minutes apart on a cold
+    // cache; say every half minute that it is still going. A cached run
+    // returns long before the first beat.
+    const begin = Date.now();
+    const heartbeat = setInterval(() => {
+      const seconds = Math.round((Date.now() - begin) / 1000);
+      onProgress(
+        `still building the upstream binaries (${Math.floor(seconds / 60)} min ${seconds % 60} s so far)`,
+      );
+    }, 30_000);
+    heartbeat.unref();
     const stdout: string[] = [];
     let stderrTail = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => stdout.push(chunk));
@@ -72,8 +83,12 @@ function runBuild(lockFile: string, onProgress: (line: string) => void): Promise
       pending = lines.pop() ?? '';
       for (const line of lines) if (line.trim() !== '') onProgress(line);
     });
-    child.once('error', (error) => reject(new Error(`could not run ${buildScript}: ${error.message}`)));
+    child.once('error', (error) => {
+      clearInterval(heartbeat);
+      reject(new Error(`could not run ${buildScript}: ${error.message}`));
+    });
     child.once('close', (code, signal) => {
+      clearInterval(heartbeat);
       if (code === 0) {
         resolvePromise(
           stdout
