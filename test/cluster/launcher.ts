@@ -246,10 +246,10 @@ async function startFresh(
   progress: Progress,
 ): Promise<ClusterHandle> {
   const paths = statePaths(stateDir);
-  await mkdir(paths.logs, { recursive: true });
-  await mkdir(paths.kubeconfigs, { recursive: true });
   progress('finding the upstream binaries (the first run builds them, which takes long)');
   const binDir = await ensureTools(progress);
+  await mkdir(paths.logs, { recursive: true });
+  await mkdir(paths.kubeconfigs, { recursive: true });
   const ports = await freePortsNamed([
     'etcdClient',
     'etcdPeer',

@@ -50,6 +50,7 @@ export async function ensureTools(onProgress: (line: string) => void = () => {})
 }
 
 function assertComplete(binDir: string, source: string): void {
+  if (!existsSync(binDir)) throw new Error(`${source}: ${binDir} does not exist`);
   const missing = requiredTools.filter((tool) => !existsSync(join(binDir, tool)));
   if (missing.length > 0) {
     throw new Error(
