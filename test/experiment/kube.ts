@@ -164,6 +164,17 @@ export async function installLastcall(cluster: Cluster, log: (line: string) => v
   }
 }
 
+/** With --skip-install: the CRD must be there (an operator is assumed to run somewhere). */
+export async function assertInstalled(cluster: Cluster): Promise<void> {
+  try {
+    await kubectl(cluster, ['get', `crd/${PLURAL}.${GROUP}`, '-o', 'name']);
+  } catch {
+    throw new Error(
+      `--skip-install: the CRD ${PLURAL}.${GROUP} is not installed; drop --skip-install or run kubectl apply -k config/default`,
+    );
+  }
+}
+
 export async function ensureNamespace(cluster: Cluster, namespace: string): Promise<void> {
   try {
     await cluster.core.readNamespace({ name: namespace });

@@ -27,6 +27,8 @@ export interface ExperimentOptions {
   sweep: boolean;
   /** the sweep does not go above this rate */
   sweepMaxRate: number;
+  /** leave config/default alone: lastcall is installed and an operator runs (e.g. `npm run operator` in a terminal) */
+  skipInstall: boolean;
   help: boolean;
 }
 
@@ -42,6 +44,7 @@ export const DEFAULT_OPTIONS: ExperimentOptions = {
   namespace: 'lastcall-experiment',
   sweep: false,
   sweepMaxRate: 1600,
+  skipInstall: false,
   help: false,
 };
 
@@ -74,6 +77,7 @@ const INTEGER_OPTIONS = {
 const FLAG_OPTIONS = {
   '--keep': 'keep',
   '--sweep': 'sweep',
+  '--skip-install': 'skipInstall',
   '--help': 'help',
   '-h': 'help',
 } as const satisfies Record<string, keyof ExperimentOptions>;
@@ -174,6 +178,8 @@ Uses the cluster in KUBECONFIG, else the local cluster (started when needed).
   --namespace NS    namespace of the experiment (default ${DEFAULT_OPTIONS.namespace})
   --sweep           run at rising rates to find the highest one that loses nothing
   --sweep-max N     highest rate the sweep tries (default ${DEFAULT_OPTIONS.sweepMaxRate})
+  --skip-install    do not apply config/default (lastcall is installed and its operator
+                    runs, e.g. from a terminal: npm run operator -- --kubeconfig ...)
 
 Exit code: 0 when nothing was lost or failed (graceful) or when the run
 completed (hard); 1 when graceful lost or failed requests; 2 on bad options.`;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { repoRoot } from '../cluster/tools.ts';
 import {
+  assertInstalled,
   type Cluster,
   type CounterServiceObject,
   connect,
@@ -74,10 +75,16 @@ export async function resolveCluster(log: (line: string) => void = () => {}): Pr
 }
 
 /** Installs lastcall (config/default) and the sample Redis in the experiment's namespace. Idempotent. */
-export async function prepare(target: ClusterTarget, namespace: string, hooks: RunHooks = {}): Promise<void> {
+export async function prepare(
+  target: ClusterTarget,
+  namespace: string,
+  hooks: RunHooks = {},
+  skipInstall = false,
+): Promise<void> {
   const log = hooks.log ?? (() => {});
   const cluster = connect(target.kubeconfig, target.binDir);
-  await installLastcall(cluster, log);
+  if (skipInstall) await assertInstalled(cluster);
+  else await installLastcall(cluster, log);
   await ensureNamespace(cluster, namespace);
   await installRedis(cluster, namespace, log);
 }
@@ -114,7 +121,7 @@ export async function runExperiment(
   const name = COUNTER_SERVICE_NAME;
   const cluster = connect(target.kubeconfig, target.binDir);
 
-  await prepare(target, namespace, hooks);
+  await prepare(target, namespace, hooks, options.skipInstall);
   if ((await readCounterService(cluster, namespace, name)) !== undefined) {
     log(`setup: removing the CounterService ${namespace}/${name} of an earlier run`);
     await deleteCounterService(cluster, namespace, name);

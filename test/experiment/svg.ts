@@ -7,7 +7,7 @@
 export interface Series {
   label: string;
   color: string;
-  kind: 'bars' | 'line' | 'step';
+  kind: 'bars' | 'line' | 'step' | 'area';
   /** one value per x position (index = second); null leaves a gap */
   values: readonly (number | null)[];
   /** bars only: stacked on the previous bar series */
@@ -122,7 +122,15 @@ export function timeChart(c: TimeChart): string {
       continue;
     }
     const d = pathOf(s, x, y, barW);
-    if (d !== '') {
+    if (d !== '' && s.kind === 'area') {
+      // a filled step shape down to zero, under the lines drawn after it
+      for (const run of d.split(/(?=M)/)) {
+        const xs = [...run.matchAll(/[ML](-?[\d.]+) /g)].map((m) => m[1]);
+        parts.push(
+          `<path d="${run} L${xs.at(-1)} ${f(y(0))} L${xs[0]} ${f(y(0))} Z" fill="${s.color}" fill-opacity="0.35" stroke="${s.color}" stroke-width="1"/>`,
+        );
+      }
+    } else if (d !== '') {
       parts.push(
         `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
       );
@@ -171,7 +179,7 @@ function legend(series: readonly Series[], right: number, top: number): string {
     const w = 26 + s.label.length * 6.6;
     cursor -= w;
     const swatch =
-      s.kind === 'bars'
+      s.kind === 'bars' || s.kind === 'area'
         ? `<rect x="${f(cursor)}" y="${top - 9}" width="12" height="10" fill="${s.color}"/>`
         : `<line x1="${f(cursor)}" x2="${f(cursor + 14)}" y1="${top - 4}" y2="${top - 4}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="4 3"' : ''}/>`;
     items.push(`${swatch}<text x="${f(cursor + 18)}" y="${top}" class="legend">${escapeXml(s.label)}</text>`);
