@@ -1,6 +1,7 @@
 // The process kubelet against the real control plane (test/support/cluster-setup.ts): node
 // registration, Deployments, scaling, NodePort, the kubelet's termination order, Service names,
 // in-cluster credentials. Pods are busybox pods running host commands (python3, sh).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   createNamespace,
@@ -265,6 +266,78 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
       expect.arrayContaining(['Pulled', 'Created', 'Started', 'Killing']),
     );
     expect(events.items.map((e) => e.reason)).not.toContain('FailedPreStopHook');
+  });
+
+  it('abandons a preStop hook that overruns the grace period, still leaves 2 s after SIGTERM, and honours a shorter later delete', async () => {
+    const recorder = new PodRecorder(api, ns);
+    const stamp = `echo "TERM $(date +%s%3N)" >> /dev/termination-log`;
+    const pod = (name: string, grace: number, preStopSeconds?: number) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name },
+      spec: {
+        terminationGracePeriodSeconds: grace,
+        containers: [
+          {
+            name: 'main',
+            image: 'busybox',
+            command: ['sh', '-c', `trap '${stamp}' TERM; while true; do sleep 0.1; done`],
+            // sleep hooks must be shorter than the grace (validation); an exec hook may overrun.
+            ...(preStopSeconds
+              ? { lifecycle: { preStop: { exec: { command: ['sleep', String(preStopSeconds)] } } } }
+              : {}),
+          },
+        ],
+      },
+    });
+    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, pod('overrun', 3, 10));
+    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, pod('shortened', 30));
+    for (const name of ['overrun', 'shortened']) {
+      await eventually(`${name} Ready`, 30_000, async () =>
+        isReady(await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/${name}`)) ? true : undefined,
+      );
+    }
+    const deletedAt = Date.now();
+    await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/overrun`);
+    await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/shortened`);
+    await sleep(1_000);
+    const shortenedAt = Date.now();
+    await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/shortened`, {
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      gracePeriodSeconds: 1,
+    });
+    for (const name of ['overrun', 'shortened']) {
+      await eventually(`${name} removed`, 20_000, async () =>
+        (await orUndefined(api.get(`/api/v1/namespaces/${ns}/pods/${name}`))) === undefined
+          ? true
+          : undefined,
+      );
+    }
+    await recorder.stop();
+    const goneAt = (name: string) => recorder.of(name).find((e) => e.type === 'DELETED')?.at as number;
+    const message = (name: string) =>
+      [...recorder.of(name)].reverse().find((e) => e.pod.status?.containerStatuses?.[0]?.state.terminated)
+        ?.pod.status?.containerStatuses?.[0]?.state.terminated as
+        | { exitCode: number; message: string }
+        | undefined;
+
+    // grace 3 s, hook abandoned at 3 s, SIGTERM then, SIGKILL 2 s later (the kubelet's minimum window).
+    const overrun = message('overrun');
+    expect(overrun?.exitCode).toBe(137);
+    const termAt = Number(/TERM (\d+)/.exec(overrun?.message ?? '')?.[1]);
+    expect(termAt - deletedAt).toBeGreaterThan(2_800);
+    expect(termAt - deletedAt).toBeLessThan(4_500);
+    expect(goneAt('overrun') - deletedAt).toBeGreaterThan(4_800);
+    expect(goneAt('overrun') - deletedAt).toBeLessThan(7_500);
+    const events = await api.get<List<{ reason: string }>>(
+      `/api/v1/namespaces/${ns}/events?fieldSelector=involvedObject.name%3Doverrun`,
+    );
+    expect(events.items.map((e) => e.reason)).toContain('FailedPreStopHook');
+
+    // grace 30 s, then a second DELETE with grace 1: killed about 2 s after it, not 30 s.
+    expect(message('shortened')?.exitCode).toBe(137);
+    expect(goneAt('shortened') - shortenedAt).toBeLessThan(4_500);
   });
 
   it('reaches a Service by name (redis:6379 and its FQDN), with hosts rewritten when the Service appears later, and real in-cluster credentials', async () => {

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loopbackTwin, parseCidr } from './addresses.ts';
 import { imageRepository, loadImageMap, resolveCommand } from './images.ts';
@@ -13,6 +16,7 @@ import {
   stopSignal,
   stopWindowSeconds,
 } from './kubelet/termination.ts';
+import { listeningAddresses } from './kubelet/twin-listeners.ts';
 
 describe('addresses', () => {
   test('10.x maps to its 127.x twin, loopback to itself, anything else is refused', () => {
@@ -44,6 +48,22 @@ describe('ip allocator', () => {
     expect(() => a.allocate('x')).toThrow(/exhausted/);
     a.release('p2');
     expect(a.allocate('x')).toBe('10.244.0.4');
+  });
+  test('skips addresses another local cluster already listens on', () => {
+    const a = new IpAllocator('10.244.0.0/24', (ip) => ip === '10.244.0.2');
+    expect(a.allocate('p1')).toBe('10.244.0.3');
+  });
+  test('reads listening loopback addresses from /proc/net/tcp', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'lc-tcp-')), 'tcp');
+    writeFileSync(
+      file,
+      [
+        '  sl  local_address rem_address   st',
+        '   0: 0200F47F:1F90 00000000:0000 0A 00000000:00000000',
+        '   1: 0300F47F:1F90 0100007F:9C40 01 00000000:00000000',
+      ].join('\n'),
+    );
+    expect([...listeningAddresses(file)]).toEqual(['127.244.0.2']);
   });
   test('reserve recovers addresses after a restart and moves the cursor past them', () => {
     const a = new IpAllocator('10.244.0.0/24');

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { loopbackTwin } from '../addresses.ts';
 import { type ImageMap, imageRepository, resolveCommand } from '../images.ts';
 import { CrashBackoff, shouldRestart } from './backoff.ts';
+import { Deadline } from './deadline.ts';
 import { buildEnv, ContainerConfigError, type EnvSources, expandArgv, type PodFacts } from './env.ts';
 import type { EventRecorder } from './events.ts';
 import { type ActionTarget, runHook, runProbeAction } from './handlers.ts';
@@ -14,6 +15,7 @@ import {
   exitStatus,
   gracePeriodSeconds,
   type KillReason,
+  MINIMUM_GRACE_PERIOD_SECONDS,
   runsPreStop,
   stopSignal,
   stopWindowSeconds,
@@ -88,6 +90,8 @@ export class ContainerRunner {
   /** Ends this run's probe loops. */
   private probes: AbortController | undefined;
   private killing: Promise<void> | undefined;
+  private deadline: Deadline | undefined;
+  private shortenedTo: number | undefined;
   private exitWaiters: (() => void)[] = [];
   private markFirstStart: () => void = () => {};
   /** Resolves once the first start attempt is over (started, or failed to be created). */
@@ -461,18 +465,18 @@ export class ContainerRunner {
     const preStop = this.spec.lifecycle?.preStop;
     if (preStop && runsPreStop(true, grace)) {
       const start = Date.now();
-      const bound = new AbortController();
+      const hookDeadline = new Deadline(start + grace * 1000);
+      this.deadline = hookDeadline;
       const hook = runHook(preStop, this.target(), grace * 1000).then((r) => {
         // The kubelet records the failure whenever the hook returns an error, even after abandoning it.
         if (!r.ok) this.event('Warning', 'FailedPreStopHook', 'PreStopHook failed');
-        return true;
       });
       const overran = await Promise.race([
         hook.then(() => false),
-        sleep(grace * 1000, bound.signal).then(() => true),
+        hookDeadline.reached.then(() => true),
         proc.exited.then(() => false),
       ]);
-      bound.abort();
+      hookDeadline.cancel();
       hookElapsedMs = Date.now() - start;
       if (overran) {
         log.warn({ grace }, 'PreStop hook not completed in grace period');
@@ -489,15 +493,34 @@ export class ContainerRunner {
     if (proc.running) {
       log.info({ signal: sig, windowSeconds: window }, 'sending stop signal');
       proc.signal(sig);
-      const timer = setTimeout(() => {
-        if (proc.running) {
-          log.info('grace period over, SIGKILL');
-          proc.killGroup('SIGKILL');
-        }
-      }, window * 1000);
+      const killDeadline = new Deadline(Date.now() + window * 1000);
+      // A shorter grace that arrived during the hook also bounds the stop window (never below 2 s).
+      if (this.shortenedTo !== undefined) {
+        killDeadline.shortenTo(Math.max(this.shortenedTo, Date.now() + MINIMUM_GRACE_PERIOD_SECONDS * 1000));
+      }
+      this.deadline = killDeadline;
+      const killed = await Promise.race([
+        killDeadline.reached.then(() => true),
+        proc.exited.then(() => false),
+      ]);
+      killDeadline.cancel();
+      if (killed && proc.running) {
+        log.info('grace period over, SIGKILL');
+        proc.killGroup('SIGKILL');
+      }
       await proc.exited;
-      clearTimeout(timer);
     }
+    this.deadline = undefined;
+  }
+
+  /**
+   * A later DELETE lowered the grace period: the running hook or stop window ends no later than
+   * the new grace from now (at least 2 s once the stop signal is out).
+   */
+  shorten(graceSeconds: number): void {
+    const at = Date.now() + Math.max(graceSeconds, MINIMUM_GRACE_PERIOD_SECONDS) * 1000;
+    this.shortenedTo = Math.min(this.shortenedTo ?? at, at);
+    this.deadline?.shortenTo(at);
   }
 
   /** The container status as the API records it. */

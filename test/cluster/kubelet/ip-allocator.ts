@@ -13,9 +13,15 @@ export class IpAllocator {
   private readonly last: number;
   private next: number;
   private readonly inUse = new Map<string, string>();
+  private readonly taken: (ip: string) => boolean;
 
-  constructor(cidr: string) {
+  /**
+   * `taken` reports addresses busy outside this allocator (another local cluster's pod listening on
+   * the same loopback twin); they are skipped like addresses in use.
+   */
+  constructor(cidr: string, taken: (ip: string) => boolean = () => false) {
     this.cidr = cidr;
+    this.taken = taken;
     this.range = parseCidr(cidr);
     const size = 2 ** (32 - this.range.prefix);
     this.first = this.range.network + 2;
@@ -43,7 +49,7 @@ export class IpAllocator {
     for (let i = 0; i < this.capacity; i++) {
       const candidate = numberToIp(this.next);
       this.next = this.next >= this.last ? this.first : this.next + 1;
-      if (!this.inUse.has(candidate)) {
+      if (!this.inUse.has(candidate) && !this.taken(candidate)) {
         this.inUse.set(candidate, owner);
         return candidate;
       }

@@ -12,6 +12,7 @@ import { KubeApi } from './kube/rest.ts';
 import { NodeAgent } from './node.ts';
 import { killRecordedProcessGroups } from './orphans.ts';
 import { PodWorker } from './pod-worker.ts';
+import { twinIsListening } from './twin-listeners.ts';
 import type { Pod } from './types.ts';
 
 /**
@@ -175,7 +176,7 @@ async function main(): Promise<void> {
   ready = true;
   log.info({ node: nodeName, healthPort }, 'node registered, kubelet ready');
   const cidr = await nodeAgent.waitForPodCIDR(stop.signal);
-  allocator = new IpAllocator(cidr);
+  allocator = new IpAllocator(cidr, twinIsListening);
   log.info({ podCIDR: cidr }, 'pod CIDR assigned');
   await pods.start();
   allocatorReady(allocator);

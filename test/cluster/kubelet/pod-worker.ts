@@ -89,11 +89,20 @@ export class PodWorker {
       void this.terminate();
       return;
     }
+    const priorGrace = this.pod.metadata.deletionGracePeriodSeconds;
     this.pod = pod;
-    if (pod.metadata.deletionTimestamp) void this.terminate();
+    if (!pod.metadata.deletionTimestamp) return;
+    const grace = pod.metadata.deletionGracePeriodSeconds;
+    if (this.terminating && grace !== undefined && priorGrace !== undefined && grace < priorGrace) {
+      this.log.info({ from: priorGrace, to: grace }, 'grace period shortened by a later delete');
+      for (const r of [...this.initRunners, ...this.runners]) r.shorten(grace);
+    }
+    void this.terminate();
   }
 
   async run(): Promise<void> {
+    // First seen while already being deleted (e.g. after a kubelet restart): only terminate.
+    if (this.pod.metadata.deletionTimestamp || this.terminating) return;
     const phase = this.pod.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') {
       // Already terminal (e.g. before a kubelet restart): nothing to run, wait for the deletion.

@@ -2,6 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { loopbackTwin } from '../addresses.ts';
 import { type KubeObject, Reflector } from '../kubelet/kube/reflector.ts';
 import { KubeApi } from '../kubelet/kube/rest.ts';
 import { backendsFor, type EndpointSlice, RoundRobin } from './endpoints.ts';
@@ -31,7 +32,13 @@ interface Listener {
   rr: RoundRobin;
 }
 const listeners = new Map<string, Listener>();
-const failedBinds = new Map<string, number>();
+/** Listen addresses that failed to bind (another local cluster's proxy may hold them): retry with back-off. */
+const failedBinds = new Map<string, { attempts: number; retryAt: number }>();
+/**
+ * default/kubernetes has no endpoints here (the API server runs with --endpoint-reconciler-type=none
+ * and a loopback address), so its ClusterIP is routed to the API server the kubeconfig names.
+ */
+let apiServer: { host: string; port: number } | undefined;
 
 const services = new Reflector<KubeObject>({
   api,
@@ -60,7 +67,11 @@ function slicesOf(service: string): EndpointSlice[] {
  * experiment must see the failures a real cluster would show.
  */
 function handle(l: Listener, client: net.Socket): void {
-  const backend = l.rr.pick(backendsFor(slicesOf(l.route.service), l.route.portName));
+  const backend =
+    l.rr.pick(backendsFor(slicesOf(l.route.service), l.route.portName)) ??
+    (l.route.service === 'default/kubernetes' && apiServer
+      ? { ip: apiServer.host, dial: apiServer.host, port: apiServer.port }
+      : undefined);
   if (!backend) {
     // kube-proxy REJECTs traffic to a service without endpoints: the client sees a refused/reset connection.
     log.debug({ route: l.route.listen, service: l.route.service }, 'no endpoints, rejecting');
@@ -88,17 +99,23 @@ function open(route: Route): void {
   const l: Listener = { route, server: net.createServer({ pauseOnConnect: false }), rr: new RoundRobin() };
   l.server.on('connection', (socket) => handle(l, socket));
   l.server.on('error', (err) => {
-    log.error(
-      { listen: route.listen, service: route.service, err: err.message },
-      'listen failed, will retry',
-    );
-    listeners.delete(route.listen);
-    failedBinds.set(route.listen, Date.now());
-    setTimeout(schedule, 2_000);
+    const prior = failedBinds.get(route.listen);
+    const attempts = (prior?.attempts ?? 0) + 1;
+    const delay = Math.min(1_000 * 2 ** attempts, 60_000);
+    if (attempts === 1 || attempts % 10 === 0) {
+      log.error(
+        { listen: route.listen, service: route.service, err: err.message, attempts },
+        'listen failed, will retry',
+      );
+    }
+    if (listeners.get(route.listen) === l) listeners.delete(route.listen);
+    failedBinds.set(route.listen, { attempts, retryAt: Date.now() + delay });
+    setTimeout(schedule, delay).unref();
   });
-  l.server.listen(route.port, route.host, () =>
-    log.info({ listen: route.listen, service: route.service, port: route.portName }, 'listening'),
-  );
+  l.server.listen(route.port, route.host, () => {
+    failedBinds.delete(route.listen);
+    log.info({ listen: route.listen, service: route.service, port: route.portName }, 'listening');
+  });
   listeners.set(route.listen, l);
 }
 
@@ -113,7 +130,12 @@ function reconcile(): void {
       log.info({ listen: key, service: l.route.service }, 'closed');
     }
   }
-  for (const [key, route] of desired) if (!listeners.has(key)) open(route);
+  for (const [key, route] of desired) {
+    if (listeners.has(key)) continue;
+    if ((failedBinds.get(key)?.retryAt ?? 0) > Date.now()) continue;
+    open(route);
+  }
+  for (const key of failedBinds.keys()) if (!desired.has(key)) failedBinds.delete(key);
 }
 
 let pending: NodeJS.Timeout | undefined;
@@ -132,6 +154,8 @@ const health = http.createServer((req, res) => {
 health.listen(healthPort, '127.0.0.1');
 
 async function main(): Promise<void> {
+  const server = await api.server();
+  apiServer = { host: loopbackTwin(server.hostname), port: Number(server.port || 443) };
   await Promise.all([services.start(), slices.start()]);
   reconcile();
   ready = true;
