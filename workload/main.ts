@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { createApp } from './app.ts';
+import { createRequestListener } from './app.ts';
 import { formatIssue, parseConfig, redactCredentials } from './config.ts';
 import { Counter } from './counter.ts';
 import { Drain, type DrainSummary } from './drain.ts';
@@ -113,7 +113,7 @@ const drain = new Drain({
 
 server.on(
   'request',
-  createApp({
+  createRequestListener({
     counterKey: config.counterKey,
     image: config.image,
     mode: config.shutdownMode,

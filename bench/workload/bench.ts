@@ -7,7 +7,13 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { REPO_ROOT, readCounter, startRedis } from '../../test/workload/support.ts';
+import {
+  REPO_ROOT,
+  type RedisHandle,
+  readCounter,
+  startRedis,
+  waitFor,
+} from '../../test/workload/support.ts';
 import {
   closeClient,
   goSpec,
@@ -23,25 +29,15 @@ const run = promisify(execFile);
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const CONNECTIONS = env('BENCH_CONNECTIONS', 64);
 const WARMUP_SECONDS = env('BENCH_WARMUP_SECONDS', 3);
-const MEASURE_SECONDS = env('BENCH_SECONDS', 10);
+const MEASURE_SECONDS = env('BENCH_SECONDS', 5);
+const ROUNDS = env('BENCH_ROUNDS', 3);
 const PENDING = env('BENCH_PENDING', 50_000);
 /** The article's 5 s of "business logic" for the throughput run. */
 const THROUGHPUT_WORK_DELAY_MS = 5000;
 /** Long enough that all 50,000 requests are answered before the first increment falls due. */
 const PENDING_WORK_DELAY_MS = env('BENCH_PENDING_WORK_DELAY_MS', 20_000);
 
-interface Figures {
-  service: string;
-  throughput: WrkResult;
-  pendingMeasured: number;
-  rssMb: number;
-  peakRssMb: number;
-  drainMs: number;
-  longestRemainingWorkMs: number;
-  drainOverheadMs: number;
-  exitCode: number | null;
-  counterAfterDrain: number;
-}
+type Figures = { service: string } & ThroughputFigures & MemoryAndDrain;
 
 async function main(): Promise<void> {
   if (!(await hasWrk())) {
@@ -57,65 +53,121 @@ async function main(): Promise<void> {
   const goBinary = join(mkdtempSync(join(tmpdir(), 'lastcall-go-ref-')), 'go-reference');
   await run('go', ['build', '-o', goBinary, '.'], { cwd: join(REPO_ROOT, 'bench/go-reference') });
 
-  const specs: Array<[Omit<ServiceSpec, 'env'>, Record<string, string>]> = [
-    [nodeSpec(), { LOG_LEVEL: 'info' }],
-    [goSpec(goBinary), { GOMAXPROCS: '1' }],
+  const specs: Array<Omit<ServiceSpec, 'env'> & { extraEnv: Record<string, string> }> = [
+    { ...nodeSpec(), extraEnv: { LOG_LEVEL: 'info' } },
+    { ...goSpec(goBinary), extraEnv: { GOMAXPROCS: '1' } },
   ];
-  const results: Figures[] = [];
-  for (const [spec, extraEnv] of specs)
-    results.push(await measure(spec, extraEnv, servicePrefix, helperPrefix));
-  closeClient();
-
-  const [node, go] = results as [Figures, Figures];
-  printTable(node, go, pin);
-  const dir = join(REPO_ROOT, 'reports');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'bench-workload.json');
-  writeFileSync(
-    file,
-    `${JSON.stringify({ at: new Date().toISOString(), pinned: pin, loadavg: loadavg(), connections: CONNECTIONS, seconds: MEASURE_SECONDS, results }, null, 2)}\n`,
-  );
-  log(`figures written to ${file}`);
+  const redis = await startRedis({ prefix: helperPrefix });
+  try {
+    const throughput = await measureThroughput(specs, redis, servicePrefix, helperPrefix);
+    const memory: MemoryAndDrain[] = [];
+    for (const spec of specs) memory.push(await measureMemoryAndDrain(spec, redis, servicePrefix));
+    const results: Figures[] = specs.map((spec, i) => ({
+      service: spec.name,
+      ...(throughput[i] as ThroughputFigures),
+      ...(memory[i] as MemoryAndDrain),
+    }));
+    const [node, go] = results as [Figures, Figures];
+    printTable(node, go, pin);
+    const dir = join(REPO_ROOT, 'reports');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'bench-workload.json');
+    const settings = { connections: CONNECTIONS, seconds: MEASURE_SECONDS, rounds: ROUNDS, pending: PENDING };
+    writeFileSync(
+      file,
+      `${JSON.stringify({ at: new Date().toISOString(), pinned: pin, loadavg: loadavg(), settings, results }, null, 2)}\n`,
+    );
+    log(`figures written to ${file}`);
+  } finally {
+    closeClient();
+    await redis.stop();
+  }
 }
 
-async function measure(
-  spec: Omit<ServiceSpec, 'env'>,
-  extraEnv: Record<string, string>,
+interface ThroughputFigures {
+  /** The median run by requests/s (its latencies are reported with it). */
+  throughput: WrkResult;
+  runs: number[];
+}
+
+/**
+ * Both services run side by side and take turns under wrk, so a noisy neighbour on this shared
+ * machine hits both alike; the median of the rounds is reported. Between turns the measured
+ * service's increments (5 s of "work" each) are allowed to finish, so they do not eat into the
+ * other's turn.
+ */
+async function measureThroughput(
+  specs: Array<Omit<ServiceSpec, 'env'> & { extraEnv: Record<string, string> }>,
+  redis: RedisHandle,
   servicePrefix: string[],
   helperPrefix: string[],
-): Promise<Figures> {
-  const redis = await startRedis({ prefix: helperPrefix });
-  let service: Service | undefined;
+): Promise<ThroughputFigures[]> {
+  const services: Service[] = [];
   try {
-    // 1. Throughput and latency at a fixed concurrency, after a warm-up (JIT, connection pools).
-    log(
-      `${spec.name}: throughput, ${CONNECTIONS} connections, ${WARMUP_SECONDS} s warm-up + ${MEASURE_SECONDS} s`,
-    );
-    service = await startService(
-      {
-        ...spec,
-        env: { ...extraEnv, REDIS_URL: redis.url, WORK_DELAY_MS: String(THROUGHPUT_WORK_DELAY_MS) },
-      },
-      servicePrefix,
-    );
-    const url = `${service.baseUrl}/incr`;
-    await runWrk({ url, connections: CONNECTIONS, seconds: WARMUP_SECONDS, prefix: helperPrefix });
-    const throughput = await runWrk({
-      url,
-      connections: CONNECTIONS,
-      seconds: MEASURE_SECONDS,
-      prefix: helperPrefix,
+    for (const [i, spec] of specs.entries()) {
+      const env = {
+        ...spec.extraEnv,
+        REDIS_URL: redis.url,
+        COUNTER_KEY: `throughput:${i}`,
+        WORK_DELAY_MS: String(THROUGHPUT_WORK_DELAY_MS),
+      };
+      services.push(await startService({ ...spec, env }, servicePrefix));
+    }
+    const turn = async (service: Service, seconds: number): Promise<WrkResult> => {
+      const url = `${service.baseUrl}/incr`;
+      const result = await runWrk({ url, connections: CONNECTIONS, seconds, prefix: helperPrefix });
+      await waitFor(`${service.name}: pending work done`, async () => (await service.pending()) === 0, {
+        timeoutMs: THROUGHPUT_WORK_DELAY_MS * 4,
+        intervalMs: 100,
+      });
+      return result;
+    };
+    log(`warm-up: ${WARMUP_SECONDS} s each`);
+    for (const service of services) await turn(service, WARMUP_SECONDS);
+    const runs: WrkResult[][] = services.map(() => []);
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const [i, service] of services.entries()) {
+        const result = await turn(service, MEASURE_SECONDS);
+        runs[i]?.push(result);
+        log(`round ${round}/${ROUNDS} ${service.name}: ${Math.round(result.requestsPerSecond)} req/s`);
+      }
+    }
+    return runs.map((results) => {
+      const sorted = [...results].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
+      return {
+        throughput: sorted[Math.floor(sorted.length / 2)] as WrkResult,
+        runs: results.map((r) => Math.round(r.requestsPerSecond)),
+      };
     });
-    log(`${spec.name}: ${Math.round(throughput.requestsPerSecond)} req/s; draining ...`);
-    await service.terminate();
+  } finally {
+    for (const service of services) await service.terminate();
+  }
+}
 
-    // 2. Memory with PENDING increments pending, then the drain: SIGTERM to exit, minus the work
-    //    that was still due (the youngest increment's remaining delay).
-    await redis.client.flushall();
-    service = await startService(
-      { ...spec, env: { ...extraEnv, REDIS_URL: redis.url, WORK_DELAY_MS: String(PENDING_WORK_DELAY_MS) } },
-      servicePrefix,
-    );
+interface MemoryAndDrain {
+  pendingMeasured: number;
+  rssMb: number;
+  peakRssMb: number;
+  drainMs: number;
+  longestRemainingWorkMs: number;
+  drainOverheadMs: number;
+  exitCode: number | null;
+  counterAfterDrain: number;
+}
+
+/**
+ * RSS with PENDING increments pending, then the drain: SIGTERM to exit, minus the work that was
+ * still due (the youngest increment's remaining delay). One service at a time.
+ */
+async function measureMemoryAndDrain(
+  spec: Omit<ServiceSpec, 'env'> & { extraEnv: Record<string, string> },
+  redis: RedisHandle,
+  servicePrefix: string[],
+): Promise<MemoryAndDrain> {
+  await redis.client.flushall();
+  const env = { ...spec.extraEnv, REDIS_URL: redis.url, WORK_DELAY_MS: String(PENDING_WORK_DELAY_MS) };
+  const service = await startService({ ...spec, env }, servicePrefix);
+  try {
     log(`${spec.name}: sending exactly ${PENDING} requests ...`);
     const lastAnswerAt = await sendExactly(service.baseUrl, PENDING, CONNECTIONS);
     const pendingMeasured = await service.pending();
@@ -131,8 +183,6 @@ async function measure(
       `${spec.name}: ${pendingMeasured} pending, RSS ${rssMb.toFixed(1)} MB, drain ${Math.round(drainMs)} ms`,
     );
     return {
-      service: spec.name,
-      throughput,
       pendingMeasured,
       rssMb,
       peakRssMb,
@@ -143,15 +193,14 @@ async function measure(
       counterAfterDrain,
     };
   } finally {
-    service?.kill();
-    await redis.stop();
+    service.kill();
   }
 }
 
 function printTable(node: Figures, go: Figures, pinned: boolean): void {
   const rows: Array<[string, number, number, string, string]> = [
     [
-      `throughput /incr, c=${CONNECTIONS} (req/s)`,
+      `throughput /incr, c=${CONNECTIONS}, median of ${ROUNDS} (req/s)`,
       node.throughput.requestsPerSecond,
       go.throughput.requestsPerSecond,
       '>= 8000, >= 0.6x Go',
@@ -204,7 +253,7 @@ function printTable(node: Figures, go: Figures, pinned: boolean): void {
   console.log();
   console.log(
     `errors: node ${node.throughput.socketErrors} socket/${node.throughput.non2xx} non-2xx, go ${go.throughput.socketErrors}/${go.throughput.non2xx}; ` +
-      `exit codes node ${node.exitCode}, go ${go.exitCode}; CPU pinning ${pinned ? 'on (service CPU 0; wrk, Redis, bench CPU 1)' : 'off'}; ` +
+      `runs node ${node.runs.join('/')}, go ${go.runs.join('/')} req/s; exit codes node ${node.exitCode}, go ${go.exitCode}; CPU pinning ${pinned ? 'on (service CPU 0; wrk, Redis, bench CPU 1)' : 'off'}; ` +
       `load average ${loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}`,
