@@ -420,6 +420,44 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
     expect(message).toBe('+PONG +PONG 403');
   });
 
+  it('serves container logs to the API server (kubectl logs), current and previous runs', async () => {
+    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'logger' },
+      spec: {
+        restartPolicy: 'OnFailure',
+        containers: [
+          {
+            name: 'main',
+            image: 'busybox',
+            // First run fails after logging; the second run (restartCount 1) succeeds.
+            command: [
+              'sh',
+              '-c',
+              'if [ -e "$HOME/ran" ]; then echo second run; exit 0; fi; touch "$HOME/ran"; echo first run; exit 1',
+            ],
+          },
+        ],
+      },
+    });
+    await eventually('logger Succeeded', 60_000, async () =>
+      (await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/logger`)).status?.phase === 'Succeeded'
+        ? true
+        : undefined,
+    );
+    const current = await api.request<string>(
+      'GET',
+      `/api/v1/namespaces/${ns}/pods/logger/log?container=main`,
+    );
+    const previous = await api.request<string>(
+      'GET',
+      `/api/v1/namespaces/${ns}/pods/logger/log?container=main&previous=true`,
+    );
+    expect(current).toBe('second run\n');
+    expect(previous).toBe('first run\n');
+  });
+
   it('restarts a container whose liveness probe fails, with restartCount and back-off', async () => {
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
       apiVersion: 'v1',

@@ -1,5 +1,5 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { loopbackTwin } from '../addresses.ts';
 import { type ImageMap, imageRepository, resolveCommand } from '../images.ts';
@@ -158,6 +158,12 @@ export class ContainerRunner {
     };
   }
 
+  private home(): string {
+    const dir = join(this.ctx.dir.containerDir(this.spec.name), 'home');
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
   /** Mount points must exist on the host; the kubelet creates empty ones (never writes into them). */
   private mounts(): BindMount[] {
     const terminationPath = this.spec.terminationMessagePath ?? DEFAULT_TERMINATION_MESSAGE_PATH;
@@ -197,7 +203,8 @@ export class ContainerRunner {
           : resolved.argv;
       this.env = {
         PATH: BASE_PATH,
-        HOME: '/root',
+        // A home of its own: the host's ~/.kube/config must not shadow the in-cluster credentials.
+        HOME: this.home(),
         HOSTNAME: p.spec.hostname ?? p.metadata.name,
         ...resolved.imageEnv,
         KUBERNETES_SERVICE_HOST: '127.0.0.1',

@@ -9,6 +9,7 @@ import { HostsRegistry } from './hosts-registry.ts';
 import { IpAllocator } from './ip-allocator.ts';
 import { type KubeObject, Reflector } from './kube/reflector.ts';
 import { KubeApi } from './kube/rest.ts';
+import { startLogServer } from './log-server.ts';
 import { NodeAgent } from './node.ts';
 import { killRecordedProcessGroups } from './orphans.ts';
 import { PodWorker } from './pod-worker.ts';
@@ -73,7 +74,7 @@ function images(): ImageMap {
 }
 const api = new KubeApi(required(values, 'kubeconfig'));
 const events = new EventRecorder(api, nodeName, log);
-const nodeAgent = new NodeAgent({ api, log, nodeName, kubeletPort: 0 });
+const nodeAgent = new NodeAgent({ api, log, nodeName });
 const stop = new AbortController();
 let ready = false;
 
@@ -158,7 +159,23 @@ const pods = new Reflector<KubeObject>({
   onChange: (_key, current, previous) => podChanged(current, previous),
 });
 
+function workerOf(namespace: string, name: string): PodWorker | undefined {
+  for (const w of workers.values()) if (w.name.namespace === namespace && w.name.name === name) return w;
+  return undefined;
+}
+
 async function main(): Promise<void> {
+  const logServer = await startLogServer({
+    caFile,
+    certDir: join(stateDir, 'serving'),
+    log,
+    source: {
+      logFile: (ns, pod, container, previous) => workerOf(ns, pod)?.logFile(container, previous),
+      running: (ns, pod, container) => workerOf(ns, pod)?.containerRunning(container) ?? false,
+    },
+  });
+  nodeAgent.kubeletPort = (logServer.address() as { port: number }).port;
+  stopLogServer = () => logServer.close();
   let delay = 500;
   for (;;) {
     try {
@@ -182,6 +199,8 @@ async function main(): Promise<void> {
   allocatorReady(allocator);
 }
 
+let stopLogServer = () => {};
+
 async function shutdown(signal: string): Promise<void> {
   log.info({ signal, pods: workers.size }, 'kubelet shutting down: killing pod processes');
   stop.abort();
@@ -191,6 +210,7 @@ async function shutdown(signal: string): Promise<void> {
   for (const w of workers.values()) w.killNow();
   killRecordedProcessGroups(pidDir);
   health.close();
+  stopLogServer();
   setTimeout(() => process.exit(0), 200).unref();
 }
 

@@ -17,7 +17,6 @@ export interface NodeAgentOptions {
   api: KubeApi;
   log: Logger;
   nodeName: string;
-  kubeletPort: number;
 }
 
 interface NodeObject {
@@ -32,6 +31,8 @@ export class NodeAgent {
   private nodeUid = '';
   private kubeletVersion = 'v0.0.0-lastcall';
   private readonly started = new Date().toISOString();
+  /** The port of the container log server, published as daemonEndpoints.kubeletEndpoint.Port. */
+  kubeletPort = 0;
 
   constructor(o: NodeAgentOptions) {
     this.o = o;
@@ -72,11 +73,10 @@ export class NodeAgent {
           'kubelet is posting ready status (lastcall process kubelet)',
         ),
       ],
-      addresses: [
-        { type: 'InternalIP', address: '127.0.0.1' },
-        { type: 'Hostname', address: this.o.nodeName },
-      ],
-      daemonEndpoints: { kubeletEndpoint: { Port: this.o.kubeletPort } },
+      // No Hostname address: the API server prefers it for logs/exec (--kubelet-preferred-address-types
+      // starts with Hostname) and "lastcall-node" resolves nowhere; InternalIP 127.0.0.1 is dialable.
+      addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
+      daemonEndpoints: { kubeletEndpoint: { Port: this.kubeletPort } },
       nodeInfo: {
         machineID: '',
         systemUUID: '',

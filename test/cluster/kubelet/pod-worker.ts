@@ -386,6 +386,21 @@ export class PodWorker {
     this.onDone();
   }
 
+  get name(): { namespace: string; name: string } {
+    return { namespace: this.pod.metadata.namespace, name: this.pod.metadata.name };
+  }
+
+  logFile(container: string, previous: boolean): string | undefined {
+    const r = [...this.initRunners, ...this.runners].find((x) => x.spec.name === container);
+    if (!r || !this.dir) return undefined;
+    const run = previous ? r.restartCount - 1 : r.restartCount;
+    return run < 0 ? undefined : this.dir.logFile(container, run);
+  }
+
+  containerRunning(container: string): boolean {
+    return [...this.initRunners, ...this.runners].some((x) => x.spec.name === container && x.isRunning);
+  }
+
   /** Kubelet shutdown: kill every container now (SIGKILL to the groups), no API writes. */
   killNow(): void {
     this.stopAll.abort();
