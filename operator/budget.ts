@@ -149,7 +149,7 @@ export function computeGracePeriodSeconds(terms: BudgetTerms): number {
  * The workload's drain deadline, counted from SIGTERM: what is left of the grace period after the
  * preStop sleep, minus the exit reserve (cleanupSeconds, at least EXIT_RESERVE_SECONDS) so the
  * workload abandons work and exits by itself before SIGKILL. For a computed budget this is
- * work + margin (+ cleanup - reserve).
+ * work + margin (cleanupSeconds is at least 1 in the schemas; the reserve guards built-in callers).
  */
 export function drainTimeoutSeconds(gracePeriodSeconds: number, terms: BudgetTerms): number {
   const reserve = Math.max(terms.cleanupSeconds, EXIT_RESERVE_SECONDS);

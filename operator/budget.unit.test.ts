@@ -20,7 +20,7 @@ describe('computeBudget: the formula', () => {
     [5, {}, 15, 8, '5 + 5 + 2 + 3 = 15s'],
     [0, {}, 10, 3, '5 + 0 + 2 + 3 = 10s'],
     [30, { propagationSeconds: 10 }, 45, 33, '10 + 30 + 2 + 3 = 45s'],
-    [5, { cleanupSeconds: 0, marginSeconds: 0 }, 10, 4, '5 + 5 + 0 + 0 = 10s'],
+    [5, { cleanupSeconds: 1, marginSeconds: 0 }, 11, 5, '5 + 5 + 1 + 0 = 11s'],
     [5, { propagationSeconds: 0 }, 10, 8, '0 + 5 + 2 + 3 = 10s'],
     [
       600,
@@ -59,9 +59,17 @@ describe('computeBudget: the formula', () => {
 
   it('keeps the drain deadline before SIGKILL: preStop + drain timeout + exit reserve <= grace', () => {
     for (const work of [0, 1, 5, 17, 300]) {
-      for (const cleanup of [0, 1, 2, 10]) {
+      for (const [cleanup, margin] of [
+        [1, 0],
+        [1, 3],
+        [2, 0],
+        [10, 7],
+      ] as const) {
         const { budget } = computeBudget(
-          spec({ work: { durationSeconds: work }, drain: { cleanupSeconds: cleanup } }),
+          spec({
+            work: { durationSeconds: work },
+            drain: { cleanupSeconds: cleanup, marginSeconds: margin },
+          }),
           builtIn,
         );
         const reserve = Math.max(cleanup, 1);

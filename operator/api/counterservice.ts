@@ -118,9 +118,10 @@ export const DrainSpecSchema = withRules(
       cleanupSeconds: Type.Optional(
         Type.Integer({
           description:
-            'Seconds reserved after in-flight work for closing connections and writing the termination message. ' +
+            'Seconds reserved after in-flight work for closing connections and writing the termination message; ' +
+            "the workload's drain deadline ends this long before SIGKILL, so at least 1. " +
             'Unset: the DrainPolicy default (built-in 2).',
-          minimum: 0,
+          minimum: 1,
           maximum: 120,
           format: 'int32',
         }),

@@ -17,8 +17,9 @@ export const DrainPolicyDefaultsSchema = Type.Object(
     ),
     cleanupSeconds: Type.Optional(
       Type.Integer({
-        description: 'Default spec.drain.cleanupSeconds of matching CounterServices.',
-        minimum: 0,
+        description:
+          'Default spec.drain.cleanupSeconds of matching CounterServices (at least 1: exiting takes time).',
+        minimum: 1,
         maximum: 120,
         format: 'int32',
       }),

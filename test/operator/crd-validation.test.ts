@@ -212,6 +212,12 @@ const badCounterServices: Array<[string, Record<string, unknown>, string, RegExp
     /greater than or equal to 0/,
   ],
   [
+    'cleanup 0 (exiting takes time)',
+    { ...valid, drain: { cleanupSeconds: 0 } },
+    'spec.drain.cleanupSeconds',
+    /greater than or equal to 1/,
+  ],
+  [
     'an override not above propagation + 2',
     { ...valid, drain: { propagationSeconds: 10, gracePeriodSecondsOverride: 12 } },
     'spec.drain.gracePeriodSecondsOverride',
@@ -320,7 +326,7 @@ describe('bad CounterServices are refused with a message naming the field', () =
       drain: {
         mode: 'Graceful',
         propagationSeconds: 0,
-        cleanupSeconds: 0,
+        cleanupSeconds: 1,
         marginSeconds: 0,
         gracePeriodSecondsOverride: 3,
       },
