@@ -90,13 +90,26 @@ export function parseConfig(env: Env): ConfigResult {
     },
     'graceful or hard',
   );
+  const shutdownDelayMs = read('SHUTDOWN_DELAY_MS', 0, integerIn(0, MAX_DURATION_MS), msRange(0));
+  // The deadline counts from the signal: by default it covers the shutdown delay, one unit of work
+  // accepted at its very end, and some slack.
   const drainTimeoutMs = read(
     'DRAIN_TIMEOUT_MS',
-    workDelayMs + DEFAULT_DRAIN_SLACK_MS,
+    shutdownDelayMs + workDelayMs + DEFAULT_DRAIN_SLACK_MS,
     integerIn(1, MAX_DURATION_MS),
     msRange(1),
   );
-  const shutdownDelayMs = read('SHUTDOWN_DELAY_MS', 0, integerIn(0, MAX_DURATION_MS), msRange(0));
+  if (
+    env.DRAIN_TIMEOUT_MS &&
+    drainTimeoutMs <= shutdownDelayMs &&
+    !issues.some((i) => i.variable === 'DRAIN_TIMEOUT_MS')
+  ) {
+    issues.push({
+      variable: 'DRAIN_TIMEOUT_MS',
+      value: env.DRAIN_TIMEOUT_MS,
+      allowed: `more than SHUTDOWN_DELAY_MS (${shutdownDelayMs}): the deadline counts from the signal and includes the delay`,
+    });
+  }
   const terminationMessagePath = read(
     'TERMINATION_MESSAGE_PATH',
     '/dev/termination-log',

@@ -31,7 +31,7 @@ describe('parseConfig', () => {
       COUNTER_KEY: 'lastcall:counter',
       WORK_DELAY_MS: '1500',
       SHUTDOWN_MODE: 'Hard',
-      DRAIN_TIMEOUT_MS: '300',
+      DRAIN_TIMEOUT_MS: '6000',
       SHUTDOWN_DELAY_MS: '5000',
       TERMINATION_MESSAGE_PATH: '/tmp/x/termination-log',
       LOG_LEVEL: 'DEBUG',
@@ -47,13 +47,26 @@ describe('parseConfig', () => {
         counterKey: 'lastcall:counter',
         workDelayMs: 1500,
         shutdownMode: 'hard',
-        drainTimeoutMs: 300,
+        drainTimeoutMs: 6000,
         shutdownDelayMs: 5000,
         terminationMessagePath: '/tmp/x/termination-log',
         logLevel: 'debug',
         image: 'lastcall/workload:v2',
       },
     });
+  });
+
+  test('the default deadline covers the shutdown delay too; an explicit one must exceed it', () => {
+    const result = parseConfig({ SHUTDOWN_DELAY_MS: '3000', WORK_DELAY_MS: '1000' });
+    expect(result.ok && result.config.drainTimeoutMs).toBe(3000 + 1000 + DEFAULT_DRAIN_SLACK_MS);
+    const refused = parseConfig({ SHUTDOWN_DELAY_MS: '3000', DRAIN_TIMEOUT_MS: '3000' });
+    expect(!refused.ok && refused.issues).toEqual([
+      {
+        variable: 'DRAIN_TIMEOUT_MS',
+        value: '3000',
+        allowed: expect.stringContaining('more than SHUTDOWN_DELAY_MS (3000)'),
+      },
+    ]);
   });
 
   test('an empty variable means "not set"', () => {

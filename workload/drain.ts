@@ -9,9 +9,11 @@
  *   (0 when the pod's preStop `sleep` already waited for that.)
  * - closing: the listener stops accepting; every response from now on carries `Connection: close`
  *   and idle keep-alive sockets are closed, because keep-alive clients keep sending to a pod whose
- *   endpoint is gone. The drain deadline (DRAIN_TIMEOUT_MS) starts here.
+ *   endpoint is gone.
  * - draining: wait for open requests and for every pending increment, bounded by the deadline.
  * - stopped: Redis closed; the summary decides the exit code (0 drained, 1 deadline passed).
+ *
+ * The deadline (DRAIN_TIMEOUT_MS) counts from the signal and covers all phases.
  */
 export type DrainPhase = 'serving' | 'delaying' | 'closing' | 'draining' | 'stopped';
 
@@ -100,12 +102,15 @@ export class Drain {
     const startedAt = this.#now();
     const atSignal = steps.counts();
 
-    this.#enter('delaying', { pending: atSignal.pending, shutdownDelayMs });
-    if (shutdownDelayMs > 0) await delay(shutdownDelayMs);
-
-    this.#enter('closing', { pending: steps.counts().pending, drainTimeoutMs });
+    // The deadline counts from the signal, so SIGTERM-to-exit stays within DRAIN_TIMEOUT_MS plus
+    // closing Redis: the operator sizes terminationGracePeriodSeconds from that number.
     const deadline = new AbortController();
     const deadlineTimer = setTimeout(() => deadline.abort(), drainTimeoutMs);
+
+    this.#enter('delaying', { pending: atSignal.pending, shutdownDelayMs, drainTimeoutMs });
+    if (shutdownDelayMs > 0) await Promise.race([delay(shutdownDelayMs), abortPromise(deadline.signal)]);
+
+    this.#enter('closing', { pending: steps.counts().pending });
     const sweep = setInterval(() => steps.closeIdleConnections(), IDLE_SWEEP_MS);
     const listenerClosed = steps.closeListener();
     const requestsDone = await Promise.race([
