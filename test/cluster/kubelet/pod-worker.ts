@@ -201,7 +201,14 @@ export class PodWorker {
       serviceAccountMounted: sa.mounted,
       changed: () => this.changed(),
     };
-    const restarts = new Map((p.status?.containerStatuses ?? []).map((s) => [s.name, s.restartCount ?? 0]));
+    // After a kubelet restart the old processes are gone (killed as orphans): a container that had
+    // run counts one more restart, as it would after any other unplanned stop.
+    const restarts = new Map(
+      (p.status?.containerStatuses ?? []).map((s) => [
+        s.name,
+        (s.restartCount ?? 0) + (s.state?.running || s.state?.terminated ? 1 : 0),
+      ]),
+    );
     this.initRunners = (p.spec.initContainers ?? []).map((c) => new ContainerRunner(ctx, c, 'init', 0));
     this.runners = p.spec.containers.map(
       (c) => new ContainerRunner(ctx, c, 'regular', restarts.get(c.name) ?? 0),

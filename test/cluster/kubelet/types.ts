@@ -74,7 +74,11 @@ export interface Pod {
     phase?: string;
     podIP?: string;
     conditions?: PodCondition[];
-    containerStatuses?: { name: string; restartCount?: number }[];
+    containerStatuses?: {
+      name: string;
+      restartCount?: number;
+      state?: { running?: unknown; terminated?: unknown };
+    }[];
     startTime?: string;
   };
 }
