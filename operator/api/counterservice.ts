@@ -213,6 +213,8 @@ export const RolloutSpecSchema = withRules(
     {
       rule: `!(has(self.maxSurge) && has(self.maxUnavailable) && ${IS_ZERO('maxSurge')} && ${IS_ZERO('maxUnavailable')})`,
       message: 'maxSurge and maxUnavailable must not both be 0: the rollout could never replace a pod',
+      messageExpression:
+        "'maxSurge (' + string(self.maxSurge) + ') and maxUnavailable (' + string(self.maxUnavailable) + ') must not both be 0: the rollout could never replace a pod'",
       fieldPath: '.maxUnavailable',
       reason: 'FieldValueInvalid',
     },

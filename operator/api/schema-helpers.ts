@@ -13,6 +13,8 @@ export interface FieldOptions {
 export interface CelRule {
   rule: string;
   message: string;
+  /** A CEL expression for the message, so it can quote the values (`message` is the fallback). */
+  messageExpression?: string;
   /** Relative JSON path of the field the message is about, e.g. `.maxUnavailable`. */
   fieldPath?: string;
   reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
