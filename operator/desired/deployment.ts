@@ -8,8 +8,8 @@ import { ownedLabels, ownedMetadata, selectorLabels } from './labels.ts';
 export const CONTAINER_NAME = 'counter';
 export const CONTAINER_PORT = 8080;
 export const TERMINATION_MESSAGE_PATH = '/dev/termination-log';
-/** Non-root UID/GID of the workload (the distroless "nonroot" user). */
-export const WORKLOAD_UID = 65532;
+/** Non-root UID/GID of the workload: the "node" user the Dockerfile runs as (USER 1000:1000). */
+export const WORKLOAD_UID = 1000;
 /** Annotation on the pod template recording the budget formula, for humans reading the pod. */
 export const BUDGET_ANNOTATION = 'lastcall.dev/grace-period-formula';
 
