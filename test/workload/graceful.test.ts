@@ -79,3 +79,47 @@ test('/count reads the counter from Redis and /metrics shows the pending increme
   expect(post.status).toBe(200);
   expect(await post.json()).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
 });
+
+test('REDIS_PASSWORD authenticates; an unwritable termination message path is only a warning', async () => {
+  const secured = await startRedis({ password: 's3cret pass' });
+  try {
+    const workload = await spawnWorkload({
+      REDIS_URL: secured.url,
+      REDIS_PASSWORD: 's3cret pass',
+      WORK_DELAY_MS: '200',
+      TERMINATION_MESSAGE_PATH: '/nonexistent-dir/termination-log',
+    });
+    await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200);
+    await sendIncrements(workload.baseUrl, 5);
+    workload.signal('SIGINT');
+    expect((await workload.exited).code).toBe(0);
+    expect(await readCounter(secured)).toBe(5);
+    expect(workload.logs).toContainEqual(
+      expect.objectContaining({ msg: 'termination message not written (path not writable)' }),
+    );
+    expect(workload.logs.find((line) => line.msg === 'drained')).toMatchObject({ completed: 5, exitCode: 0 });
+    expect(JSON.stringify(workload.logs)).not.toContain('s3cret');
+  } finally {
+    await secured.stop();
+  }
+});
+
+test('Redis down at start: not ready, increments wait and land once Redis is up', async () => {
+  const late = await startRedis();
+  await late.kill();
+  try {
+    const workload = await spawnWorkload({ REDIS_URL: late.url, WORK_DELAY_MS: '100' });
+    const notReady = await fetch(`${workload.baseUrl}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.json()).toEqual({ ready: false, reason: 'Redis does not answer' });
+    await sendIncrements(workload.baseUrl, 7);
+    await workload.waitForLog('increment failed, retrying');
+    await late.start();
+    await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200);
+    await waitFor('7 counted', async () => (await readCounter(late)) === 7);
+    workload.signal('SIGTERM');
+    expect((await workload.exited).code).toBe(0);
+  } finally {
+    await late.stop();
+  }
+});

@@ -63,8 +63,11 @@ export interface RedisHandle {
 export async function startRedis({
   durable = false,
   prefix = [],
+  password,
 }: {
   durable?: boolean;
+  /** Makes Redis require this password (requirepass); the test's own client uses it. */
+  password?: string;
   /** A command to run redis-server under, e.g. `['taskset', '-c', '1']` (the benchmark pins CPUs). */
   prefix?: string[];
 } = {}): Promise<RedisHandle> {
@@ -84,9 +87,15 @@ export async function startRedis({
     durable ? 'yes' : 'no',
     '--appendfsync',
     'always',
+    ...(password === undefined ? [] : ['--requirepass', password]),
   ];
   const url = `redis://127.0.0.1:${port}`;
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => 50,
+    ...(password === undefined ? {} : { password }),
+  });
   client.on('error', () => {});
 
   const start = async (): Promise<void> => {
@@ -95,7 +104,8 @@ export async function startRedis({
     const started = proc;
     await waitFor(`redis-server on port ${port}`, async () => {
       if (started.exitCode !== null) throw new Error(`redis-server exited with ${started.exitCode}`);
-      return (await pingOnce(port)) === 'PONG';
+      // With requirepass, an unauthenticated PING answers NOAUTH: the server is up all the same.
+      return /^(PONG|-NOAUTH)/.test(await pingOnce(port));
     });
   };
   const kill = async (): Promise<void> => {
