@@ -3,6 +3,7 @@ import net from 'node:net';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { loopbackTwin } from '../addresses.ts';
+import { minimalConnection } from '../kubelet/kube/kubeconfig.ts';
 import { type KubeObject, Reflector } from '../kubelet/kube/reflector.ts';
 import { KubeApi } from '../kubelet/kube/rest.ts';
 import { backendsFor, type EndpointSlice, RoundRobin } from './endpoints.ts';
@@ -23,7 +24,8 @@ if (!Number.isInteger(healthPort) || healthPort < 1 || healthPort > 65535) {
   throw new Error(`--health-port "${values['health-port']}" is not a port (1-65535)`);
 }
 
-const api = new KubeApi(values.kubeconfig);
+// The minimal kubeconfig reader keeps @kubernetes/client-node (about 90 MB resident) out of the proxy.
+const api = new KubeApi(minimalConnection(values.kubeconfig));
 let ready = false;
 
 interface Listener {

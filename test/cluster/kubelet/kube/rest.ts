@@ -1,10 +1,10 @@
 import https from 'node:https';
 import { createInterface } from 'node:readline';
-import { KubeConfig } from '@kubernetes/client-node';
+import { type ApiConnection, clientNodeConnection } from './kubeconfig.ts';
 
 /**
- * A small JSON REST client on top of @kubernetes/client-node's KubeConfig (which handles the
- * kubeconfig, TLS and credentials). Raw JSON on purpose: the typed models drop fields they do not
+ * A small JSON REST client; the kubeconfig, TLS and credentials come from kubeconfig.ts
+ * (@kubernetes/client-node's KubeConfig by default). Raw JSON on purpose: the typed models drop fields they do not
  * know (lifecycle.stopSignal, sleep hooks on older models) and turn timestamps into Dates.
  */
 export class ApiError extends Error {
@@ -47,25 +47,21 @@ interface Connection {
 export class KubeApi {
   private readonly connection: Promise<Connection>;
 
-  constructor(kubeconfigFile: string) {
-    const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfigFile);
-    this.connection = (async () => {
-      const cluster = kc.getCurrentCluster();
-      if (!cluster) throw new Error(`kubeconfig "${kubeconfigFile}" has no current cluster`);
-      const opts: https.RequestOptions = {};
-      await kc.applyToHTTPSOptions(opts);
-      const agent = new https.Agent({
-        ca: opts.ca,
-        cert: opts.cert,
-        key: opts.key,
+  /** `source`: a kubeconfig file (read with @kubernetes/client-node) or a ready connection. */
+  constructor(source: string | Promise<ApiConnection> | ApiConnection) {
+    const conn = typeof source === 'string' ? clientNodeConnection(source) : Promise.resolve(source);
+    this.connection = conn.then((c) => ({
+      base: c.server,
+      agent: new https.Agent({
+        ca: c.ca,
+        cert: c.cert,
+        key: c.key,
+        rejectUnauthorized: c.rejectUnauthorized,
         keepAlive: true,
         maxSockets: 64,
-      });
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(opts.headers ?? {})) headers[k] = String(v);
-      return { base: new URL(cluster.server), agent, headers };
-    })();
+      }),
+      headers: c.headers,
+    }));
   }
 
   async server(): Promise<URL> {
