@@ -1,0 +1,382 @@
+// npm run bench:operator — how fast and how frugal the operator is against a real API server.
+//
+//   latency     create a CounterService -> its Deployment exists (watched), one at a time: p50, p99
+//   converge    N CounterServices created at once -> every one has Deployment, Service, PDB, status
+//   rss         operator resident memory with N CounterServices (and their owned objects) cached
+//   requests    API requests per reconcile while converging (lease renewals excluded)
+//   steady      writes per minute once converged, and writes by a restarted operator resyncing all N
+//
+// Starts its own control plane (no node: pods stay Pending, which is fine, the operator never waits
+// for them) in .lastcall/bench-operator, unless --kubeconfig names a cluster.
+// Flags: --count N (1000) --latency-samples N (100) --steady-seconds S (60) --concurrency N (8)
+//        --kubeconfig PATH --keep (leave the control plane running)
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import pino from 'pino';
+import { parse } from 'yaml';
+import { contentTypes, KubeClient } from '../../operator/runtime/client.ts';
+import { Reflector } from '../../operator/runtime/reflector.ts';
+import {
+  coreTypes,
+  type KubeObject,
+  type ResourceType,
+  resourcePath,
+} from '../../operator/runtime/resources.ts';
+import { down, up } from '../../test/cluster/launcher.ts';
+import { repoRoot } from '../../test/cluster/tools.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    count: { type: 'string', default: '1000' },
+    'latency-samples': { type: 'string', default: '100' },
+    'steady-seconds': { type: 'string', default: '60' },
+    concurrency: { type: 'string', default: '8' },
+    kubeconfig: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const count = positive('count');
+const latencySamples = positive('latency-samples');
+const steadySeconds = positive('steady-seconds');
+const concurrency = positive('concurrency');
+
+function positive(flag: 'count' | 'latency-samples' | 'steady-seconds' | 'concurrency'): number {
+  const text = flags[flag] as string;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`--${flag}=${JSON.stringify(text)}: must be a positive integer\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const counterServices: ResourceType = {
+  group: 'lastcall.dev',
+  version: 'v1alpha1',
+  plural: 'counterservices',
+  kind: 'CounterService',
+  namespaced: true,
+};
+const stateDir = join(repoRoot, '.lastcall', 'bench-operator');
+const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+let kubeconfig = flags.kubeconfig;
+let startedCluster = false;
+if (!kubeconfig) {
+  say('starting a control plane (no node) in .lastcall/bench-operator');
+  const cluster = await up({ stateDir, components: 'control-plane', onProgress: (l) => say(l) });
+  kubeconfig = cluster.kubeconfig;
+  startedCluster = true;
+}
+
+const config = new KubeConfig();
+config.loadFromFile(kubeconfig);
+const client = await KubeClient.fromKubeConfig(config, { userAgent: 'lastcall-bench' });
+await installCrds();
+const runId = Date.now().toString(36);
+const latencyNs = await namespace(`bench-latency-${runId}`);
+const scaleNs = await namespace(`bench-scale-${runId}`);
+
+let operator = await startOperator();
+const results: Record<string, number | string> = {};
+try {
+  // --- latency: one at a time, the Deployment's ADDED event timed by a watch.
+  const deployments = new Reflector<KubeObject>({
+    client,
+    type: coreTypes.deployment,
+    namespace: latencyNs,
+    log: pino({ level: 'silent' }),
+  });
+  const seenAt = new Map<string, number>();
+  deployments.onChange((change) => {
+    if (change.type === 'added') seenAt.set(change.object.metadata.name ?? '', performance.now());
+  });
+  deployments.start();
+  await deployments.waitForSync();
+  const latencies: number[] = [];
+  say(`latency: ${latencySamples} CounterServices, one at a time`);
+  for (let i = 0; i < latencySamples; i++) {
+    const name = `lat-${i}`;
+    const started = performance.now();
+    await createCounterService(latencyNs, name);
+    await until(() => seenAt.has(name), 10_000, `Deployment ${name}`);
+    latencies.push((seenAt.get(name) ?? 0) - started);
+  }
+  await deployments.stop();
+  latencies.sort((a, b) => a - b);
+  results['create -> Deployment p50 (ms)'] = round(percentile(latencies, 0.5));
+  results['create -> Deployment p99 (ms)'] = round(percentile(latencies, 0.99));
+  results['create -> Deployment max (ms)'] = round(latencies.at(-1) ?? 0);
+
+  // --- converge N at once.
+  const before = await requestCounts();
+  say(`converge: ${count} CounterServices created with 16 requests in flight`);
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < count) {
+        const i = next++;
+        await createCounterService(scaleNs, `cs-${i}`);
+      }
+    }),
+  );
+  const createdMs = performance.now() - started;
+  let rssPeakKb = 0;
+  await until(
+    async () => {
+      rssPeakKb = Math.max(rssPeakKb, rssKb(operator));
+      return (await convergedCount(scaleNs)) >= count;
+    },
+    600_000,
+    'convergence',
+    500,
+  );
+  const convergeMs = performance.now() - started;
+  const after = await requestCounts();
+  const reconciles = after.reconciles - before.reconciles;
+  results[`${count} created in (s)`] = round(createdMs / 1000, 1);
+  results[`${count} converged in (s)`] = round(convergeMs / 1000, 1);
+  results['API requests per reconcile'] = round((after.requests - before.requests) / reconciles, 2);
+  results['writes per CounterService'] = round((after.writes - before.writes) / count, 2);
+  results['reconciles per CounterService'] = round(reconciles / count, 2);
+  results[`operator RSS with ${count + latencySamples} (MB)`] = round(rssKb(operator) / 1024);
+  results['operator RSS peak while converging (MB)'] = round(Math.max(rssPeakKb, rssKb(operator)) / 1024);
+
+  // --- steady state: nothing changes, nothing is written.
+  say(`steady state: ${steadySeconds} s`);
+  const steadyBefore = await requestCounts();
+  await new Promise((r) => setTimeout(r, steadySeconds * 1000));
+  const steadyAfter = await requestCounts();
+  results['steady-state writes per minute'] = round(
+    ((steadyAfter.writes - steadyBefore.writes) * 60) / steadySeconds,
+    2,
+  );
+
+  // --- restart: a full resync of everything writes nothing.
+  say('restart: a new operator resyncs everything');
+  await stopOperator(operator);
+  const restartedAt = performance.now();
+  operator = await startOperator();
+  const total = count + latencySamples;
+  await until(async () => (await requestCounts()).reconciles >= total, 120_000, 'resync after restart', 250);
+  const resync = await requestCounts();
+  results[`restart: resync of ${total} (s)`] = round((performance.now() - restartedAt) / 1000, 1);
+  results['restart: writes during resync'] = resync.writes;
+  results[`operator RSS after resync of ${total} (MB)`] = round(rssKb(operator) / 1024);
+} finally {
+  await stopOperator(operator);
+  await deleteNamespace(latencyNs);
+  await deleteNamespace(scaleNs);
+  await client.close();
+  if (startedCluster && !flags.keep) await down({ stateDir, onProgress: (l) => say(l) });
+}
+
+const width = Math.max(...Object.keys(results).map((k) => k.length));
+const goals: Record<string, string> = {
+  'create -> Deployment p50 (ms)': '<= 100',
+  'create -> Deployment p99 (ms)': '<= 500',
+  [`${count} converged in (s)`]: '<= 60',
+  [`operator RSS with ${count + latencySamples} (MB)`]: '<= 200',
+  'steady-state writes per minute': '0',
+  'restart: writes during resync': '0',
+};
+const lines = [
+  `| ${'measure'.padEnd(width)} | value    | goal   |`,
+  `| ${'-'.repeat(width)} | -------- | ------ |`,
+  ...Object.entries(results).map(
+    ([k, v]) => `| ${k.padEnd(width)} | ${String(v).padStart(8)} | ${(goals[k] ?? '').padEnd(6)} |`,
+  ),
+];
+process.stdout.write(`${lines.join('\n')}\n`);
+mkdirSync(stateDir, { recursive: true });
+writeFileSync(
+  join(stateDir, 'results.json'),
+  JSON.stringify({ at: new Date().toISOString(), count, latencySamples, concurrency, results }, null, 2),
+);
+
+// ---------------------------------------------------------------------------------------------
+
+async function startOperator(): Promise<Operator> {
+  const child = spawn(
+    process.execPath,
+    [
+      join(repoRoot, 'operator', 'main.ts'),
+      '--kubeconfig',
+      kubeconfig as string,
+      '--metrics-port',
+      '0',
+      '--health-port',
+      '0',
+      '--bind-address',
+      '127.0.0.1',
+      '--namespace',
+      'default',
+      '--lease-name',
+      `lastcall-bench-${runId}`,
+      '--concurrency',
+      String(concurrency),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, KUBERNETES_SERVICE_HOST: '' } },
+  );
+  const metricsPort = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`operator exited with ${code}`)));
+    let buffered = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      if (buffered === undefined) return;
+      buffered += chunk;
+      for (const line of buffered.split('\n')) {
+        if (!line.includes('"listening"')) continue;
+        resolve(Number((JSON.parse(line) as { metricsPort: number }).metricsPort));
+      }
+      buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
+    });
+  });
+  return { child, metricsPort };
+}
+
+interface Operator {
+  child: ChildProcess;
+  metricsPort: number;
+}
+
+async function stopOperator(op: Operator): Promise<void> {
+  if (op.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => op.child.once('exit', resolve));
+  op.child.kill('SIGTERM');
+  await exited;
+}
+
+function rssKb(op: Operator): number {
+  try {
+    const status = readFileSync(`/proc/${op.child.pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** Requests by the current operator: all but watches and lease renewals; writes; reconciles. */
+async function requestCounts(): Promise<{ requests: number; writes: number; reconciles: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${operator.metricsPort}/metrics`)).text();
+  let requests = 0;
+  let writes = 0;
+  let reconciles = 0;
+  for (const line of text.split('\n')) {
+    const sample = /^(\w+)\{([^}]*)\}\s+(\S+)$/.exec(line);
+    if (!sample) continue;
+    const [, name, labelText = '', value] = sample;
+    const labels = Object.fromEntries([...labelText.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (name === 'lastcall_reconcile_total') reconciles += Number(value);
+    if (name !== 'lastcall_api_requests_total' || labels.resource === 'leases' || labels.verb === 'watch')
+      continue;
+    requests += Number(value);
+    if (['create', 'update', 'patch', 'apply', 'delete'].includes(labels.verb ?? '')) writes += Number(value);
+  }
+  return { requests, writes, reconciles };
+}
+
+async function convergedCount(ns: string): Promise<number> {
+  const [list, deployments, services, pdbs] = await Promise.all([
+    client.request<{ items: Array<KubeObject & { status?: { observedGeneration?: number } }> }>(
+      'GET',
+      resourcePath(counterServices, { namespace: ns }),
+    ),
+    countOf(coreTypes.deployment, ns),
+    countOf(coreTypes.service, ns),
+    countOf(coreTypes.podDisruptionBudget, ns),
+  ]);
+  const withStatus = list.items.filter(
+    (cs) => cs.status?.observedGeneration === cs.metadata.generation,
+  ).length;
+  return Math.min(withStatus, deployments, services, pdbs);
+}
+
+async function countOf(type: ResourceType, ns: string): Promise<number> {
+  const list = await client.request<{ items: unknown[] }>('GET', resourcePath(type, { namespace: ns }), {
+    query: { labelSelector: 'app.kubernetes.io/managed-by=lastcall' },
+  });
+  return list.items.length;
+}
+
+async function createCounterService(ns: string, name: string): Promise<void> {
+  await client.request('POST', resourcePath(counterServices, { namespace: ns }), {
+    body: {
+      apiVersion: 'lastcall.dev/v1alpha1',
+      kind: 'CounterService',
+      metadata: { name, namespace: ns },
+      spec: {
+        replicas: 1,
+        image: 'lastcall/workload:v1',
+        redis: { address: 'redis:6379', key: name },
+        work: { durationSeconds: 5 },
+        drain: { propagationSeconds: 5 },
+      },
+    },
+  });
+}
+
+async function installCrds(): Promise<void> {
+  const crdType: ResourceType = {
+    group: 'apiextensions.k8s.io',
+    version: 'v1',
+    plural: 'customresourcedefinitions',
+    kind: 'CustomResourceDefinition',
+    namespaced: false,
+  };
+  for (const file of ['lastcall.dev_counterservices.yaml', 'lastcall.dev_drainpolicies.yaml']) {
+    const crd = parse(readFileSync(join(repoRoot, 'crds', file), 'utf8')) as KubeObject;
+    await client.request('PATCH', resourcePath(crdType, { name: crd.metadata.name }), {
+      query: { fieldManager: 'lastcall-bench', force: true },
+      body: crd,
+      contentType: contentTypes.apply,
+    });
+    await until(
+      async () => {
+        const live = await client.request<{
+          status?: { conditions?: Array<{ type: string; status: string }> };
+        }>('GET', resourcePath(crdType, { name: crd.metadata.name }));
+        return live.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
+      },
+      30_000,
+      `CRD ${crd.metadata.name}`,
+    );
+  }
+}
+
+async function namespace(name: string): Promise<string> {
+  await client.request('POST', resourcePath(coreTypes.namespace), {
+    body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
+  });
+  return name;
+}
+
+async function deleteNamespace(name: string): Promise<void> {
+  await client.request('DELETE', resourcePath(coreTypes.namespace, { name })).catch(() => undefined);
+}
+
+async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  intervalMs = 2,
+) {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] as number;
+}
+
+function round(value: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
