@@ -1,6 +1,5 @@
 // The lastcall operator process: wiring only. Configuration, API client, caches (reflectors),
 // leader election, the CounterService controller, probe and metrics servers, graceful shutdown.
-import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import type { CounterService, DrainPolicy } from './api/types.ts';
 import { FIELD_MANAGER } from './api/types.ts';
@@ -14,9 +13,15 @@ import {
   keysFor,
 } from './reconciler.ts';
 import { Applier } from './runtime/apply.ts';
-import { errorText, KubeClient } from './runtime/client.ts';
+import { KubeClient } from './runtime/client.ts';
 import { Controller } from './runtime/controller.ts';
 import { EventRecorder } from './runtime/events.ts';
+import {
+  inClusterCredentials,
+  kubeconfigCredentials,
+  NeedsAuthPlugin,
+  resolveKubeconfigPath,
+} from './runtime/kubeconfig.ts';
 import { LeaderElector } from './runtime/leader.ts';
 import { createMetrics } from './runtime/metrics.ts';
 import { type OperatorOptions, OptionsError, parseOptions } from './runtime/options.ts';
@@ -40,18 +45,10 @@ const log = pino({
 });
 const metrics = createMetrics();
 
-const kubeConfig = new KubeConfig();
-try {
-  if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
-  // In a pod: the ServiceAccount token and CA; the API server is KUBERNETES_SERVICE_HOST:PORT.
-  else if (process.env.KUBERNETES_SERVICE_HOST) kubeConfig.loadFromCluster();
-  else kubeConfig.loadFromDefault();
-} catch (err) {
-  log.fatal({ err: errorText(err) }, 'could not load the kubeconfig');
+const client = await connect(options).catch((err: Error) => {
+  log.fatal({ err: err.message }, 'could not load the API server credentials');
+  log.flush();
   process.exit(2);
-}
-const client = await KubeClient.fromKubeConfig(kubeConfig, {
-  userAgent: `lastcall-operator/${options.identity}`,
 });
 client.observe(({ verb, resource, code, seconds }) => {
   metrics.apiRequests.inc({ verb, resource, code: String(code) });
@@ -61,6 +58,23 @@ log.info(
   { server: client.server, leaderElect: options.leaderElect, concurrency: options.concurrency },
   'starting',
 );
+
+/** The API client: our own kubeconfig reader, or client-node's for auth plugins (loaded only then). */
+async function connect(opts: OperatorOptions): Promise<KubeClient> {
+  const userAgent = `lastcall-operator/${opts.identity}`;
+  const source = resolveKubeconfigPath(opts.kubeconfig);
+  if (source.kind === 'in-cluster') return KubeClient.connect(inClusterCredentials(), { userAgent });
+  try {
+    return await KubeClient.connect(kubeconfigCredentials(source.path), { userAgent });
+  } catch (err) {
+    if (!(err instanceof NeedsAuthPlugin)) throw err;
+    log.info({ reason: err.message }, 'using @kubernetes/client-node for this kubeconfig');
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(source.path);
+    return KubeClient.fromKubeConfig(kubeConfig, { userAgent });
+  }
+}
 
 function reflect<T extends KubeObject>(
   type: ResourceType,

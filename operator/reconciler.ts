@@ -117,7 +117,12 @@ export class CounterServiceReconciler {
     const now = (this.#deps.now ?? (() => new Date()))().toISOString();
 
     const { namespace = '' } = splitKey(key);
-    const namespaceLabels = this.#deps.namespaces.get(namespace)?.metadata.labels ?? {};
+    const ns = this.#deps.namespaces.get(namespace);
+    // A terminating namespace refuses new objects (403 "being terminated") while the namespace
+    // controller deletes everything in it, owned objects possibly before their CounterService:
+    // recreating them would only fail and retry until the CounterService is gone too.
+    if (ns?.metadata.deletionTimestamp) return undefined;
+    const namespaceLabels = ns?.metadata.labels ?? {};
     const policy = resolvePolicy(this.#deps.drainPolicies.list(), namespace, namespaceLabels);
     const decision = computeBudget(cs.spec, policy);
     const live = this.#deps.deployments.get(key);

@@ -1,14 +1,18 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Agent } from 'undici';
+import type { Credentials } from './kubeconfig.ts';
 
 /**
  * A thin JSON client for the Kubernetes REST API.
  *
- * @kubernetes/client-node is used for what it does well (loading kubeconfig, in-cluster config,
- * credentials). Requests go through one shared undici Agent: client-node 2.x builds a new dispatcher
- * for every call (KubeConfig.applySecurityAuthentication), which costs a TLS handshake per request
- * and leaks sockets under load, and its typed models drop unknown fields and turn timestamps into
- * Dates, which would make "is the live object already what we want" comparisons lie.
+ * Requests go through one keep-alive agent of node:https (undici would cost about 30 MB of
+ * resident memory for nothing the operator needs). @kubernetes/client-node
+ * 2.x builds a new dispatcher for every call (KubeConfig.applySecurityAuthentication), which costs a
+ * TLS handshake per request and leaks sockets under load, and its typed models drop unknown fields
+ * and turn timestamps into Dates, which would make "is the live object already what we want"
+ * comparisons lie. Credentials come from kubeconfig.ts, or from a client-node KubeConfig for
+ * kubeconfigs that need its auth plugins.
  */
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'apply' | 'delete';
@@ -89,42 +93,65 @@ const credentialTtlMs = 60_000;
 
 export class KubeClient {
   readonly server: string;
-  readonly #origin: string;
+  readonly #secure: boolean;
+  readonly #host: string;
+  readonly #port: number;
   readonly #basePath: string;
-  readonly #agent: Agent;
-  readonly #kubeConfig: KubeConfig;
+  readonly #agent: HttpAgent;
+  readonly #credentialHeaders: () => Promise<Record<string, string>>;
   readonly #userAgent: string;
   #headers: Record<string, string> = {};
   #headersAt = 0;
   #observer: RequestObserver | undefined;
 
-  private constructor(kubeConfig: KubeConfig, agent: Agent, userAgent: string) {
-    const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig: no current cluster (set current-context or KUBECONFIG)');
-    this.server = cluster.server;
-    const url = new URL(cluster.server);
-    this.#origin = url.origin;
+  private constructor(credentials: Credentials, userAgent: string) {
+    this.server = credentials.server;
+    const url = new URL(credentials.server);
+    this.#secure = url.protocol === 'https:';
+    this.#host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.#port = Number(url.port || (this.#secure ? 443 : 80));
+    // Watches are long-lived requests; each holds one HTTP/1.1 connection, so sockets are not capped.
+    const agentOptions = { keepAlive: true, keepAliveMsecs: 30_000, scheduling: 'lifo' as const };
+    const agent = this.#secure
+      ? new HttpsAgent({ ...agentOptions, ...credentials.tls })
+      : new HttpAgent(agentOptions);
     this.#basePath = url.pathname.replace(/\/$/, '');
     this.#agent = agent;
-    this.#kubeConfig = kubeConfig;
+    this.#credentialHeaders = credentials.headers;
     this.#userAgent = userAgent;
   }
 
+  static async connect(credentials: Credentials, opts: { userAgent?: string } = {}): Promise<KubeClient> {
+    const client = new KubeClient(credentials, opts.userAgent ?? 'lastcall-operator');
+    await client.#credentials();
+    return client;
+  }
+
+  /** Credentials from a @kubernetes/client-node KubeConfig (any auth it supports, exec plugins included). */
   static async fromKubeConfig(
     kubeConfig: KubeConfig,
     opts: { userAgent?: string } = {},
   ): Promise<KubeClient> {
+    const cluster = kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig: no current cluster (set current-context or KUBECONFIG)');
     const tls: Record<string, unknown> = {};
     await kubeConfig.applyToHTTPSOptions(tls);
-    const connect: Record<string, unknown> = { keepAlive: true, keepAliveInitialDelay: 30_000 };
-    for (const field of ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername']) {
-      if (tls[field] !== undefined) connect[field] = tls[field];
+    const picked: Credentials['tls'] = {};
+    for (const field of ['ca', 'cert', 'key', 'rejectUnauthorized', 'servername'] as const) {
+      if (tls[field] !== undefined) (picked as Record<string, unknown>)[field] = tls[field];
     }
-    // Watches are long-lived requests; each holds one HTTP/1.1 connection, so the pool is unbounded.
-    const agent = new Agent({ connect, keepAliveTimeout: 30_000 });
-    const client = new KubeClient(kubeConfig, agent, opts.userAgent ?? 'lastcall-operator');
-    await client.#credentials();
-    return client;
+    return KubeClient.connect(
+      {
+        server: cluster.server,
+        tls: picked,
+        headers: async () => {
+          const opts: { headers?: Record<string, string> } = {};
+          await kubeConfig.applyToHTTPSOptions(opts);
+          return opts.headers ?? {};
+        },
+      },
+      opts,
+    );
   }
 
   /** Calls `observer` after every request (metrics). */
@@ -133,7 +160,7 @@ export class KubeClient {
   }
 
   async close(): Promise<void> {
-    await this.#agent.close();
+    this.#agent.destroy();
   }
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
@@ -147,18 +174,16 @@ export class KubeClient {
         body = JSON.stringify(opts.body);
         headers['content-type'] = opts.contentType ?? contentTypes.json;
       }
-      const response = await this.#agent.request({
-        origin: this.#origin,
-        path: this.#basePath + path + queryString(opts.query),
-        method: method as 'GET',
+      const response = await this.#send(
+        method,
+        path + queryString(opts.query),
         headers,
         body,
-        signal: opts.signal,
-        headersTimeout: 60_000,
-        bodyTimeout: 60_000,
-      });
-      code = response.statusCode;
-      const text = await response.body.text();
+        opts.signal,
+        60_000,
+      );
+      code = response.statusCode ?? 0;
+      const text = await readText(response);
       if (code < 200 || code >= 300) throw new ApiError(method, path, code, parseStatus(text), text);
       return (text ? JSON.parse(text) : undefined) as T;
     } finally {
@@ -185,25 +210,24 @@ export class KubeClient {
     const started = performance.now();
     let code = 0;
     try {
-      const response = await this.#agent.request({
-        origin: this.#origin,
-        path: this.#basePath + path + queryString({ ...query, watch: true }),
-        method: 'GET',
-        headers: { ...(await this.#credentials()), accept: contentTypes.json },
-        signal: opts.signal,
-        headersTimeout: 60_000,
-        // An inactivity timeout: bookmarks arrive about once a minute, so a silent connection
-        // for longer than this is a dead one (a half-open TCP connection never errors by itself).
-        bodyTimeout: opts.idleTimeoutMs ?? 120_000,
-      });
-      code = response.statusCode;
+      // The timeout is one of inactivity: bookmarks arrive about once a minute, so a connection
+      // silent for longer is a dead one (a half-open TCP connection never errors by itself).
+      const response = await this.#send(
+        'GET',
+        path + queryString({ ...query, watch: true }),
+        { ...(await this.#credentials()), accept: contentTypes.json },
+        undefined,
+        opts.signal,
+        opts.idleTimeoutMs ?? 120_000,
+      );
+      code = response.statusCode ?? 0;
       if (code !== 200) {
-        const text = await response.body.text();
+        const text = await readText(response);
         throw new ApiError('WATCH', path, code, parseStatus(text), text);
       }
       let buffered = '';
-      response.body.setEncoding('utf8');
-      for await (const chunk of response.body as AsyncIterable<string>) {
+      response.setEncoding('utf8');
+      for await (const chunk of response as AsyncIterable<string>) {
         buffered += chunk;
         let newline = buffered.indexOf('\n');
         while (newline >= 0) {
@@ -223,15 +247,49 @@ export class KubeClient {
     }
   }
 
+  #send(
+    method: string,
+    pathAndQuery: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+    signal: AbortSignal | undefined,
+    idleTimeoutMs: number,
+  ): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const request = (this.#secure ? httpsRequest : httpRequest)(
+        {
+          host: this.#host,
+          port: this.#port,
+          path: this.#basePath + pathAndQuery,
+          method,
+          headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) },
+          agent: this.#agent,
+          signal,
+        },
+        resolve,
+      );
+      request.setTimeout(idleTimeoutMs, () =>
+        request.destroy(new Error(`${method} ${pathAndQuery}: no data for ${idleTimeoutMs} ms`)),
+      );
+      request.once('error', reject);
+      request.end(body);
+    });
+  }
+
   async #credentials(): Promise<Record<string, string>> {
     const now = Date.now();
     if (now - this.#headersAt < credentialTtlMs) return this.#headers;
-    const opts: { headers?: Record<string, string> } = {};
-    await this.#kubeConfig.applyToHTTPSOptions(opts);
-    this.#headers = { ...(opts.headers ?? {}), 'user-agent': this.#userAgent };
+    this.#headers = { ...(await this.#credentialHeaders()), 'user-agent': this.#userAgent };
     this.#headersAt = now;
     return this.#headers;
   }
+}
+
+async function readText(response: IncomingMessage): Promise<string> {
+  response.setEncoding('utf8');
+  let text = '';
+  for await (const chunk of response as AsyncIterable<string>) text += chunk;
+  return text;
 }
 
 function queryString(query: RequestOptions['query']): string {

@@ -170,8 +170,37 @@ describe('reconcile', () => {
     await waitFor('beta reconciled', async () =>
       condition(await get(client, counterServices, namespace.name, 'beta'), 'Ready'),
     );
-    // Let the first operator settle: its queue empty, no reconcile running.
-    await waitFor('queue empty', async () => (await operator.metric('lastcall_workqueue_depth')) === 0);
+    // Let the world settle: the Deployment controller has observed both Deployments, each
+    // CounterService's status reflects its Deployment, and the operator has gone quiet.
+    await waitFor('statuses reflect settled Deployments', async () => {
+      for (const name of ['alpha', 'beta']) {
+        const d = await deploymentOf(name);
+        const cs = await get(client, counterServices, namespace.name, name);
+        const ds = d?.status as
+          | { observedGeneration?: number; replicas?: number; updatedReplicas?: number }
+          | undefined;
+        const status = cs?.status as { replicas?: number; updatedReplicas?: number } | undefined;
+        if (!d || ds?.observedGeneration !== d.metadata.generation) return false;
+        if (
+          status?.replicas !== (ds?.replicas ?? 0) ||
+          status?.updatedReplicas !== (ds?.updatedReplicas ?? 0)
+        )
+          return false;
+      }
+      return true;
+    });
+    let reconciles = -1;
+    await waitFor(
+      'no reconcile for a second',
+      async () => {
+        const now = await operator.metric('lastcall_reconcile_total');
+        const quiet = now === reconciles && (await operator.metric('lastcall_workqueue_depth')) === 0;
+        reconciles = now;
+        return quiet;
+      },
+      30_000,
+      1000,
+    );
     expect(await operator.stop()).toBe(0);
 
     const before = await resourceVersions(['alpha', 'beta']);
@@ -186,7 +215,7 @@ describe('reconcile', () => {
       'two reconciles after the restart',
       async () => (await operator.metric('lastcall_reconcile_total', { result: 'success' })) >= 2,
     );
-    expect(await operator.writes()).toBe(0);
+    expect(await operator.writes(), await operator.metrics()).toBe(0);
     expect(await operator.metric('lastcall_apply_skipped_total')).toBeGreaterThanOrEqual(6);
     const after = await resourceVersions(['alpha', 'beta']);
     expect(after).toEqual(before);
