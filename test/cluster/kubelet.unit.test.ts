@@ -8,6 +8,13 @@ import { CrashBackoff, shouldRestart } from './kubelet/backoff.ts';
 import { buildEnv, ContainerConfigError, expand, type PodFacts } from './kubelet/env.ts';
 import { renderHosts } from './kubelet/hosts.ts';
 import { IpAllocator } from './kubelet/ip-allocator.ts';
+import {
+  ConditionClock,
+  type ContainerSummary,
+  kubeletConditions,
+  type PodSummary,
+  podPhase,
+} from './kubelet/pod-status.ts';
 import { ProbeThresholds, probeTiming } from './kubelet/probe-state.ts';
 import {
   exitStatus,
@@ -248,5 +255,65 @@ describe('restarts and probes', () => {
     expect(t.record(false)).toBe(false);
     expect(t.record(false)).toBe(true);
     expect(t.result).toBe(false);
+  });
+});
+
+describe('pod status', () => {
+  const c = (over: Partial<ContainerSummary>): ContainerSummary => ({
+    running: false,
+    ready: false,
+    exitCode: undefined,
+    everRan: false,
+    final: false,
+    ...over,
+  });
+  const pod = (over: Partial<PodSummary>): PodSummary => ({
+    sandboxReady: true,
+    initialized: true,
+    initFailed: false,
+    containers: [],
+    readinessGates: [],
+    existingConditions: [],
+    ...over,
+  });
+  test('phase: Pending before any container ran, Running while one runs or restarts, terminal at the end', () => {
+    expect(podPhase(pod({ initialized: false, containers: [c({ running: true })] }))).toBe('Pending');
+    expect(podPhase(pod({ containers: [c({})] }))).toBe('Pending');
+    expect(podPhase(pod({ containers: [c({ running: true, everRan: true })] }))).toBe('Running');
+    expect(podPhase(pod({ containers: [c({ exitCode: 1, everRan: true })] }))).toBe('Running');
+    expect(
+      podPhase(pod({ containers: [c({ exitCode: 0, final: true }), c({ exitCode: 0, final: true })] })),
+    ).toBe('Succeeded');
+    expect(
+      podPhase(pod({ containers: [c({ exitCode: 0, final: true }), c({ exitCode: 137, final: true })] })),
+    ).toBe('Failed');
+    expect(podPhase(pod({ terminated: true, containers: [c({})] }))).toBe('Failed');
+    expect(podPhase(pod({ initFailed: true }))).toBe('Failed');
+  });
+  test('Ready needs every container ready and the readiness gates', () => {
+    const ready = (s: PodSummary) => kubeletConditions(s).find((x) => x.type === 'Ready');
+    expect(ready(pod({ containers: [c({ ready: true }), c({ ready: false })] }))).toEqual({
+      type: 'Ready',
+      status: false,
+      reason: 'ContainersNotReady',
+    });
+    expect(ready(pod({ containers: [c({ ready: true })], readinessGates: ['x/gate'] }))?.reason).toBe(
+      'ReadinessGatesNotReady',
+    );
+    expect(
+      ready(
+        pod({
+          containers: [c({ ready: true })],
+          readinessGates: ['x/gate'],
+          existingConditions: [{ type: 'x/gate', status: 'True' }],
+        }),
+      )?.status,
+    ).toBe(true);
+  });
+  test('lastTransitionTime moves only when the status changes', () => {
+    const clock = new ConditionClock();
+    expect(clock.stamp('Ready', 'False', 't1')).toBe('t1');
+    expect(clock.stamp('Ready', 'False', 't2')).toBe('t1');
+    expect(clock.stamp('Ready', 'True', 't3')).toBe('t3');
   });
 });

@@ -23,10 +23,18 @@ export interface PodSummary {
   /** readinessGates: condition types that must be True in the pod's status for Ready. */
   readinessGates: string[];
   existingConditions: PodCondition[];
+  /** The pod was deleted and none of its containers runs any more. */
+  terminated?: boolean;
 }
 
 export function podPhase(s: PodSummary): string {
   if (s.initFailed) return 'Failed';
+  // A deleted pod ends terminal: Succeeded only when every container ran and exited 0.
+  if (s.terminated) {
+    return s.initialized && s.containers.length > 0 && s.containers.every((c) => c.exitCode === 0)
+      ? 'Succeeded'
+      : 'Failed';
+  }
   if (!s.initialized) return 'Pending';
   const cs = s.containers;
   if (cs.length > 0 && cs.every((c) => c.final && c.exitCode !== undefined)) {

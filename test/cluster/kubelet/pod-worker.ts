@@ -57,6 +57,8 @@ export class PodWorker {
   private removedFromApi = false;
   private statusQueued = false;
   private finished = false;
+  /** Every container of the terminating pod has been stopped. */
+  private killed = false;
   private readonly stopAll = new AbortController();
   /** Called once the pod is gone for good (deleted from the API or its worker torn down). */
   onDone: () => void = () => {};
@@ -305,6 +307,8 @@ export class PodWorker {
       containers: this.runners.map(summary),
       readinessGates: (this.pod.spec.readinessGates ?? []).map((g) => g.conditionType),
       existingConditions: existing,
+      terminated:
+        terminating && [...this.initRunners, ...this.runners].every((r) => !r.isRunning) && this.killed,
     };
     const conditions = kubeletConditions(s).map((c) => {
       const status = c.status ? 'True' : 'False';
@@ -352,6 +356,7 @@ export class PodWorker {
       'terminating pod',
     );
     await Promise.all(all.map((r) => r.kill('deletion')));
+    this.killed = true;
     this.token?.stop();
     if (!this.removedFromApi) {
       this.changed();
