@@ -50,7 +50,11 @@ const specs = {
     kind: 'port',
     help: 'port of /healthz and /readyz (0: pick a free one)',
   },
-  'bind-address': { env: 'BIND_ADDRESS', kind: 'string', help: 'address the servers listen on' },
+  'bind-address': {
+    env: 'BIND_ADDRESS',
+    kind: 'string',
+    help: 'address the servers listen on (default: HOST, else 0.0.0.0)',
+  },
   'leader-elect': {
     env: 'LEADER_ELECT',
     kind: 'bool',
@@ -199,7 +203,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     kubeconfig,
     metricsPort: int('metrics-port', 8080),
     healthPort: int('health-port', 8081),
-    bindAddress: text('bind-address', '0.0.0.0'),
+    // HOST as in the workload: the local cluster's image map sets it to the pod's loopback twin,
+    // where two replicas on one machine must listen instead of sharing 0.0.0.0.
+    bindAddress: text('bind-address', env.HOST || '0.0.0.0'),
     leaderElect: bool('leader-elect', true),
     watchNamespace: raw('watch-namespace')?.text,
     leaseNamespace: text('namespace', defaultNamespace()),

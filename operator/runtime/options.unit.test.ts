@@ -47,6 +47,12 @@ describe('parseOptions', () => {
     expect(() => parseOptions(argv, {})).toThrow(message);
   });
 
+  test('bind address: flag, BIND_ADDRESS, HOST, then all interfaces', () => {
+    expect(parseOptions([], {}).bindAddress).toBe('0.0.0.0');
+    expect(parseOptions([], { HOST: '127.244.0.9' }).bindAddress).toBe('127.244.0.9');
+    expect(parseOptions([], { HOST: '127.244.0.9', BIND_ADDRESS: '127.0.0.1' }).bindAddress).toBe('127.0.0.1');
+  });
+
   test('environment errors name the variable', () => {
     expect(() => parseOptions([], { HEALTH_PORT: '-1' })).toThrow(
       'HEALTH_PORT="-1": must be an integer from 0 to 65535',
