@@ -125,6 +125,58 @@ describe.runIf(local)('service proxy (local cluster)', () => {
     console.log(`readiness failure -> out of rotation in ${propagationMs} ms`);
   });
 
+  it('relays a half-closed connection to the end (the client shuts down its side, the answer still arrives)', async () => {
+    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'echo', labels: { app: 'echo' } },
+      spec: {
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          {
+            name: 'echo',
+            image: 'busybox',
+            // Reads until EOF, then answers: only works if the proxy forwards the FIN and keeps the way back open.
+            command: [
+              'python3',
+              '-c',
+              "import os,socket\ns=socket.create_server((os.environ['HOST'],9000))\nwhile True:\n c,_=s.accept()\n d=b''\n while True:\n  x=c.recv(4096)\n  if not x: break\n  d+=x\n c.sendall(b'got '+str(len(d)).encode())\n c.close()",
+            ],
+            ports: [{ name: 'echo', containerPort: 9000 }],
+            readinessProbe: { tcpSocket: { port: 'echo' }, periodSeconds: 1 },
+          },
+        ],
+      },
+    });
+    const svc = await api.request<{ spec: { clusterIP: string } }>(
+      'POST',
+      `/api/v1/namespaces/${ns}/services`,
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'echo' },
+        spec: { selector: { app: 'echo' }, ports: [{ port: 9000, targetPort: 'echo' }] },
+      },
+    );
+    const twin = `127.${svc.spec.clusterIP.split('.').slice(1).join('.')}`;
+    const exchange = () =>
+      new Promise<string>((resolve, reject) => {
+        const s = net.connect({ host: twin, port: 9000, allowHalfOpen: true });
+        let answer = '';
+        s.on('data', (d) => {
+          answer += d.toString();
+        });
+        s.on('end', () => resolve(answer));
+        s.on('error', reject);
+        s.on('connect', () => s.end('hello world'));
+      });
+    const answer = await eventually('an answer through the ClusterIP', 30_000, async () => {
+      const a = await exchange().catch(() => undefined);
+      return a ? a : undefined;
+    });
+    expect(answer).toBe('got 11');
+  });
+
   it('listens on the ClusterIP twin while the Service exists and closes the listener when it is deleted', async () => {
     const svc = await api.request<{ spec: { clusterIP: string } }>(
       'POST',

@@ -80,7 +80,8 @@ function handle(l: Listener, client: net.Socket): void {
     client.resetAndDestroy();
     return;
   }
-  const upstream = net.connect({ host: backend.dial, port: backend.port });
+  // Half-open both ways: a client that shuts down its sending side still gets the whole answer.
+  const upstream = net.connect({ host: backend.dial, port: backend.port, allowHalfOpen: true });
   upstream.setNoDelay(true);
   client.setNoDelay(true);
   const fail = (side: string) => (err: Error) => {
@@ -98,7 +99,7 @@ function handle(l: Listener, client: net.Socket): void {
 }
 
 function open(route: Route): void {
-  const l: Listener = { route, server: net.createServer({ pauseOnConnect: false }), rr: new RoundRobin() };
+  const l: Listener = { route, server: net.createServer({ allowHalfOpen: true }), rr: new RoundRobin() };
   l.server.on('connection', (socket) => handle(l, socket));
   l.server.on('error', (err) => {
     const prior = failedBinds.get(route.listen);
