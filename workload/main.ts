@@ -62,6 +62,7 @@ const metrics = createMetrics(() => pending.size);
 const pending = new PendingIncrements({
   workDelayMs: config.workDelayMs,
   maxBatch: 256,
+  batchWindowMs: 5,
   apply: (ids) => counter.apply(ids),
   observer: {
     applied(confirmed, alreadyApplied) {
