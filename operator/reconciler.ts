@@ -176,39 +176,44 @@ export class CounterServiceReconciler {
   /** Applies Deployment, Service and PDB; returns the Deployment as it is after the apply. */
   async #applyOwned(cs: CounterService & KubeObject, budget: Budget): Promise<Deployment | undefined> {
     const { applier, recorder } = this.#deps;
-    let deployment: Deployment | undefined;
-    for (const kind of this.#ownedKinds(budget)) {
-      const desired = kind.desired(cs);
-      const live = kind.store.get(`${cs.metadata.namespace}/${cs.metadata.name}`);
-      const result = await applier.apply(kind.type, desired, live);
-      if (result.written) {
-        kind.store.remember(result.object);
-        const what = `${kind.type.kind} ${desired.metadata.name}`;
-        if (!live) {
-          void recorder.record(
-            cs,
-            'Normal',
-            'Created',
-            `created ${what}${describe(kind.type, result.object)}`,
-          );
-        } else if (
-          live.metadata.annotations?.[appliedHashAnnotation] ===
-          withAppliedHash(desired).metadata.annotations?.[appliedHashAnnotation]
-        ) {
-          // Same desired state as last applied, yet the live object differed: someone edited it.
-          void recorder.record(cs, 'Normal', 'DriftCorrected', `put back hand-edited fields of ${what}`);
-        } else {
-          void recorder.record(
-            cs,
-            'Normal',
-            'Updated',
-            `updated ${what}${describe(kind.type, result.object, live)}`,
-          );
-        }
-      }
-      if (kind.type === coreTypes.deployment) deployment = result.object as Deployment;
+    const key = `${cs.metadata.namespace}/${cs.metadata.name}`;
+    // The three objects do not depend on each other: apply them in parallel.
+    const results = await Promise.all(
+      this.#ownedKinds(budget).map(async (kind) => {
+        const desired = kind.desired(cs);
+        const live = kind.store.get(key);
+        const result = await applier.apply(kind.type, desired, live);
+        if (result.written) kind.store.remember(result.object);
+        return { kind, desired, live, result };
+      }),
+    );
+    // One event per kind of change, naming every object it concerns (not one event per object).
+    const changes = { Created: [] as string[], Updated: [] as string[], DriftCorrected: [] as string[] };
+    for (const { kind, desired, live, result } of results) {
+      if (!result.written) continue;
+      const what = `${kind.type.kind} ${desired.metadata.name}`;
+      if (!live) changes.Created.push(`${what}${describe(kind.type, result.object)}`);
+      else if (
+        live.metadata.annotations?.[appliedHashAnnotation] ===
+        withAppliedHash(desired).metadata.annotations?.[appliedHashAnnotation]
+      ) {
+        // Same desired state as last applied, yet the live object differed: someone edited it.
+        changes.DriftCorrected.push(what);
+      } else changes.Updated.push(`${what}${describe(kind.type, result.object, live)}`);
     }
-    return deployment;
+    if (changes.Created.length)
+      void recorder.record(cs, 'Normal', 'Created', `created ${changes.Created.join(', ')}`);
+    if (changes.Updated.length)
+      void recorder.record(cs, 'Normal', 'Updated', `updated ${changes.Updated.join(', ')}`);
+    if (changes.DriftCorrected.length) {
+      void recorder.record(
+        cs,
+        'Normal',
+        'DriftCorrected',
+        `put back hand-edited fields of ${changes.DriftCorrected.join(', ')}`,
+      );
+    }
+    return results.find((r) => r.kind.type === coreTypes.deployment)?.result.object as Deployment | undefined;
   }
 
   #ownedKinds(budget: Budget): OwnedKind[] {

@@ -9,7 +9,10 @@
 // Starts its own control plane (no node: pods stay Pending, which is fine, the operator never waits
 // for them) in .lastcall/bench-operator, unless --kubeconfig names a cluster.
 // Flags: --count N (1000) --latency-samples N (100) --steady-seconds S (60) --concurrency N (8)
-//        --kubeconfig PATH --keep (leave the control plane running)
+//        --replicas N (0) --kubeconfig PATH --keep (leave the control plane running)
+// Replicas default to 0: without a node no pod could run anyway, and a thousand Pending pods only
+// add the controller-manager's and scheduler's churn to the API server the operator is timed on.
+// The operator's work per CounterService is the same (Deployment, Service, PDB, status).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,6 +37,7 @@ const { values: flags } = parseArgs({
     'latency-samples': { type: 'string', default: '100' },
     'steady-seconds': { type: 'string', default: '60' },
     concurrency: { type: 'string', default: '8' },
+    replicas: { type: 'string', default: '0' },
     kubeconfig: { type: 'string' },
     keep: { type: 'boolean', default: false },
   },
@@ -42,6 +46,7 @@ const count = positive('count');
 const latencySamples = positive('latency-samples');
 const steadySeconds = positive('steady-seconds');
 const concurrency = positive('concurrency');
+const replicas = Number(flags.replicas);
 
 function positive(flag: 'count' | 'latency-samples' | 'steady-seconds' | 'concurrency'): number {
   const text = flags[flag] as string;
@@ -146,7 +151,20 @@ try {
   results[`operator RSS with ${count + latencySamples} (MB)`] = round(rssKb(operator) / 1024);
   results['operator RSS peak while converging (MB)'] = round(Math.max(rssPeakKb, rssKb(operator)) / 1024);
 
-  // --- steady state: nothing changes, nothing is written.
+  // --- steady state: once the Deployment controller has caught up with every Deployment and each
+  // status shows it, nothing changes, so nothing may be written.
+  say('waiting for the Deployment controller to settle');
+  const settleStarted = performance.now();
+  await until(
+    async () => (await unsettled(scaleNs)) === 0 && (await unsettled(latencyNs)) === 0,
+    600_000,
+    'settle',
+    1000,
+  );
+  results['Deployment controller settled after (s)'] = round(
+    (convergeMs + performance.now() - settleStarted) / 1000,
+    1,
+  );
   say(`steady state: ${steadySeconds} s`);
   const steadyBefore = await requestCounts();
   await new Promise((r) => setTimeout(r, steadySeconds * 1000));
@@ -167,6 +185,7 @@ try {
   results[`restart: resync of ${total} (s)`] = round((performance.now() - restartedAt) / 1000, 1);
   results['restart: writes during resync'] = resync.writes;
   results[`operator RSS after resync of ${total} (MB)`] = round(rssKb(operator) / 1024);
+  results['operator JS heap used after resync (MB)'] = round((await heapUsedBytes()) / 2 ** 20);
 } finally {
   await stopOperator(operator);
   await deleteNamespace(latencyNs);
@@ -279,6 +298,36 @@ async function requestCounts(): Promise<{ requests: number; writes: number; reco
   return { requests, writes, reconciles };
 }
 
+async function heapUsedBytes(): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${operator.metricsPort}/metrics`)).text();
+  return Number(/^lastcall_operator_nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1] ?? 0);
+}
+
+/** CounterServices whose Deployment the Deployment controller has not caught up with, or whose
+ * status does not yet show the Deployment's status. */
+async function unsettled(ns: string): Promise<number> {
+  type Counts = { observedGeneration?: number; replicas?: number; updatedReplicas?: number };
+  const [list, deployments] = await Promise.all([
+    client.request<{ items: Array<KubeObject & { status?: Counts }> }>(
+      'GET',
+      resourcePath(counterServices, { namespace: ns }),
+    ),
+    client.request<{ items: Array<KubeObject & { status?: Counts }> }>(
+      'GET',
+      resourcePath(coreTypes.deployment, { namespace: ns }),
+    ),
+  ]);
+  const byName = new Map(deployments.items.map((d) => [d.metadata.name, d]));
+  return list.items.filter((cs) => {
+    const d = byName.get(cs.metadata.name);
+    if (!d || d.status?.observedGeneration !== d.metadata.generation) return true;
+    return (
+      (cs.status?.replicas ?? 0) !== (d.status?.replicas ?? 0) ||
+      (cs.status?.updatedReplicas ?? 0) !== (d.status?.updatedReplicas ?? 0)
+    );
+  }).length;
+}
+
 async function convergedCount(ns: string): Promise<number> {
   const [list, deployments, services, pdbs] = await Promise.all([
     client.request<{ items: Array<KubeObject & { status?: { observedGeneration?: number } }> }>(
@@ -309,7 +358,7 @@ async function createCounterService(ns: string, name: string): Promise<void> {
       kind: 'CounterService',
       metadata: { name, namespace: ns },
       spec: {
-        replicas: 1,
+        replicas,
         image: 'lastcall/workload:v1',
         redis: { address: 'redis:6379', key: name },
         work: { durationSeconds: 5 },

@@ -50,7 +50,9 @@ describe('parseOptions', () => {
   test('bind address: flag, BIND_ADDRESS, HOST, then all interfaces', () => {
     expect(parseOptions([], {}).bindAddress).toBe('0.0.0.0');
     expect(parseOptions([], { HOST: '127.244.0.9' }).bindAddress).toBe('127.244.0.9');
-    expect(parseOptions([], { HOST: '127.244.0.9', BIND_ADDRESS: '127.0.0.1' }).bindAddress).toBe('127.0.0.1');
+    expect(parseOptions([], { HOST: '127.244.0.9', BIND_ADDRESS: '127.0.0.1' }).bindAddress).toBe(
+      '127.0.0.1',
+    );
   });
 
   test('environment errors name the variable', () => {

@@ -145,7 +145,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
     let resourceVersion = '';
     do {
       const page = await client.request<ObjectList<T>>('GET', path, {
-        query: { labelSelector, fieldSelector, limit: pageSize ?? 500, continue: continueToken },
+        query: { labelSelector, fieldSelector, limit: pageSize ?? 250, continue: continueToken },
         signal,
       });
       for (const item of page.items) {

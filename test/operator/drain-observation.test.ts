@@ -1,0 +1,247 @@
+// Drain observation with real terminating pods (needs a node: the local cluster's process kubelet
+// or kind). A CounterService's pod is deleted while it has work in flight; the kubelet runs the
+// preStop sleep, sends SIGTERM, the workload drains and writes its termination message; the
+// operator records the drain in status and raises an event. A pod that ignores SIGTERM is killed
+// and reported as such. A restarted operator does not count anything twice.
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import type { KubeClient } from '../../operator/runtime/client.ts';
+import { coreTypes, type KubeObject, resourcePath } from '../../operator/runtime/resources.ts';
+import { loopbackTwin } from '../cluster/addresses.ts';
+import {
+  adminClient,
+  counterService,
+  counterServices,
+  create,
+  eventsFor,
+  get,
+  installCrds,
+  OperatorProcess,
+  testNamespace,
+  waitFor,
+} from './operator-harness.ts';
+
+interface Pod extends KubeObject {
+  status?: { podIP?: string; phase?: string; conditions?: Array<{ type: string; status: string }> };
+}
+interface Drains {
+  observed: number;
+  clean: number;
+  killed: number;
+  abandonedIncrements: number;
+  longestDrainSeconds?: number;
+  recommendedGracePeriodSeconds?: number;
+  recent?: Array<{
+    pod: string;
+    outcome: string;
+    exitCode?: number;
+    completed?: number;
+    pendingAtSignal?: number;
+  }>;
+}
+
+const kubeconfig = inject('kubeconfig');
+let client: KubeClient;
+let namespace: { name: string; remove: () => Promise<void> };
+let operator: OperatorProcess;
+let hasNode = false;
+const leaseName = `lastcall-drains-${process.pid}`;
+
+beforeAll(async () => {
+  client = await adminClient(kubeconfig);
+  const nodes = await client.request<{ items: unknown[] }>('GET', '/api/v1/nodes');
+  hasNode = nodes.items.length > 0;
+  if (!hasNode) return;
+  await installCrds(client);
+  namespace = await testNamespace(client, 'op-drains');
+  await createRedis(namespace.name);
+  operator = await OperatorProcess.start(kubeconfig, [
+    '--watch-namespace',
+    namespace.name,
+    '--lease-name',
+    leaseName,
+  ]);
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  await namespace?.remove();
+  await client?.close();
+});
+
+const drainsOf = async (name: string) =>
+  ((await get(client, counterServices, namespace.name, name))?.status as { drains?: Drains } | undefined)
+    ?.drains;
+
+async function readyPods(selector: string): Promise<Pod[]> {
+  const list = await client.request<{ items: Pod[] }>(
+    'GET',
+    resourcePath(coreTypes.pod, { namespace: namespace.name }),
+    {
+      query: { labelSelector: selector },
+    },
+  );
+  return list.items.filter(
+    (p) =>
+      !p.metadata.deletionTimestamp &&
+      p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+  );
+}
+
+describe('drain observation', () => {
+  test('a pod deleted with work in flight drains cleanly and is recorded once', async ({ skip }) => {
+    if (!hasNode) skip('the cluster has no node to run pods');
+    // Grace period 1 propagation + 2 work + 2 cleanup + 3 margin = 8 s.
+    await create(
+      client,
+      counterServices,
+      counterService('drainer', namespace.name, {
+        work: { durationSeconds: 2 },
+        drain: { propagationSeconds: 1 },
+      }),
+    );
+    const [pod] = await waitFor(
+      'a ready pod of drainer',
+      async () => {
+        const pods = await readyPods('lastcall.dev/counterservice=drainer');
+        return pods.length === 1 ? pods : undefined;
+      },
+      120_000,
+      500,
+    );
+    if (!pod?.status?.podIP) throw new Error('pod has no IP');
+    // Three increments in flight (each takes 2 s), then the deletion.
+    const base = `http://${loopbackTwin(pod.status.podIP)}:8080`;
+    for (let i = 0; i < 3; i++) {
+      const response = await fetch(`${base}/incr`, { method: 'POST' });
+      expect(response.status).toBe(200);
+    }
+    await client.request(
+      'DELETE',
+      resourcePath(coreTypes.pod, { namespace: namespace.name, name: pod.metadata.name }),
+    );
+
+    const drains = await waitFor(
+      'the drain in status',
+      async () => {
+        const d = await drainsOf('drainer');
+        return d && d.observed >= 1 ? d : undefined;
+      },
+      60_000,
+      250,
+    );
+    expect(drains).toMatchObject({ observed: 1, clean: 1, killed: 0, abandonedIncrements: 0 });
+    expect(drains.recent?.[0]).toMatchObject({ pod: pod.metadata.name, outcome: 'Clean', exitCode: 0 });
+    expect(drains.recent?.[0]?.pendingAtSignal).toBeGreaterThanOrEqual(0);
+    expect(drains.longestDrainSeconds).toBeGreaterThanOrEqual(0);
+    // propagation + longest drain + margin, at least propagation + 1 + 2.
+    expect(drains.recommendedGracePeriodSeconds).toBeGreaterThanOrEqual(4);
+    const event = await waitFor('Drained event', async () =>
+      (await eventsFor(client, namespace.name, 'drainer')).find((e) => e.reason === 'Drained'),
+    );
+    expect(event.message).toContain(pod.metadata.name ?? '');
+  });
+
+  test('a pod that ignores SIGTERM is killed, recorded as killed, and raises DrainKilled', async ({
+    skip,
+  }) => {
+    if (!hasNode) skip('the cluster has no node to run pods');
+    await create(client, counterServices, counterService('stubborn', namespace.name, { replicas: 0 }));
+    // A pod of the CounterService (by its label) whose process ignores SIGTERM: only SIGKILL ends it.
+    await client.request('POST', resourcePath(coreTypes.pod, { namespace: namespace.name }), {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: 'stubborn-pod',
+          namespace: namespace.name,
+          labels: { 'lastcall.dev/counterservice': 'stubborn' },
+        },
+        spec: {
+          terminationGracePeriodSeconds: 2,
+          containers: [
+            {
+              name: 'counter',
+              image: 'busybox:1.36',
+              command: ['sh', '-c', "trap '' TERM; while true; do sleep 1; done"],
+            },
+          ],
+        },
+      },
+    });
+    await waitFor(
+      'stubborn-pod running',
+      async () => (await readyPods('lastcall.dev/counterservice=stubborn')).length === 1,
+      60_000,
+      500,
+    );
+    await client.request(
+      'DELETE',
+      resourcePath(coreTypes.pod, { namespace: namespace.name, name: 'stubborn-pod' }),
+    );
+    const drains = await waitFor(
+      'the kill in status',
+      async () => {
+        const d = await drainsOf('stubborn');
+        return d && d.observed >= 1 ? d : undefined;
+      },
+      60_000,
+      250,
+    );
+    expect(drains).toMatchObject({ observed: 1, clean: 0, killed: 1 });
+    expect(drains.recent?.[0]).toMatchObject({ pod: 'stubborn-pod', outcome: 'Killed', exitCode: 137 });
+    const event = await waitFor('DrainKilled event', async () =>
+      (await eventsFor(client, namespace.name, 'stubborn')).find((e) => e.reason === 'DrainKilled'),
+    );
+    expect(event.type).toBe('Warning');
+  });
+
+  test('a restarted operator counts nothing twice', async ({ skip }) => {
+    if (!hasNode) skip('the cluster has no node to run pods');
+    const before = { drainer: await drainsOf('drainer'), stubborn: await drainsOf('stubborn') };
+    expect(await operator.stop()).toBe(0);
+    operator = await OperatorProcess.start(kubeconfig, [
+      '--watch-namespace',
+      namespace.name,
+      '--lease-name',
+      leaseName,
+    ]);
+    await waitFor('resync', async () => (await operator.metric('lastcall_reconcile_total')) >= 2);
+    expect({ drainer: await drainsOf('drainer'), stubborn: await drainsOf('stubborn') }).toEqual(before);
+  });
+});
+
+async function createRedis(ns: string): Promise<void> {
+  const labels = { 'app.kubernetes.io/name': 'redis' };
+  await client.request('POST', resourcePath(coreTypes.deployment, { namespace: ns }), {
+    body: {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'redis', namespace: ns },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            containers: [
+              {
+                name: 'redis',
+                image: 'redis:7',
+                ports: [{ name: 'redis', containerPort: 6379 }],
+                readinessProbe: { tcpSocket: { port: 'redis' }, periodSeconds: 1 },
+              },
+            ],
+          },
+        },
+      },
+    },
+  });
+  await client.request('POST', resourcePath(coreTypes.service, { namespace: ns }), {
+    body: {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'redis', namespace: ns },
+      spec: { selector: labels, ports: [{ name: 'redis', port: 6379, targetPort: 'redis' }] },
+    },
+  });
+}
