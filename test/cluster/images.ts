@@ -9,6 +9,8 @@ export interface ImageEntry {
   entrypoint: string[];
   args: string[];
   env: Record<string, string>;
+  /** The image's user ("uid" or "uid:gid"), like a Dockerfile USER; root when absent. */
+  user?: string;
 }
 
 export interface ImageMap {
@@ -45,10 +47,16 @@ export function parseImageMap(raw: unknown): ImageMap {
         `images.json: images["${repo}"].env must map names to strings, got ${JSON.stringify(env)}`,
       );
     }
+    if (e.user !== undefined && (typeof e.user !== 'string' || !/^\d+(:\d+)?$/.test(e.user))) {
+      throw new Error(
+        `images.json: images["${repo}"].user must be "uid" or "uid:gid", got ${JSON.stringify(e.user)}`,
+      );
+    }
     out[repo] = {
       entrypoint: stringArray(e.entrypoint ?? [], `images["${repo}"].entrypoint`),
       args: stringArray(e.args ?? [], `images["${repo}"].args`),
       env: env as Record<string, string>,
+      ...(typeof e.user === 'string' ? { user: e.user } : {}),
     };
   }
   return { images: out };
@@ -83,6 +91,7 @@ export function expandPlaceholders(value: string, p: Placeholders): string {
 export interface ResolvedCommand {
   argv: string[];
   imageEnv: Record<string, string>;
+  imageUser: string | undefined;
 }
 
 /**
@@ -117,5 +126,5 @@ export function resolveCommand(
   }
   const imageEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(entry.env)) imageEnv[k] = expandPlaceholders(v, p);
-  return { argv, imageEnv };
+  return { argv, imageEnv, imageUser: entry.user };
 }

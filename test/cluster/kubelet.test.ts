@@ -458,6 +458,78 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
     expect(previous).toBe('first run\n');
   });
 
+  it('runs containers as the securityContext user, with a read-only root, emptyDir shared between containers and a ConfigMap volume', async () => {
+    await api.request('POST', `/api/v1/namespaces/${ns}/configmaps`, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'settings' },
+      data: { greeting: 'hello' },
+    });
+    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'secure' },
+      spec: {
+        restartPolicy: 'Never',
+        securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 2000 },
+        volumes: [
+          { name: 'shared', emptyDir: {} },
+          { name: 'settings', configMap: { name: 'settings' } },
+        ],
+        containers: [
+          {
+            name: 'writer',
+            image: 'busybox',
+            command: ['sh', '-c', 'echo from-writer > /tmp/lc-mount-shared/note; sleep 30'],
+            volumeMounts: [{ name: 'shared', mountPath: '/tmp/lc-mount-shared' }],
+          },
+          {
+            name: 'reader',
+            image: 'busybox',
+            securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
+            command: [
+              'sh',
+              '-c',
+              [
+                'while [ ! -e /tmp/lc-mount-shared/note ]; do sleep 0.1; done',
+                'if touch /var/tmp/lc-test-ro 2>/dev/null; then ro=writable; else ro=read-only; fi',
+                'echo "$(id -u):$(id -g):$(id -G | tr " " ,) $(cat /tmp/lc-mount-shared/note) $(cat /tmp/lc-mount-settings/greeting) $ro" > /dev/termination-log',
+              ].join('; '),
+            ],
+            volumeMounts: [
+              { name: 'shared', mountPath: '/tmp/lc-mount-shared' },
+              { name: 'settings', mountPath: '/tmp/lc-mount-settings', readOnly: true },
+            ],
+          },
+        ],
+      },
+    });
+    const reader = await eventually('reader terminated', 60_000, async () => {
+      const p = await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/secure`);
+      const s = p.status?.containerStatuses?.find((c) => c.name === 'reader');
+      return s?.state.terminated ? s.state.terminated : undefined;
+    });
+    expect(reader.exitCode).toBe(0);
+    expect(reader.message).toBe('1000:1000:1000,2000 from-writer hello read-only\n');
+
+    // runAsNonRoot with a root image user is refused before the start, as on a real node.
+    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'rootless' },
+      spec: {
+        securityContext: { runAsNonRoot: true },
+        containers: [{ name: 'main', image: 'busybox', command: ['sleep', '30'] }],
+      },
+    });
+    const waiting = await eventually('CreateContainerConfigError', 30_000, async () => {
+      const p = await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/rootless`);
+      const w = p.status?.containerStatuses?.[0]?.state.waiting;
+      return w?.reason === 'CreateContainerConfigError' ? w : undefined;
+    });
+    expect(waiting.message).toMatch(/container has runAsNonRoot and image will run as root/);
+  });
+
   it('restarts a container whose liveness probe fails, with restartCount and back-off', async () => {
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
       apiVersion: 'v1',

@@ -16,6 +16,8 @@ import {
   podPhase,
 } from './kubelet/pod-status.ts';
 import { ProbeThresholds, probeTiming } from './kubelet/probe-state.ts';
+import { mountScript } from './kubelet/runner.ts';
+import { parseImageUser, processIdentity, setprivArgv } from './kubelet/security.ts';
 import {
   exitStatus,
   gracePeriodSeconds,
@@ -315,5 +317,67 @@ describe('pod status', () => {
     expect(clock.stamp('Ready', 'False', 't1')).toBe('t1');
     expect(clock.stamp('Ready', 'False', 't2')).toBe('t1');
     expect(clock.stamp('Ready', 'True', 't3')).toBe('t3');
+  });
+});
+
+describe('process identity', () => {
+  const who = 'pod: "p_ns(u)", container: c';
+  test('container fields win over pod fields, which win over the image user', () => {
+    expect(
+      processIdentity({ runAsUser: 5, runAsGroup: 6 }, { runAsUser: 7 }, { uid: 1000, gid: 1000 }, who),
+    ).toMatchObject({
+      uid: 7,
+      gid: 6,
+    });
+    expect(processIdentity(undefined, undefined, parseImageUser('1000:1000'), who)).toMatchObject({
+      uid: 1000,
+      gid: 1000,
+    });
+    expect(processIdentity(undefined, undefined, undefined, who)).toMatchObject({ uid: 0, gid: 0 });
+  });
+  test('runAsNonRoot refuses root like the kubelet', () => {
+    expect(() => processIdentity({ runAsNonRoot: true }, undefined, undefined, who)).toThrow(
+      /container has runAsNonRoot and image will run as root \(pod: "p_ns\(u\)", container: c\)/,
+    );
+    expect(() => processIdentity({ runAsNonRoot: true, runAsUser: 0 }, undefined, undefined, who)).toThrow(
+      ContainerConfigError,
+    );
+  });
+  test('setpriv prefix: groups from fsGroup and supplementalGroups, no-new-privs when escalation is off', () => {
+    const id = processIdentity(
+      { runAsUser: 999, runAsGroup: 999, fsGroup: 999, supplementalGroups: [5] },
+      { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true },
+      undefined,
+      who,
+    );
+    expect(setprivArgv(id)).toEqual([
+      'setpriv',
+      '--reuid=999',
+      '--regid=999',
+      '--groups=999,5',
+      '--no-new-privs',
+      '--',
+    ]);
+    expect(id.readOnlyRoot).toBe(true);
+    expect(setprivArgv(processIdentity(undefined, undefined, undefined, who))).toEqual([]);
+    expect(() => parseImageUser('nobody')).toThrow(/user "nobody"/);
+  });
+  test('mount script binds, remounts read-only ones and the root, then execs', () => {
+    expect(
+      mountScript(
+        [
+          { source: "/s/it's", target: '/etc/hosts' },
+          { source: '/s/v', target: '/data', readOnly: true, directory: true },
+        ],
+        true,
+      ).split('\n'),
+    ).toEqual([
+      'set -e',
+      `mount --bind '/s/it'\\''s' '/etc/hosts'`,
+      "mount --bind '/s/v' '/data'",
+      "mount -o remount,bind,ro '/data'",
+      'mount -o remount,bind,ro /',
+      'exec "$@"',
+    ]);
   });
 });

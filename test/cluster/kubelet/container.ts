@@ -1,4 +1,13 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { loopbackTwin } from '../addresses.ts';
@@ -11,6 +20,7 @@ import { type ActionTarget, runHook, runProbeAction } from './handlers.ts';
 import { DEFAULT_TERMINATION_MESSAGE_PATH, type PodDir, SERVICE_ACCOUNT_DIR } from './pod-files.ts';
 import { ProbeThresholds, probeTiming } from './probe-state.ts';
 import { type BindMount, ContainerProcess } from './runner.ts';
+import { type ProcessIdentity, parseImageUser, processIdentity, setprivArgv } from './security.ts';
 import {
   exitStatus,
   gracePeriodSeconds,
@@ -22,6 +32,7 @@ import {
   terminationMessage,
 } from './termination.ts';
 import type { Container, Pod, Probe } from './types.ts';
+import { volumeMounts } from './volumes.ts';
 
 /** What a container needs from its pod. */
 export interface PodContext {
@@ -40,6 +51,8 @@ export interface PodContext {
   readonly pidDir: string;
   readonly envSources: EnvSources;
   readonly serviceAccountMounted: boolean;
+  /** Prepared pod volumes (emptyDir, configMap, secret): name -> host directory. */
+  readonly volumes: Map<string, string>;
   /** Something in this container's status changed. */
   changed(): void;
 }
@@ -84,6 +97,7 @@ export class ContainerRunner {
   private process: ContainerProcess | undefined;
   private containerID = '';
   private env: Record<string, string> = {};
+  private identity: ProcessIdentity = { uid: 0, gid: 0, groups: [], noNewPrivs: false, readOnlyRoot: false };
   private readonly backoff = new CrashBackoff();
   /** Set when the pod terminates: no more restarts, no more liveness/startup probes. */
   private readonly stopping = new AbortController();
@@ -138,6 +152,7 @@ export class ContainerRunner {
       ports: this.spec.ports ?? [],
       pid: this.process?.pid ?? -1,
       env: this.env,
+      privileges: setprivArgv(this.identity),
       pidDir: this.ctx.pidDir,
       owner: `${p.metadata.namespace}/${p.metadata.name}/${this.spec.name}`,
     };
@@ -161,6 +176,7 @@ export class ContainerRunner {
   private home(): string {
     const dir = join(this.ctx.dir.containerDir(this.spec.name), 'home');
     mkdirSync(dir, { recursive: true });
+    chownSync(dir, this.identity.uid, this.identity.gid);
     return dir;
   }
 
@@ -169,17 +185,30 @@ export class ContainerRunner {
     const terminationPath = this.spec.terminationMessagePath ?? DEFAULT_TERMINATION_MESSAGE_PATH;
     const termFile = this.ctx.dir.terminationLog(this.spec.name);
     writeFileSync(termFile, '');
-    if (!existsSync(terminationPath)) {
-      mkdirSync(dirname(terminationPath), { recursive: true });
-      closeSync(openSync(terminationPath, 'a'));
-    }
+    // Any container user may write its termination message (the kubelet makes the file 0666).
+    chmodSync(termFile, 0o666);
     const mounts: BindMount[] = [
       { source: this.ctx.dir.hosts, target: '/etc/hosts' },
       { source: termFile, target: terminationPath },
+      ...(this.ctx.serviceAccountMounted
+        ? [
+            {
+              source: this.ctx.dir.serviceAccount,
+              target: SERVICE_ACCOUNT_DIR,
+              readOnly: true,
+              directory: true,
+            },
+          ]
+        : []),
+      ...volumeMounts(this.spec, this.ctx.volumes, SERVICE_ACCOUNT_DIR),
     ];
-    if (this.ctx.serviceAccountMounted) {
-      mkdirSync(SERVICE_ACCOUNT_DIR, { recursive: true });
-      mounts.push({ source: this.ctx.dir.serviceAccount, target: SERVICE_ACCOUNT_DIR });
+    for (const m of mounts) {
+      if (existsSync(m.target)) continue;
+      if (m.directory) mkdirSync(m.target, { recursive: true });
+      else {
+        mkdirSync(dirname(m.target), { recursive: true });
+        closeSync(openSync(m.target, 'a'));
+      }
     }
     return mounts;
   }
@@ -196,6 +225,12 @@ export class ContainerRunner {
         REPO: this.ctx.repo,
         POD_IP: twin,
       });
+      this.identity = processIdentity(
+        p.spec.securityContext,
+        this.spec.securityContext,
+        parseImageUser(resolved.imageUser),
+        `pod: "${p.metadata.name}_${p.metadata.namespace}(${p.metadata.uid})", container: ${this.spec.name}`,
+      );
       // Only the pod's own command/args get $(VAR) expansion (kubelet ExpandContainerCommandAndArgs).
       argv =
         this.spec.command?.length || this.spec.args?.length
@@ -234,13 +269,21 @@ export class ContainerRunner {
       mounts: this.mounts(),
       pidDir: this.ctx.pidDir,
       owner: `${p.metadata.namespace}/${p.metadata.name}/${this.spec.name}`,
+      privileges: setprivArgv(this.identity),
+      readOnlyRoot: this.identity.readOnlyRoot,
     });
     this.process = proc;
     this.containerID = `lastcall://${proc.pid}`;
     this.event('Normal', 'Created', `Created container: ${this.spec.name}`);
     this.event('Normal', 'Started', `Started container ${this.spec.name}`);
     this.ctx.log.info(
-      { container: this.spec.name, pid: proc.pid, argv, restartCount: this.restartCount },
+      {
+        container: this.spec.name,
+        pid: proc.pid,
+        argv,
+        uid: this.identity.uid,
+        restartCount: this.restartCount,
+      },
       'container started',
     );
     this.state = { running: { startedAt: proc.startedAt.toISOString() } };

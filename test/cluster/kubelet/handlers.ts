@@ -43,6 +43,8 @@ export interface ActionTarget {
   /** The container's main PID, for exec actions (run inside its mount namespace). */
   pid: number;
   env: Record<string, string>;
+  /** setpriv prefix: exec actions run as the container's user. */
+  privileges: string[];
   pidDir: string;
   owner: string;
 }
@@ -159,7 +161,7 @@ export async function exec(a: ExecAction, t: ActionTarget, timeoutMs: number): P
   const argv = a.command ?? [];
   if (argv.length === 0) return { ok: false, message: 'exec.command is empty' };
   if (t.pid <= 0) return { ok: false, message: 'container is not running' };
-  const r = await execInContainer(t.pid, argv, t.env, timeoutMs, t.pidDir, t.owner);
+  const r = await execInContainer(t.pid, argv, t.privileges, t.env, timeoutMs, t.pidDir, t.owner);
   if (r.timedOut) return { ok: false, message: `command timed out after ${timeoutMs} ms` };
   return {
     ok: r.code === 0,

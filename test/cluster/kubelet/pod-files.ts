@@ -105,7 +105,8 @@ export class ServiceAccountToken {
         },
       },
     );
-    writeAtomic(join(this.dir, 'token'), res.status.token, 0o600);
+    // 0644 like the kube-api-access projected volume's defaultMode: any container user reads it.
+    writeAtomic(join(this.dir, 'token'), res.status.token, 0o644);
     const ttlMs = new Date(res.status.expirationTimestamp).getTime() - Date.now();
     this.schedule(Math.max(Math.floor(ttlMs * 0.8), 30_000));
   }

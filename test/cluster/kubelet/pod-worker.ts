@@ -8,6 +8,7 @@ import { PodDir, SERVICE_ACCOUNT_DIR, ServiceAccountToken } from './pod-files.ts
 import { ConditionClock, kubeletConditions, podPhase } from './pod-status.ts';
 import { PodStatusWriter } from './status-writer.ts';
 import type { Pod } from './types.ts';
+import { prepareVolumes } from './volumes.ts';
 
 /**
  * One pod's life on this node (the kubelet's pod worker): set up its sandbox (IP, hosts file,
@@ -111,17 +112,19 @@ export class PodWorker {
       this.finished = true;
       return;
     }
-    try {
-      await this.setUp();
-    } catch (err) {
-      if (this.stopAll.signal.aborted) return;
-      this.log.error({ err: String(err) }, 'pod sandbox setup failed');
-      this.event(
-        'Warning',
-        'FailedCreatePodSandBox',
-        `Failed to create pod sandbox: ${(err as Error).message}`,
-      );
-      return;
+    // Set-up failures (a missing ConfigMap for a volume, an API hiccup) are retried, as the
+    // kubelet's pod sync retries mounts, until the pod is deleted.
+    for (let delay = 1_000; ; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        await this.setUp();
+        break;
+      } catch (err) {
+        if (this.stopAll.signal.aborted) return;
+        this.log.warn({ err: String(err) }, 'pod set-up failed, retrying');
+        this.event('Warning', 'FailedMount', `Unable to set up the pod: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, delay));
+        if (this.stopAll.signal.aborted) return;
+      }
     }
     if (this.stopAll.signal.aborted) return;
     const restartPolicy = this.pod.spec.restartPolicy;
@@ -186,6 +189,14 @@ export class PodWorker {
     const recorded = p.status?.podIP;
     this.podIP = recorded ?? (await this.node.allocateIP(p.metadata.uid));
     const sa = this.serviceAccountMount();
+    const volumes = await prepareVolumes(p.spec.volumes, this.dir.root, this.envSources());
+    if (volumes.unsupported.length) {
+      this.event(
+        'Warning',
+        'FailedMount',
+        `volumes ${volumes.unsupported.join(', ')}: type not supported by the lastcall process kubelet, not mounted`,
+      );
+    }
     const ctx: PodContext = {
       pod: () => this.pod,
       podIP: this.podIP,
@@ -201,6 +212,7 @@ export class PodWorker {
       pidDir: this.node.pidDir,
       envSources: this.envSources(),
       serviceAccountMounted: sa.mounted,
+      volumes: volumes.prepared,
       changed: () => this.changed(),
     };
     // After a kubelet restart the old processes are gone (killed as orphans): a container that had

@@ -13,6 +13,9 @@ import { join } from 'node:path';
 export interface BindMount {
   source: string;
   target: string;
+  readOnly?: boolean;
+  /** The mount point is a directory (else a file). */
+  directory?: boolean;
 }
 
 export interface ContainerLaunch {
@@ -24,6 +27,10 @@ export interface ContainerLaunch {
   /** <state-dir>/pids: one file per live process, for `down` after a crash. */
   pidDir: string;
   owner: string;
+  /** argv prefix that drops privileges right before the command (setpriv ...). */
+  privileges: string[];
+  /** securityContext.readOnlyRootFilesystem: the namespace's view of / is remounted read-only. */
+  readOnlyRoot: boolean;
 }
 
 export interface ExitInfo {
@@ -36,10 +43,18 @@ function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The mount-namespace prelude: bind each mount, then exec the container command ("$@"). */
-export function mountScript(mounts: BindMount[]): string {
+/**
+ * The mount-namespace prelude: bind each mount (read-only ones remounted ro), make / read-only when
+ * asked (the bind mounts stay writable: they are mounts of their own), then exec the container
+ * command ("$@"), which may start with the setpriv prefix.
+ */
+export function mountScript(mounts: BindMount[], readOnlyRoot: boolean): string {
   const lines = ['set -e'];
-  for (const m of mounts) lines.push(`mount --bind ${shQuote(m.source)} ${shQuote(m.target)}`);
+  for (const m of mounts) {
+    lines.push(`mount --bind ${shQuote(m.source)} ${shQuote(m.target)}`);
+    if (m.readOnly) lines.push(`mount -o remount,bind,ro ${shQuote(m.target)}`);
+  }
+  if (readOnlyRoot) lines.push('mount -o remount,bind,ro /');
   lines.push('exec "$@"');
   return lines.join('\n');
 }
@@ -65,8 +80,9 @@ export class ContainerProcess {
           '--',
           'sh',
           '-c',
-          mountScript(launch.mounts),
+          mountScript(launch.mounts, launch.readOnlyRoot),
           'sh',
+          ...launch.privileges,
           ...launch.argv,
         ],
         { cwd: launch.cwd, env: launch.env, detached: true, stdio: ['ignore', log, log] },
@@ -129,13 +145,14 @@ export class ContainerProcess {
 export function execInContainer(
   targetPid: number,
   argv: string[],
+  privileges: string[],
   env: Record<string, string>,
   timeoutMs: number,
   pidDir: string,
   owner: string,
 ): Promise<{ code: number; output: string; timedOut: boolean }> {
   return new Promise((resolve) => {
-    const child = spawn('nsenter', [`--mount=/proc/${targetPid}/ns/mnt`, '--', ...argv], {
+    const child = spawn('nsenter', [`--mount=/proc/${targetPid}/ns/mnt`, '--', ...privileges, ...argv], {
       env,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],

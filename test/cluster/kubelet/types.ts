@@ -1,6 +1,7 @@
 import type { EnvFromSource, EnvVar } from './env.ts';
 import type { ContainerPort, Handler } from './handlers.ts';
 import type { ProbeSpecTiming } from './probe-state.ts';
+import type { ContainerSecurityContext, PodSecurityContext } from './security.ts';
 
 /** The parts of the core/v1 Pod JSON the process kubelet reads (raw API JSON, not client models). */
 export interface Probe extends Handler, ProbeSpecTiming {
@@ -23,12 +24,22 @@ export interface Container {
   lifecycle?: { postStart?: Handler; preStop?: Handler; stopSignal?: string };
   terminationMessagePath?: string;
   terminationMessagePolicy?: string;
-  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
+  securityContext?: ContainerSecurityContext;
   restartPolicy?: string;
+}
+
+export interface KeyToPath {
+  key: string;
+  path: string;
+  mode?: number;
 }
 
 export interface Volume {
   name: string;
+  emptyDir?: Record<string, unknown>;
+  configMap?: { name: string; items?: KeyToPath[]; defaultMode?: number; optional?: boolean };
+  secret?: { secretName: string; items?: KeyToPath[]; defaultMode?: number; optional?: boolean };
   projected?: {
     sources?: {
       serviceAccountToken?: { path: string; expirationSeconds?: number; audience?: string };
@@ -69,6 +80,8 @@ export interface Pod {
     automountServiceAccountToken?: boolean;
     volumes?: Volume[];
     readinessGates?: { conditionType: string }[];
+    securityContext?: PodSecurityContext;
+    hostAliases?: { ip: string; hostnames?: string[] }[];
   };
   status?: {
     phase?: string;
