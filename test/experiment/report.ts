@@ -116,13 +116,13 @@ function runSection(r: ExperimentResult): string {
       bands,
       height: 170,
       series: [
-        { label: 'ready', color: COLORS.ready, kind: 'step', values: t.map((s) => s.podsReady) },
         {
           label: 'terminating',
           color: COLORS.terminating,
-          kind: 'step',
+          kind: 'area',
           values: t.map((s) => s.podsTerminating),
         },
+        { label: 'ready', color: COLORS.ready, kind: 'step', values: t.map((s) => s.podsReady) },
       ],
       minYMax: r.replicas + 1,
       integer: true,

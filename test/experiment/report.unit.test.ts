@@ -37,6 +37,8 @@ describe('report', () => {
     // three timeline charts per run and one sweep chart
     expect(html.match(/<svg /g)).toHaveLength(7);
     expect(html).toContain('rollout 1 → v2');
+    // terminating pods are a filled area under the ready line
+    expect(html).toContain('fill-opacity');
     expect(html).toContain('graceful: PASS');
     expect(html).toContain(`lost ${hard.lost} of ${hard.ok} answered increments`);
     expect(html).toContain(

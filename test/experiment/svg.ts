@@ -235,7 +235,10 @@ export function xyChart(c: XYChart): string {
   if (c.marker) {
     parts.push(
       `<line x1="${f(x(c.marker.at))}" x2="${f(x(c.marker.at))}" y1="${PAD.top}" y2="${PAD.top + plotH}" class="marker"/>`,
-      `<text x="${f(x(c.marker.at) + 4)}" y="${PAD.top + 12}" class="markerlabel start">${escapeXml(c.marker.label)}</text>`,
+      // near the right edge the label goes to the left of its line
+      x(c.marker.at) > PAD.left + plotW * 0.75
+        ? `<text x="${f(x(c.marker.at) - 4)}" y="${PAD.top + 12}" class="markerlabel">${escapeXml(c.marker.label)}</text>`
+        : `<text x="${f(x(c.marker.at) + 4)}" y="${PAD.top + 12}" class="markerlabel start">${escapeXml(c.marker.label)}</text>`,
     );
   }
   for (const s of c.series) {
