@@ -191,6 +191,20 @@ describe('hosts', () => {
     expect(text).toContain('127.96.0.10\tredis redis.ns redis.ns.svc redis.ns.svc.cluster.local\n');
     expect(text).toContain('127.96.0.11\tapi.other api.other.svc api.other.svc.cluster.local\n');
     expect(text).not.toContain('headless');
+    const aliased = renderHosts(
+      {
+        name: 'p',
+        namespace: 'ns',
+        podIP: '10.244.0.3',
+        hostAliases: [
+          { ip: '10.96.5.5', hostnames: ['db.example'] },
+          { ip: '8.8.8.8', hostnames: ['outside'] },
+        ],
+      },
+      [],
+    );
+    expect(aliased).toContain('127.96.5.5\tdb.example\n');
+    expect(aliased).toContain('# hostAlias 8.8.8.8 (outside) left out');
     expect(text).not.toMatch(/(^|\s)10\.\d/);
   });
 });

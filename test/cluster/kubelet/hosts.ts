@@ -19,6 +19,8 @@ export interface HostsPod {
   hostname?: string;
   /** The recorded pod IP (10.244.x.y); the file maps the pod's hostname to its twin. */
   podIP: string;
+  /** spec.hostAliases: 10.x and 127.x addresses (as twins); others cannot be dialed here and are left out. */
+  hostAliases?: { ip: string; hostnames?: string[] }[];
 }
 
 export const CLUSTER_DOMAIN = 'cluster.local';
@@ -34,6 +36,15 @@ export function renderHosts(pod: HostsPod, services: ServiceAddress[]): string {
     '::1\tlocalhost ip6-localhost ip6-loopback',
     `${loopbackTwin(pod.podIP)}\t${pod.hostname ?? pod.name}`,
   ];
+  for (const alias of pod.hostAliases ?? []) {
+    const names = (alias.hostnames ?? []).join(' ');
+    if (!names) continue;
+    try {
+      lines.push(`${loopbackTwin(alias.ip)}\t${names}`);
+    } catch {
+      lines.push(`# hostAlias ${alias.ip} (${names}) left out: not a loopback-twinned address`);
+    }
+  }
   const sorted = [...services]
     .filter((s) => hasClusterIP(s.clusterIP))
     .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));

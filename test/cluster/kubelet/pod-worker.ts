@@ -3,6 +3,7 @@ import type { ImageMap } from '../images.ts';
 import { ContainerRunner, type PodContext } from './container.ts';
 import type { EnvSources } from './env.ts';
 import type { EventRecorder } from './events.ts';
+import type { HostsPod } from './hosts.ts';
 import { ApiError, type KubeApi } from './kube/rest.ts';
 import { PodDir, SERVICE_ACCOUNT_DIR, ServiceAccountToken } from './pod-files.ts';
 import { ConditionClock, kubeletConditions, podPhase } from './pod-status.ts';
@@ -31,11 +32,7 @@ export interface NodeServices {
   allocateIP(owner: string): Promise<string>;
   releaseIP(owner: string): void;
   /** Renders the pod's hosts file now and whenever Services change. */
-  registerHosts(
-    uid: string,
-    file: string,
-    pod: { name: string; namespace: string; hostname?: string; podIP: string },
-  ): Promise<void>;
+  registerHosts(uid: string, file: string, pod: HostsPod): Promise<void>;
   unregisterHosts(uid: string): void;
 }
 
@@ -232,6 +229,7 @@ export class PodWorker {
       name: p.metadata.name,
       namespace: p.metadata.namespace,
       ...(p.spec.hostname ? { hostname: p.spec.hostname } : {}),
+      ...(p.spec.hostAliases ? { hostAliases: p.spec.hostAliases } : {}),
       podIP: this.podIP,
     });
     if (sa.mounted) {
