@@ -23,8 +23,16 @@ export const CONTROL: Plan = { rate: 25, durationSeconds: 20, replicas: 1, rollo
 
 export const ALL_PLANS = [SEED, HARDER, CONTROL];
 
-export function optionsFor(plan: Plan, namespace = DEFAULT_OPTIONS.namespace): ExperimentOptions {
-  return { ...DEFAULT_OPTIONS, ...plan, namespace };
+/**
+ * The suite's own NodePort and namespace: a local cluster left running by the
+ * demo or `npm run experiment -- --keep` may hold 30080 on 127.0.0.1 while the
+ * tests' cluster runs beside it. The kind configuration publishes both.
+ */
+export const E2E_NODE_PORT = 30081;
+export const E2E_NAMESPACE = 'lastcall-e2e';
+
+export function optionsFor(plan: Plan): ExperimentOptions {
+  return { ...DEFAULT_OPTIONS, ...plan, namespace: E2E_NAMESPACE, nodePort: E2E_NODE_PORT };
 }
 
 /** The cluster of the "cluster" project's globalSetup (local, or kind through LASTCALL_E2E_KUBECONFIG). */
