@@ -69,10 +69,8 @@ async function main(): Promise<number> {
   say(`took:   ${since(start)}`);
   say('');
   say('The local cluster keeps running. Use it with kubectl:');
-  say(
-    `  export KUBECONFIG=${relative(process.cwd(), cluster.kubeconfig).startsWith('..') ? cluster.kubeconfig : relative(process.cwd(), cluster.kubeconfig)}`,
-  );
-  say(`  alias kubectl=${cluster.binDir}/kubectl   # the kubectl built for this cluster`);
+  say('  eval "$(npm run --silent cluster -- env)"   # sets KUBECONFIG, puts its kubectl first on PATH');
+  say(`  (or: export KUBECONFIG=${cluster.kubeconfig}; the matching kubectl is ${cluster.binDir}/kubectl)`);
   say('  kubectl get counterservices -A');
   say(
     `  kubectl -n ${DEFAULT_OPTIONS.namespace} describe counterservice ${COUNTER_SERVICE_NAME}   # the hard run, kept: see its DrainKilled event`,
