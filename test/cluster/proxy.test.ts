@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   createNamespace,
@@ -17,8 +17,11 @@ import {
   testApi,
   uniqueName,
 } from './kubelet/testing.ts';
+import { status } from './launcher.ts';
 
-const api = testApi(inject('kubeconfig'));
+const kubeconfig = inject('kubeconfig');
+const api = testApi(kubeconfig);
+
 const ns = uniqueName('lc-proxy');
 const local = await runsProcessKubelet(api);
 const flags = mkdtempSync(join(tmpdir(), 'lc-proxy-'));
@@ -59,6 +62,14 @@ function backend(name: string) {
       },
     },
   };
+}
+
+/** The proxy's health endpoint, from the launcher's status of the cluster the kubeconfig belongs to. */
+async function proxyEndpoint(): Promise<string> {
+  const cluster = await status({ stateDir: dirname(kubeconfig) });
+  const proxy = cluster.components.find((c) => c.name === 'proxy');
+  if (!proxy?.endpoint) throw new Error(`no proxy recorded in ${cluster.stateDir}`);
+  return proxy.endpoint;
 }
 
 function connects(host: string, port: number): Promise<boolean> {
@@ -123,6 +134,73 @@ describe.runIf(local)('service proxy (local cluster)', () => {
       (await answers(4)).includes('rot-a') ? true : undefined,
     );
     console.log(`readiness failure -> out of rotation in ${propagationMs} ms`);
+  });
+
+  it('keeps routing to a serving, terminating endpoint while no ready one exists (kube-proxy fallback)', async () => {
+    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'last', labels: { app: 'last' } },
+      spec: {
+        terminationGracePeriodSeconds: 10,
+        containers: [
+          {
+            name: 'web',
+            image: 'busybox',
+            command: ['python3', '-c', namedHttpServer],
+            ports: [{ name: 'http', containerPort: 8080 }],
+            readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1 },
+            // The server keeps serving during the preStop sleep: its endpoint is serving and terminating.
+            lifecycle: { preStop: { sleep: { seconds: 4 } } },
+          },
+        ],
+      },
+    });
+    const svc = await api.request<{ spec: { ports: { nodePort: number }[] } }>(
+      'POST',
+      `/api/v1/namespaces/${ns}/services`,
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'last' },
+        spec: {
+          type: 'NodePort',
+          selector: { app: 'last' },
+          ports: [{ name: 'http', port: 80, targetPort: 'http' }],
+        },
+      },
+    );
+    const url = `http://127.0.0.1:${svc.spec.ports[0]?.nodePort}/`;
+    await eventually('the pod answers', 30_000, async () => {
+      const r = await httpGetText(url);
+      return 'status' in r && r.status === 200 ? true : undefined;
+    });
+    await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/last`);
+    await eventually('the endpoint is terminating', 10_000, async () => {
+      const l = await api.get<{
+        items: {
+          endpoints?: { conditions: { ready?: boolean; serving?: boolean; terminating?: boolean } }[];
+        }[];
+      }>(
+        `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dlast`,
+      );
+      const c = l.items.flatMap((x) => x.endpoints ?? [])[0]?.conditions;
+      return c?.terminating && c.serving && !c.ready ? true : undefined;
+    });
+    // Wait until the proxy itself has seen the terminating endpoint (its debug view), then every
+    // request must still succeed.
+    await eventually('the proxy sees the terminating endpoint', 10_000, async () => {
+      const r = await httpGetText(`${await proxyEndpoint()}/debug/endpoints?service=${ns}/last`);
+      if (!('body' in r)) return undefined;
+      const eps = JSON.parse(r.body) as { conditions: { terminating?: boolean } }[];
+      return eps[0]?.conditions.terminating ? true : undefined;
+    });
+    const during: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await httpGetText(url);
+      during.push('body' in r ? `${r.status} ${r.body}` : r.error);
+    }
+    expect(during).toEqual(Array(5).fill('200 last'));
   });
 
   it('relays a half-closed connection to the end (the client shuts down its side, the answer still arrives)', async () => {

@@ -151,7 +151,18 @@ function schedule(): void {
 }
 
 const health = http.createServer((req, res) => {
-  const ok = req.url === '/healthz' ? ready : req.url === '/livez';
+  const url = new URL(req.url ?? '/', 'http://proxy');
+  if (url.pathname === '/debug/endpoints') {
+    // What this proxy currently knows of a Service's endpoints (from its watch), for debugging and
+    // for tests that must wait until the proxy has seen a change.
+    const service = url.searchParams.get('service') ?? '';
+    const body = slicesOf(service).flatMap((s) =>
+      (s.endpoints ?? []).map((e) => ({ addresses: e.addresses, conditions: e.conditions ?? {} })),
+    );
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    return;
+  }
+  const ok = url.pathname === '/healthz' ? ready : url.pathname === '/livez';
   res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok' : 'not ready');
 });
 health.listen(healthPort, '127.0.0.1');
