@@ -72,7 +72,9 @@ describe('DrainPolicy', () => {
     // 5 propagation + 5 work + 4 cleanup + 6 margin.
     await waitFor('policy budget 20s', async () => (await grace('gamma')) === 20);
     const cs = await get(client, counterServices, namespace.name, 'gamma');
-    expect((cs?.status as { budget?: { policy: string; formula: string } } | undefined)?.budget).toMatchObject({
+    expect(
+      (cs?.status as { budget?: { policy: string; formula: string } } | undefined)?.budget,
+    ).toMatchObject({
       policy: policyName,
       formula: '5 + 5 + 4 + 6 = 20s',
     });

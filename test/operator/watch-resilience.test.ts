@@ -181,6 +181,86 @@ describe('watch resilience', () => {
     }
   });
 
+  test('a watch that comes back after its version expired (410 Gone) relists and still delivers every change once', async () => {
+    const configMaps: ResourceType = {
+      group: '',
+      version: 'v1',
+      plural: 'configmaps',
+      kind: 'ConfigMap',
+      namespaced: true,
+    };
+    const config = new KubeConfig();
+    config.loadFromFile(proxiedKubeconfig);
+    const proxied = await KubeClient.fromKubeConfig(config);
+    const restarts: string[] = [];
+    const reflector = new Reflector<KubeObject>({
+      client: proxied,
+      type: configMaps,
+      namespace: namespace.name,
+      labelSelector: 'test=expiry',
+      log: pino({ level: 'silent' }),
+      backoff: { baseMs: 100, maxMs: 500, jitter: 0.2 },
+      onRestart: (reason) => restarts.push(reason),
+    });
+    const changes: string[] = [];
+    reflector.onChange((change: Change<KubeObject>) =>
+      changes.push(`${change.type} ${change.object.metadata.name}`),
+    );
+    const path = resourcePath(configMaps, { namespace: namespace.name });
+    const configMap = (name: string, labels: Record<string, string>) => ({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name, namespace: namespace.name, labels },
+      data: { value: '1' },
+    });
+    try {
+      await admin.request('POST', path, { body: configMap('kept', { test: 'expiry' }) });
+      await admin.request('POST', path, { body: configMap('doomed', { test: 'expiry' }) });
+      reflector.start();
+      await reflector.waitForSync();
+      await waitFor('kept and doomed added', () => changes.length === 2);
+      changes.length = 0;
+
+      proxy.cut();
+      await waitFor('the reflector noticed the cut', () => restarts.includes('error'), 10_000);
+      const staleVersion = reflector.resourceVersion;
+      await admin.request('DELETE', `${path}/doomed`);
+      // Churn other config maps until the API server's watch cache no longer reaches back to the
+      // version the reflector holds: a watch from it is now answered 410 Gone.
+      const expired = async () => {
+        let gone = false;
+        await admin
+          .watch(path, { resourceVersion: staleVersion, timeoutSeconds: 1 }, (event) => {
+            if (event.type === 'ERROR' && (event.object as { code?: number }).code === 410) gone = true;
+          })
+          .catch(() => undefined);
+        return gone;
+      };
+      const churn = configMap('churn', { test: 'churn' });
+      await admin.request('POST', path, { body: churn });
+      for (let round = 0; !(await expired()); round++) {
+        if (round > 40) throw new Error(`the watch cache still reaches back to ${staleVersion}`);
+        await Promise.all(
+          Array.from({ length: 100 }, (_, i) =>
+            admin.request('PATCH', `${path}/churn`, {
+              body: { data: { value: `${round}-${i}` } },
+              contentType: 'application/merge-patch+json',
+            }),
+          ),
+        );
+      }
+      proxy.restore();
+      await waitFor('a relist', () => restarts.includes('relist'), 20_000);
+      await waitFor('the deletion delivered', () => changes.includes('deleted doomed'), 10_000);
+      expect(changes).toEqual(['deleted doomed']);
+      expect(reflector.store.keys()).toEqual([`${namespace.name}/kept`]);
+    } finally {
+      proxy.restore();
+      await reflector.stop();
+      await proxied.close();
+    }
+  });
+
   test('the operator reconciles what changed while its watches were cut or expiring, without a restart', async () => {
     operator = await OperatorProcess.start(proxiedKubeconfig, [
       '--watch-namespace',
