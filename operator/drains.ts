@@ -47,7 +47,10 @@ export function parseTerminationMessage(text: string | undefined): TerminationRe
 }
 
 export interface PodLike extends KubeObject {
-  spec?: { containers?: Array<{ name: string }> };
+  spec?: {
+    terminationGracePeriodSeconds?: number;
+    containers?: Array<{ name: string; lifecycle?: { preStop?: { sleep?: { seconds?: number } } } }>;
+  };
   status?: {
     phase?: string;
     containerStatuses?: Array<{
@@ -100,6 +103,17 @@ export function drainOf(pod: PodLike): ObservedDrain | undefined {
   if (exitCode !== undefined) record.exitCode = exitCode;
   if (terminated.reason) record.reason = terminated.reason.slice(0, 256);
   if (report?.drainMs !== undefined) record.drainSeconds = Math.round(report.drainMs) / 1000;
+  else if (record.outcome === 'Killed') {
+    // A killed process wrote no report; it had at least the time the kubelet granted after the
+    // preStop hook: max(grace - preStop sleep, 2) seconds (pkg/kubelet/kuberuntime killContainer).
+    const grace =
+      (pod.metadata.deletionGracePeriodSeconds as number | undefined) ??
+      pod.spec?.terminationGracePeriodSeconds ??
+      30;
+    const container = pod.spec?.containers?.find((c) => c.name === chosen?.status.name);
+    const preStop = container?.lifecycle?.preStop?.sleep?.seconds ?? 0;
+    record.drainSeconds = Math.max(grace - preStop, 2);
+  }
   if (report?.pendingAtSignal !== undefined) record.pendingAtSignal = Math.round(report.pendingAtSignal);
   if (report?.completed !== undefined) record.completed = Math.round(report.completed);
   if (report?.abandoned !== undefined) record.abandoned = Math.round(report.abandoned);

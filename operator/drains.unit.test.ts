@@ -95,6 +95,15 @@ describe('drainOf', () => {
     });
   });
 
+  test('a killed pod is credited with the time the kubelet gave it after the preStop sleep', () => {
+    const killed = pod({ exitCode: 137, reason: 'Error', message: '' });
+    killed.metadata.deletionGracePeriodSeconds = 15;
+    killed.spec = { containers: [{ name: 'counter', lifecycle: { preStop: { sleep: { seconds: 5 } } } }] };
+    expect(drainOf(killed)?.record.drainSeconds).toBe(10);
+    killed.metadata.deletionGracePeriodSeconds = 3;
+    expect(drainOf(killed)?.record.drainSeconds).toBe(2);
+  });
+
   test('exit 137 and OOMKilled are killed; abandoned work is Abandoned', () => {
     expect(drainOf(pod({ exitCode: 137, reason: 'Error', message: '' }))?.record.outcome).toBe('Killed');
     expect(drainOf(pod({ exitCode: 137, reason: 'OOMKilled', message: '' }))?.record.outcome).toBe('Killed');

@@ -295,8 +295,8 @@ export class CounterServiceReconciler {
     const lastRollout = input.lastRollout ?? previous.lastRollout;
     if (lastRollout) status.lastRollout = lastRollout;
 
-    // Drains seen since the last write; killed ones get the time they had as a lower bound.
-    const pending = ledger.pending(key).map((record) => withKilledDrainTime(record, input.budget));
+    // Drains seen since the last write.
+    const pending = ledger.pending(key);
     const terms = input.budget?.terms;
     const { drains, added } = addDrains(previous.drains, pending, (longest) =>
       terms ? recommendGracePeriod(terms, longest) : Math.ceil(longest),
@@ -382,12 +382,6 @@ export function nextRollout(
 
 function imageOf(deployment: Deployment | undefined): string | undefined {
   return deployment?.spec?.template?.spec?.containers?.[0]?.image;
-}
-
-function withKilledDrainTime(record: DrainRecord, budget: Budget | undefined): DrainRecord {
-  if (record.outcome !== 'Killed' || record.drainSeconds !== undefined || !budget) return record;
-  // The kubelet grants max(grace - preStop, 2) seconds after the preStop hook before SIGKILL.
-  return { ...record, drainSeconds: Math.max(budget.gracePeriodSeconds - budget.preStopSleepSeconds, 2) };
 }
 
 /** A short description of what an applied Deployment now says, for events. */
