@@ -10,7 +10,6 @@ import {
   type CounterService,
   type CounterServiceStatus,
   type DrainPolicy,
-  type DrainRecord,
   GROUP,
   readyColumn,
   VERSION,
