@@ -158,23 +158,26 @@ const elector = options.leaderElect
     })
   : undefined;
 
-const probes = await startProbeServer({
-  host: options.bindAddress,
-  port: options.healthPort,
-  healthz: { ping: () => undefined },
-  // Ready once the caches are filled; a standby replica is ready too (it serves probes and metrics
-  // and takes over at once), leadership is not readiness.
-  readyz: {
-    'informers-synced': () => {
-      const waiting = reflectors.filter((r) => !r.synced).map((r) => r.type.plural);
-      return waiting.length ? `waiting for ${waiting.join(', ')}` : undefined;
+const [probes, metricsServer] = await Promise.all([
+  startProbeServer({
+    host: options.bindAddress,
+    port: options.healthPort,
+    healthz: { ping: () => undefined },
+    // Ready once the caches are filled; a standby replica is ready too (it serves probes and metrics
+    // and takes over at once), leadership is not readiness.
+    readyz: {
+      'informers-synced': () => {
+        const waiting = reflectors.filter((r) => !r.synced).map((r) => r.type.plural);
+        return waiting.length ? `waiting for ${waiting.join(', ')}` : undefined;
+      },
     },
-  },
-});
-const metricsServer = await startMetricsServer({
-  host: options.bindAddress,
-  port: options.metricsPort,
-  registry: metrics.registry,
+  }),
+  startMetricsServer({ host: options.bindAddress, port: options.metricsPort, registry: metrics.registry }),
+]).catch((err: Error) => {
+  // EADDRINUSE and friends: say which address, do not die of an unhandled rejection.
+  log.fatal({ err: err.message, bindAddress: options.bindAddress }, 'could not listen');
+  log.flush();
+  process.exit(1);
 });
 log.info({ healthPort: probes.port, metricsPort: metricsServer.port }, 'listening');
 
