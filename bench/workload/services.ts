@@ -12,11 +12,15 @@ export interface Service {
   baseUrl: string;
   /** Increments accepted and not yet applied, as the service itself reports them. */
   pending(): Promise<number>;
+  /** CPU time the process used so far (user + system), from /proc (seconds). */
+  cpuSeconds(): number;
   /** Resident set size and its peak, from /proc (MB). */
   memory(): { rssMb: number; peakRssMb: number };
   /** Sends SIGTERM; resolves with performance.now() at the exit and the exit code. */
   terminate(): Promise<{ signalledAt: number; exitedAt: number; code: number | null }>;
   kill(): void;
+  /** The JSON log lines the service printed so far. */
+  logs(): Array<Record<string, unknown>>;
 }
 
 export interface ServiceSpec {
@@ -88,6 +92,12 @@ export async function startService(spec: ServiceSpec, prefix: string[]): Promise
     pid,
     baseUrl,
     pending: () => spec.pendingFrom(baseUrl),
+    cpuSeconds: () => {
+      // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+    },
     memory: () => {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const kb = (field: string): number =>
@@ -100,11 +110,19 @@ export async function startService(spec: ServiceSpec, prefix: string[]): Promise
       const code = await exited;
       return { signalledAt, exitedAt, code };
     },
+    logs: () =>
+      output
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
     kill: () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     },
   };
 }
+
+/** USER_HZ: the unit of utime/stime in /proc/<pid>/stat; 100 on every Linux architecture in use. */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
