@@ -149,22 +149,21 @@ export async function installLastcall(cluster: Cluster, log: (line: string) => v
       : `lastcall: applied config/default: ${changed.join('; ')}`,
   );
   await kubectl(cluster, ['wait', '--for=condition=Established', '--timeout=60s', `crd/${PLURAL}.${GROUP}`]);
+  // rollout status, not the Available condition: right after an apply the Deployment may still
+  // report the previous ReplicaSet as available while the new operator pods have not started.
   const deployments = await cluster.apps.listNamespacedDeployment({ namespace: OPERATOR_NAMESPACE });
   for (const d of deployments.items) {
-    const name = d.metadata?.name as string;
-    await waitFor(
-      `the operator Deployment ${OPERATOR_NAMESPACE}/${name} to be available`,
-      180_000,
-      async () => {
-        const now = await cluster.apps.readNamespacedDeployment({ name, namespace: OPERATOR_NAMESPACE });
-        const available = now.status?.conditions?.find((c) => c.type === 'Available')?.status === 'True';
-        return available && (now.status?.readyReplicas ?? 0) >= 1 ? true : undefined;
-      },
-    );
+    await kubectl(cluster, [
+      'rollout',
+      'status',
+      '-n',
+      OPERATOR_NAMESPACE,
+      `deployment/${d.metadata?.name}`,
+      '--timeout=180s',
+    ]);
   }
 }
 
-/** With --skip-install: the CRD must be there (an operator is assumed to run somewhere). */
 export async function assertInstalled(cluster: Cluster): Promise<void> {
   try {
     await kubectl(cluster, ['get', `crd/${PLURAL}.${GROUP}`, '-o', 'name']);

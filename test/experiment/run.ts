@@ -142,6 +142,7 @@ export async function runExperiment(
       `NodePort ${nodePort}, counter key ${counterKey}`,
   );
   let lastCs: CounterServiceObject | undefined;
+  let lastReport = Date.now();
   try {
     await waitFor(
       `${replicas} ready pod(s) of ${namespace}/${name} answering GET /count through NodePort ${nodePort}`,
@@ -149,6 +150,10 @@ export async function runExperiment(
       async () => {
         lastCs = await readCounterService(cluster, namespace, name);
         const pods = await listPods(cluster, namespace, name);
+        if (Date.now() - lastReport >= 10_000) {
+          lastReport = Date.now();
+          log(`setup: waiting for the pods: ${describePods(pods)}; ${describeCounterService(lastCs)}`);
+        }
         if (pods.filter((p) => p.ready).length < replicas) return undefined;
         return (await readCounter(nodePort)) === 0 ? true : undefined;
       },
@@ -278,8 +283,7 @@ async function measure(
         const last = records.at(-1);
         return last === undefined || last.completedAt !== null ? true : undefined;
       },
-      () =>
-        `pods: ${latestPods.map((p) => `${p.name} ${p.image} ${p.terminating ? 'terminating' : p.ready ? 'ready' : 'not ready'}`).join(', ')}; ${describeCounterService(latestCs)}`,
+      () => `pods: ${describePods(latestPods)}; ${describeCounterService(latestCs)}`,
       250,
     );
     const replaced = [...podsSeen].filter(([, image]) => image !== finalImage).map(([pod]) => pod);
@@ -401,6 +405,13 @@ export function mergeTimeline(
     });
   }
   return timeline;
+}
+
+function describePods(pods: readonly PodView[]): string {
+  if (pods.length === 0) return 'no pods';
+  return pods
+    .map((p) => `${p.name} ${p.image} ${p.terminating ? 'terminating' : p.ready ? 'ready' : 'not ready'}`)
+    .join(', ');
 }
 
 function describeCounterService(cs: CounterServiceObject | undefined): string {
