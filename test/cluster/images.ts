@@ -84,6 +84,11 @@ export function imageRepository(image: string): string {
   return parts.join('/');
 }
 
+/** The image is not in the map: what a real node reports as a failed pull (ErrImagePull). */
+export class ImageNotFoundError extends Error {
+  override name = 'ImageNotFoundError';
+}
+
 export function expandPlaceholders(value: string, p: Placeholders): string {
   return value.replace(/\$\{(NODE|REPO|POD_IP)\}/g, (_, name: keyof Placeholders) => p[name]);
 }
@@ -108,7 +113,7 @@ export function resolveCommand(
   const repo = imageRepository(image);
   const entry = map.images[repo];
   if (!entry) {
-    throw new Error(
+    throw new ImageNotFoundError(
       `image "${image}" (repository "${repo}") is not in images.json (known: ${Object.keys(map.images).join(', ')})`,
     );
   }

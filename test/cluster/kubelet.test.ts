@@ -530,6 +530,23 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
     expect(waiting.message).toMatch(/container has runAsNonRoot and image will run as root/);
   });
 
+  it('reports an image missing from images.json as ErrImagePull / ImagePullBackOff', async () => {
+    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'unknown-image' },
+      spec: { containers: [{ name: 'main', image: 'example.com/nothing:1' }] },
+    });
+    const waiting = await eventually('a pull error', 30_000, async () => {
+      const p = await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/unknown-image`);
+      const w = p.status?.containerStatuses?.[0]?.state.waiting as
+        | { reason: string; message: string }
+        | undefined;
+      return w && ['ErrImagePull', 'ImagePullBackOff'].includes(w.reason) ? w : undefined;
+    });
+    expect(waiting.message).toMatch(/"example.com\/nothing:1".*not in images.json/);
+  });
+
   it('restarts a container whose liveness probe fails, with restartCount and back-off', async () => {
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
       apiVersion: 'v1',

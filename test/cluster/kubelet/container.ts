@@ -11,7 +11,7 @@ import {
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { loopbackTwin } from '../addresses.ts';
-import { type ImageMap, imageRepository, resolveCommand } from '../images.ts';
+import { type ImageMap, ImageNotFoundError, imageRepository, resolveCommand } from '../images.ts';
 import { CrashBackoff, shouldRestart } from './backoff.ts';
 import { Deadline } from './deadline.ts';
 import { buildEnv, ContainerConfigError, type EnvSources, expandArgv, type PodFacts } from './env.ts';
@@ -97,6 +97,7 @@ export class ContainerRunner {
   private process: ContainerProcess | undefined;
   private containerID = '';
   private env: Record<string, string> = {};
+  private pullFailures = 0;
   private identity: ProcessIdentity = { uid: 0, gid: 0, groups: [], noNewPrivs: false, readOnlyRoot: false };
   private readonly backoff = new CrashBackoff();
   /** Set when the pod terminates: no more restarts, no more liveness/startup probes. */
@@ -250,11 +251,24 @@ export class ContainerRunner {
         ...podEnv,
       };
     } catch (err) {
-      const reason =
-        err instanceof ContainerConfigError ? 'CreateContainerConfigError' : 'CreateContainerError';
       const message = (err as Error).message;
-      this.state = { waiting: { reason, message } };
-      this.event('Warning', 'Failed', `Error: ${message}`);
+      if (err instanceof ImageNotFoundError) {
+        // A real node shows ErrImagePull, then ImagePullBackOff while it retries.
+        this.pullFailures++;
+        const reason = this.pullFailures === 1 ? 'ErrImagePull' : 'ImagePullBackOff';
+        this.state = { waiting: { reason, message } };
+        if (reason === 'ErrImagePull') {
+          this.event('Warning', 'Failed', `Failed to pull image "${this.spec.image}": ${message}`);
+        } else {
+          this.event('Normal', 'BackOff', `Back-off pulling image "${this.spec.image}"`);
+        }
+        this.event('Warning', 'Failed', `Error: ${reason}`);
+      } else {
+        const reason =
+          err instanceof ContainerConfigError ? 'CreateContainerConfigError' : 'CreateContainerError';
+        this.state = { waiting: { reason, message } };
+        this.event('Warning', 'Failed', `Error: ${message}`);
+      }
       this.ctx.changed();
       return false;
     }

@@ -331,6 +331,8 @@ export class PodWorker {
       };
     });
     return {
+      // PodObservedGenerationTracking: which spec generation this status describes.
+      ...(this.pod.metadata.generation ? { observedGeneration: this.pod.metadata.generation } : {}),
       phase: podPhase(s),
       conditions,
       hostIP: '127.0.0.1',

@@ -63,6 +63,7 @@ export interface Pod {
     name: string;
     namespace: string;
     uid: string;
+    generation?: number;
     resourceVersion?: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
