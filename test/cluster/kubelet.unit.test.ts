@@ -1,12 +1,13 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loopbackTwin, parseCidr } from './addresses.ts';
 import { imageRepository, loadImageMap, resolveCommand } from './images.ts';
 import { CrashBackoff, shouldRestart } from './kubelet/backoff.ts';
+import { Deadline } from './kubelet/deadline.ts';
 import { buildEnv, ContainerConfigError, expand, type PodFacts } from './kubelet/env.ts';
-import { renderHosts } from './kubelet/hosts.ts';
+import { renderHosts, writeInPlace } from './kubelet/hosts.ts';
 import { IpAllocator } from './kubelet/ip-allocator.ts';
 import {
   ConditionClock,
@@ -393,5 +394,26 @@ describe('process identity', () => {
       'mount -o remount,bind,ro /',
       'exec "$@"',
     ]);
+  });
+});
+
+describe('files and deadlines', () => {
+  test('hosts files are rewritten in place: same inode, shorter content truncated', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'lc-hosts-')), 'hosts');
+    await writeInPlace(file, 'a long first version\n');
+    const inode = statSync(file).ino;
+    await writeInPlace(file, 'short\n');
+    expect(readFileSync(file, 'utf8')).toBe('short\n');
+    expect(statSync(file).ino).toBe(inode);
+  });
+  test('a deadline only moves earlier', async () => {
+    const d = new Deadline(Date.now() + 60_000);
+    d.shortenTo(Date.now() + 120_000);
+    expect(d.at - Date.now()).toBeGreaterThan(50_000);
+    const t0 = Date.now();
+    d.shortenTo(Date.now() + 30);
+    await d.reached;
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(25);
+    expect(Date.now() - t0).toBeLessThan(1_000);
   });
 });
