@@ -1,6 +1,7 @@
 // The process kubelet against the real control plane (test/support/cluster-setup.ts): node
 // registration, Deployments, scaling, NodePort, the kubelet's termination order, Service names,
 // in-cluster credentials. Pods are busybox pods running host commands (python3, sh).
+import { rmdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
@@ -27,6 +28,12 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await deleteNamespace(api, ns);
+  // Mount points the kubelet created on the host for this file's volumes (empty directories).
+  for (const dir of ['/tmp/lc-mount-shared', '/tmp/lc-mount-settings']) {
+    try {
+      rmdirSync(dir);
+    } catch {}
+  }
 });
 
 interface List<T> {
