@@ -25,6 +25,7 @@ import { addDrains, type DrainLedger, drainEvent } from './drains.ts';
 import { policyMatchesNamespace, resolvePolicy } from './policy.ts';
 import type { Applier } from './runtime/apply.ts';
 import { appliedHashAnnotation, hashOf, withAppliedHash } from './runtime/apply.ts';
+import { ApiError } from './runtime/client.ts';
 import type { ReconcileResult } from './runtime/controller.ts';
 import type { EventRecorder } from './runtime/events.ts';
 import type { Change } from './runtime/reflector.ts';
@@ -157,7 +158,14 @@ export class CounterServiceReconciler {
           extra: [{ type: 'Degraded', status: 'True', reason: 'NameConflict', message: conflict }],
         });
       }
-      deployment = await this.#applyOwned(cs, decision.budget);
+      try {
+        deployment = await this.#applyOwned(cs, decision.budget);
+      } catch (err) {
+        // The namespace began terminating after the cache last saw it: nothing to do, not an error.
+        if (err instanceof ApiError && err.code === 403 && /being terminated/.test(err.message))
+          return undefined;
+        throw err;
+      }
     }
 
     return this.#writeStatus(cs, {
