@@ -76,6 +76,10 @@ export function createApp(deps: AppDeps): Express {
     // The answer comes before the work, as in the original: the Redis counter is the only truth.
     res.json({ id });
   };
+  // express answers HEAD with the GET route; a HEAD must not promise an increment.
+  app.head('/incr', (_req, res) => {
+    res.status(405).setHeader('Allow', 'GET, POST').end();
+  });
   app.get('/incr', incr);
   app.post('/incr', incr);
 

@@ -75,6 +75,13 @@ test('/count reads the counter from Redis and /metrics shows the pending increme
   const metrics = await (await fetch(`${workload.baseUrl}/metrics`)).text();
   expect(metrics).toMatch(/^lastcall_workload_pending_increments 3$/m);
   expect(metrics).toMatch(/^lastcall_workload_requests_total\{route="incr"\} 3$/m);
+  const head = await fetch(`${workload.baseUrl}/incr`, { method: 'HEAD' });
+  expect(head.status).toBe(405);
+  const withQuery = await fetch(`${workload.baseUrl}/incr?source=test`);
+  expect(await withQuery.json()).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+  expect(await (await fetch(`${workload.baseUrl}/metrics`)).text()).toMatch(
+    /^lastcall_workload_pending_increments 4$/m,
+  );
   const post = await fetch(`${workload.baseUrl}/incr`, { method: 'POST' });
   expect(post.status).toBe(200);
   expect(await post.json()).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
