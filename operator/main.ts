@@ -127,6 +127,7 @@ const reconciler = new CounterServiceReconciler({
   recorder: new EventRecorder({ client, log, component: FIELD_MANAGER, instance: options.identity }),
   ledger,
   log,
+  onDrainRecorded: (record) => metrics.drains.inc({ outcome: record.outcome }),
 });
 const controller = new Controller({
   name: 'counterservice',
@@ -141,7 +142,6 @@ controller.watch(drainPolicies, keysFor.drainPolicy(counterServices.store, names
 controller.watch(namespaces, keysFor.namespace(counterServices.store));
 controller.watch(pods, (change) => {
   const key = ledger.observe(change);
-  if (key) metrics.drains.inc({ outcome: 'observed' });
   return key ? [key] : [];
 });
 

@@ -10,6 +10,7 @@ import {
   type CounterService,
   type CounterServiceStatus,
   type DrainPolicy,
+  type DrainRecord,
   GROUP,
   readyColumn,
   VERSION,
@@ -90,6 +91,8 @@ export interface ReconcilerDeps {
   ledger: DrainLedger;
   log: Logger;
   now?: () => Date;
+  /** Called once per drain written to status (metrics). */
+  onDrainRecorded?: (record: DrainRecord) => void;
 }
 
 interface OwnedKind {
@@ -331,6 +334,7 @@ export class CounterServiceReconciler {
     log.info({ key, phase: status.phase, drainsAdded: added.length }, 'status updated');
 
     for (const record of added) {
+      this.#deps.onDrainRecorded?.(record);
       const event = drainEvent(record);
       void recorder.record(cs, event.type, event.reason, event.message);
     }

@@ -78,7 +78,7 @@ export function createMetrics(): Metrics {
     }),
     drains: new Counter({
       name: 'lastcall_drains_observed_total',
-      help: 'Pod drains observed, by outcome (clean, killed, abandoned, failed).',
+      help: 'Pod drains recorded in status, by outcome (Clean, Abandoned, Killed, Unknown).',
       labelNames: ['outcome'],
       registers,
     }),
