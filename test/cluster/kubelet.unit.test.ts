@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -9,6 +9,7 @@ import { Deadline } from './kubelet/deadline.ts';
 import { buildEnv, ContainerConfigError, expand, type PodFacts } from './kubelet/env.ts';
 import { renderHosts, writeInPlace } from './kubelet/hosts.ts';
 import { IpAllocator } from './kubelet/ip-allocator.ts';
+import { PodDir } from './kubelet/pod-files.ts';
 import {
   ConditionClock,
   type ContainerSummary,
@@ -405,6 +406,17 @@ describe('files and deadlines', () => {
     await writeInPlace(file, 'short\n');
     expect(readFileSync(file, 'utf8')).toBe('short\n');
     expect(statSync(file).ino).toBe(inode);
+  });
+  test('logs of a removed pod are archived under terminated/', () => {
+    const state = mkdtempSync(join(tmpdir(), 'lc-state-'));
+    const dir = new PodDir(state, 'uid-1');
+    writeFileSync(dir.logFile('web', 0), 'run 0\n');
+    writeFileSync(dir.logFile('web', 1), 'run 1\n');
+    dir.archiveLogs(state, 'ns', 'web-1');
+    dir.remove();
+    const archived = join(state, 'terminated', 'ns_web-1_uid-1');
+    expect(readdirSync(archived).sort()).toEqual(['web-0.log', 'web-1.log']);
+    expect(readFileSync(join(archived, 'web-1.log'), 'utf8')).toBe('run 1\n');
   });
   test('a deadline only moves earlier', async () => {
     const d = new Deadline(Date.now() + 60_000);

@@ -1,5 +1,14 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { KubeApi } from './kube/rest.ts';
 
@@ -39,7 +48,32 @@ export class PodDir {
   remove(): void {
     rmSync(this.root, { recursive: true, force: true });
   }
+
+  /**
+   * Keeps the container logs of a removed pod under <state-dir>/terminated/<ns>_<pod>_<uid>/
+   * (<container>-<restart>.log), the newest ARCHIVED_PODS pods only: after a test or an experiment
+   * the logs of deleted pods are still there to read.
+   */
+  archiveLogs(stateDir: string, namespace: string, name: string): void {
+    const containers = join(this.root, 'containers');
+    if (!existsSync(containers)) return;
+    const target = join(stateDir, 'terminated', `${namespace}_${name}_${basename(this.root)}`);
+    mkdirSync(target, { recursive: true });
+    for (const c of readdirSync(containers)) {
+      for (const f of readdirSync(join(containers, c))) {
+        if (f.endsWith('.log')) renameSync(join(containers, c, f), join(target, `${c}-${f}`));
+      }
+    }
+    const archive = join(stateDir, 'terminated');
+    const pods = readdirSync(archive)
+      .map((d) => ({ d, t: statSync(join(archive, d)).mtimeMs }))
+      .sort((a, b) => b.t - a.t);
+    for (const old of pods.slice(ARCHIVED_PODS))
+      rmSync(join(archive, old.d), { recursive: true, force: true });
+  }
 }
+
+export const ARCHIVED_PODS = 100;
 
 /** Replaces a file atomically (rename in the same directory; the directory is what is bind-mounted). */
 export function writeAtomic(file: string, content: string, mode = 0o644): void {

@@ -406,6 +406,11 @@ export class PodWorker {
   private cleanUp(): void {
     this.node.unregisterHosts(this.uid);
     this.node.releaseIP(this.uid);
+    try {
+      this.dir?.archiveLogs(this.node.stateDir, this.pod.metadata.namespace, this.pod.metadata.name);
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'container logs not archived');
+    }
     this.dir?.remove();
     this.onDone();
   }
