@@ -53,7 +53,7 @@ test('SHUTDOWN_DELAY_MS: readiness off but still serving and counting; then refu
     REDIS_URL: redis.url,
     COUNTER_KEY: key,
     WORK_DELAY_MS: '1000',
-    SHUTDOWN_DELAY_MS: '1200',
+    SHUTDOWN_DELAY_MS: '2000',
   });
   const before = 20;
   await sendIncrements(workload.baseUrl, before);
@@ -98,5 +98,5 @@ test('SHUTDOWN_DELAY_MS: readiness off but still serving and counting; then refu
     exitCode: 0,
   });
   // The drain lasted at least the delay.
-  expect(Number(workload.terminationMessage().drainMs)).toBeGreaterThanOrEqual(1200);
+  expect(Number(workload.terminationMessage().drainMs)).toBeGreaterThanOrEqual(2000);
 });
