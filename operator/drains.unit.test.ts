@@ -7,6 +7,7 @@ import {
   drainOf,
   type PodLike,
   parseTerminationMessage,
+  trimPod,
 } from './drains.ts';
 
 const message = JSON.stringify({
@@ -73,6 +74,18 @@ describe('parseTerminationMessage', () => {
 
   test('keeps valid fields and drops wrong types', () => {
     expect(parseTerminationMessage('{"abandoned":"2","completed":1,"extra":true}')).toEqual({ completed: 1 });
+  });
+});
+
+describe('trimPod', () => {
+  test('keeps what drain observation reads', () => {
+    const full = pod({ exitCode: 137, reason: 'Error', message: '' });
+    full.metadata.deletionGracePeriodSeconds = 15;
+    full.metadata.managedFields = [{ manager: 'kubelet' }];
+    full.spec = { containers: [{ name: 'counter', lifecycle: { preStop: { sleep: { seconds: 5 } } } }] };
+    const trimmed = trimPod(full);
+    expect(trimmed.metadata.managedFields).toBeUndefined();
+    expect(drainOf(trimmed)).toEqual(drainOf(full));
   });
 });
 

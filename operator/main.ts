@@ -4,7 +4,7 @@ import pino from 'pino';
 import type { CounterService, DrainPolicy } from './api/types.ts';
 import { FIELD_MANAGER } from './api/types.ts';
 import { COUNTER_SERVICE_LABEL } from './desired/index.ts';
-import { DrainLedger, type PodLike } from './drains.ts';
+import { DrainLedger, type PodLike, trimPod } from './drains.ts';
 import {
   CounterServiceReconciler,
   counterServiceType,
@@ -79,13 +79,14 @@ async function connect(opts: OperatorOptions): Promise<KubeClient> {
 function reflect<T extends KubeObject>(
   type: ResourceType,
   selectors: { labelSelector?: string; fieldSelector?: string } = {},
+  transform: (obj: T) => T = dropManagedFields,
 ): Reflector<T> {
   return new Reflector<T>({
     client,
     type,
     log,
     ...selectors,
-    transform: dropManagedFields,
+    transform,
     namespace: type.namespaced ? options.watchNamespace : undefined,
     watchTimeoutSeconds: options.watchTimeoutSeconds,
     onRestart: (reason) => metrics.watchRestarts.inc({ resource: type.plural, reason }),
@@ -104,7 +105,7 @@ const namespaces = reflect(
   coreTypes.namespace,
   options.watchNamespace ? { fieldSelector: `metadata.name=${options.watchNamespace}` } : {},
 );
-const pods = reflect<PodLike>(coreTypes.pod, { labelSelector: COUNTER_SERVICE_LABEL });
+const pods = reflect<PodLike>(coreTypes.pod, { labelSelector: COUNTER_SERVICE_LABEL }, trimPod);
 const reflectors = [
   counterServices,
   deployments,
