@@ -1,7 +1,7 @@
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { loopbackTwin, parseCidr } from './addresses.ts';
 import { imageRepository, loadImageMap, resolveCommand } from './images.ts';
 import { CrashBackoff, shouldRestart } from './kubelet/backoff.ts';
@@ -28,6 +28,17 @@ import {
   stopWindowSeconds,
 } from './kubelet/termination.ts';
 import { listeningAddresses } from './kubelet/twin-listeners.ts';
+
+/** Temporary directories of this file, removed after its tests. */
+const tempDirs: string[] = [];
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('addresses', () => {
   test('10.x maps to its 127.x twin, loopback to itself, anything else is refused', () => {
@@ -65,7 +76,7 @@ describe('ip allocator', () => {
     expect(a.allocate('p1')).toBe('10.244.0.3');
   });
   test('reads listening loopback addresses from /proc/net/tcp', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'lc-tcp-')), 'tcp');
+    const file = join(tempDir('lc-tcp-'), 'tcp');
     writeFileSync(
       file,
       [
@@ -400,7 +411,7 @@ describe('process identity', () => {
 
 describe('files and deadlines', () => {
   test('hosts files are rewritten in place: same inode, shorter content truncated', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'lc-hosts-')), 'hosts');
+    const file = join(tempDir('lc-hosts-'), 'hosts');
     await writeInPlace(file, 'a long first version\n');
     const inode = statSync(file).ino;
     await writeInPlace(file, 'short\n');
@@ -408,7 +419,7 @@ describe('files and deadlines', () => {
     expect(statSync(file).ino).toBe(inode);
   });
   test('logs of a removed pod are archived under terminated/', () => {
-    const state = mkdtempSync(join(tmpdir(), 'lc-state-'));
+    const state = tempDir('lc-state-');
     const dir = new PodDir(state, 'uid-1');
     writeFileSync(dir.logFile('web', 0), 'run 0\n');
     writeFileSync(dir.logFile('web', 1), 'run 1\n');

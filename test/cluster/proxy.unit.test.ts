@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { minimalConnection } from './kubelet/kube/kubeconfig.ts';
 import { backendsFor, type EndpointSlice, RoundRobin } from './proxy/endpoints.ts';
 
@@ -13,6 +13,17 @@ function slice(endpoints: EndpointSlice['endpoints'], portName = 'http'): Endpoi
     ports: [{ name: portName, port: 8080, protocol: 'TCP' }],
   };
 }
+
+/** Temporary directories of this file, removed after its tests. */
+const tempDirs: string[] = [];
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('endpoint selection', () => {
   test('ready endpoints only, dialed on their loopback twins', () => {
@@ -64,7 +75,7 @@ describe('endpoint selection', () => {
 
 describe('minimal kubeconfig reader', () => {
   test('reads inline data and relative files of the current context', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lc-kc-'));
+    const dir = tempDir('lc-kc-');
     writeFileSync(join(dir, 'client.key'), 'KEY');
     const file = join(dir, 'config');
     writeFileSync(
@@ -84,7 +95,7 @@ describe('minimal kubeconfig reader', () => {
     expect(c.rejectUnauthorized).toBe(true);
   });
   test('names a missing context', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'lc-kc-')), 'config');
+    const file = join(tempDir('lc-kc-'), 'config');
     writeFileSync(file, 'current-context: nope\ncontexts: []\n');
     expect(() => minimalConnection(file)).toThrow(/context "nope" not found/);
   });
