@@ -40,20 +40,25 @@ const redis = new Redis(config.redisUrl, {
   // A Redis that accepts but never answers must not hold a batch forever; a re-sent batch is safe.
   commandTimeout: 5000,
 });
-let redisUp = false;
+// One warning per outage (and one at start when Redis is not there yet), not one per reconnect.
+let redisState: 'connecting' | 'up' | 'down' | 'closing' = 'connecting';
 redis.on('ready', () => {
-  redisUp = true;
+  redisState = 'up';
   logger.info({ redis: redactCredentials(config.redisUrl) }, 'redis ready');
 });
 redis.on('error', (error: Error) => {
-  // ioredis reports every failed reconnect; one line per outage is enough.
-  if (!redisUp) return logger.debug({ err: error.message }, 'redis connection error');
-  redisUp = false;
-  logger.warn({ err: error.message }, 'redis connection lost, reconnecting');
+  if (redisState === 'down' || redisState === 'closing')
+    return logger.debug({ err: error.message }, 'redis connection error');
+  redisState = 'down';
+  logger.warn(
+    { err: error.message, redis: redactCredentials(config.redisUrl) },
+    'redis unreachable, reconnecting',
+  );
 });
 redis.on('close', () => {
-  if (redisUp) logger.warn('redis connection closed, reconnecting');
-  redisUp = false;
+  if (redisState === 'closing') return;
+  if (redisState === 'up') logger.warn('redis connection closed, reconnecting');
+  redisState = 'down';
 });
 
 const counter = new Counter(redis, config.counterKey);
@@ -201,6 +206,7 @@ async function redisAnswers(): Promise<boolean> {
 }
 
 async function closeRedis(timeoutMs: number): Promise<void> {
+  redisState = 'closing';
   try {
     await withTimeout(redis.quit(), timeoutMs);
   } catch {

@@ -64,6 +64,9 @@ test('N increments pending at SIGTERM: the counter ends at exactly N, exit 0, th
   expect(workload.logs.find((line) => line.msg === 'drained')).toMatchObject(summary);
   // The exit line is the last one and survived process.exit() (synchronous logging).
   expect(workload.logs.at(-1)).toMatchObject({ msg: 'exit', exitCode: 0 });
+  // Apart from the second signal, a clean drain has nothing to warn about (closing Redis is no outage).
+  const warnings = workload.logs.filter((line) => line.level >= 40).map((line) => line.msg);
+  expect(warnings).toEqual(['signal ignored: already draining']);
 });
 
 test('/count reads the counter from Redis and /metrics shows the pending increments', async () => {
