@@ -77,7 +77,7 @@ describe('kubectl', () => {
     const header = (wide.split('\n')[0] ?? '').split(/\s{2,}/);
     expect(header).toEqual(['NAME', ...columns.map((c) => c.name.toUpperCase())]);
 
-    const plain = await k('get', 'cs', '-n', namespace);
+    const plain = await k('get', 'csvc', '-n', namespace);
     const [head, row] = plain.trim().split('\n');
     expect(head?.split(/\s{2,}/)).toEqual([
       'NAME',
@@ -98,7 +98,7 @@ describe('kubectl', () => {
     expect(drain).toContain('propagationSeconds');
     expect(drain).toContain('gracePeriodSecondsOverride');
     expect(drain).toMatch(/grace period/i);
-    const mode = await k('explain', 'cs.spec.drain.mode');
+    const mode = await k('explain', 'csvc.spec.drain.mode');
     expect(mode).toMatch(/Graceful/);
     expect(mode).toMatch(/Hard/);
     expect(await k('explain', 'counterservice.status.drains.recent')).toContain('pendingAtSignal');
@@ -111,10 +111,10 @@ describe('kubectl', () => {
       (await listPods(cluster, namespace, name)).filter((p) => p.ready).length === 2 ? true : undefined,
     );
     expect(await k('get', 'deployment', name, '-n', namespace, '-o', 'jsonpath={.spec.replicas}')).toBe('2');
-    await k('wait', '-n', namespace, '--for=jsonpath={.status.ready}=2/2', `cs/${name}`, '--timeout=120s');
+    await k('wait', '-n', namespace, '--for=jsonpath={.status.ready}=2/2', `csvc/${name}`, '--timeout=120s');
 
     const before = new Set((await listPods(cluster, namespace, name)).map((p) => p.name));
-    await k('scale', '-n', namespace, `cs/${name}`, '--replicas=1');
+    await k('scale', '-n', namespace, `counterservice.lastcall.dev/${name}`, '--replicas=1');
     const removed = await waitFor('one pod to be removed', 120_000, async () => {
       const now = new Set((await listPods(cluster, namespace, name)).map((p) => p.name));
       const gone = [...before].filter((p) => !now.has(p));

@@ -58,9 +58,10 @@ export async function writeReport(path: string, input: ReportInput): Promise<voi
 function runSection(r: ExperimentResult): string {
   const t = r.timeline;
   const xMax = Math.max(t.length, r.duration + 1);
-  const bands: Band[] = r.rolloutRecords.map((ro) => ({
+  // a rollout overlapped by the next one ends where the next begins
+  const bands: Band[] = r.rolloutRecords.map((ro, i) => ({
     from: ro.startedAt,
-    to: ro.completedAt ?? xMax,
+    to: ro.completedAt ?? r.rolloutRecords[i + 1]?.startedAt ?? xMax,
     label: `rollout ${ro.index} → ${tagOf(ro.toImage)}`,
     color: COLORS.rollout,
   }));

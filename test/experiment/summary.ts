@@ -35,8 +35,13 @@ export function formatSummary(r: ExperimentResult): string[] {
     `  lost     ${r.lost}${r.lost < 0 ? ' (counted more than answered)' : ''}`,
   ];
   for (const ro of r.rolloutRecords) {
+    const next = r.rolloutRecords.find((later) => later.index === ro.index + 1);
     const took =
-      ro.completedAt === null ? 'did not complete' : `${seconds(ro.completedAt - ro.startedAt)} to complete`;
+      ro.completedAt !== null
+        ? `${seconds(ro.completedAt - ro.startedAt)} to complete`
+        : next !== undefined
+          ? `overlapped by rollout ${next.index} after ${seconds(next.startedAt - ro.startedAt)}`
+          : 'did not complete';
     const ready = ro.readyAt === null ? '' : `, new pods ready after ${seconds(ro.readyAt - ro.startedAt)}`;
     lines.push(
       `  rollout ${ro.index}: ${ro.fromImage} -> ${ro.toImage} at ${seconds(ro.startedAt)}: ${took}${ready}`,

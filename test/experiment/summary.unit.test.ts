@@ -36,6 +36,17 @@ describe('summary', () => {
     );
   });
 
+  test('a rollout that the next one overlapped says so', () => {
+    const r = synthetic('graceful');
+    const first = { ...(r.rolloutRecords[0] as (typeof r.rolloutRecords)[0]), completedAt: null };
+    const second = { ...first, index: 2, startedAt: 30, completedAt: 45 };
+    const text = formatSummary({ ...r, rollouts: 2, rolloutRecords: [first, second] }).join('\n');
+    expect(text).toContain(
+      'rollout 1: lastcall/workload:v1 -> lastcall/workload:v2 at 20s: overlapped by rollout 2 after 10s',
+    );
+    expect(text).toContain('rollout 2: lastcall/workload:v1 -> lastcall/workload:v2 at 30s: 15s to complete');
+  });
+
   test('the summary lists the rollout and every drain record', () => {
     const text = formatSummary(synthetic('graceful')).join('\n');
     expect(text).toContain(
