@@ -2,12 +2,11 @@
  * The local cluster's address plan (the network rule: dial loopback only).
  *
  * Every IPv4 address recorded in the API has a loopback twin: 10.a.b.c -> 127.a.b.c.
- * Pod IPs (10.244.0.0/16) and Service ClusterIPs (10.96.0.0/16) are ordinary addresses because
- * EndpointSlice validation refuses loopback; the processes behind them listen on the twin.
+ * Pod IPs and Service ClusterIPs are ordinary addresses because EndpointSlice validation refuses
+ * loopback; the processes behind them listen on the twin. Each local cluster has its own pod
+ * network and service range (network-plan.ts: 10.244.0.0/16 and 10.96.0.0/16 for the first), so
+ * the twins of two clusters on one machine never meet.
  */
-
-export const POD_NETWORK = '10.244.0.0/16';
-export const SERVICE_NETWORK = '10.96.0.0/16';
 
 /** Parses a dotted IPv4 address into its four octets; throws naming the value otherwise. */
 export function parseIPv4(ip: string): [number, number, number, number] {

@@ -101,6 +101,11 @@ function formatStatus(current: Awaited<ReturnType<typeof status>>): string {
     `cluster in ${current.stateDir}: ${current.running ? 'running' : 'NOT healthy'}`,
     `API server: ${current.server ?? '?'}`,
     `kubeconfig: ${current.kubeconfig ?? '?'}`,
+    ...(current.network === undefined
+      ? []
+      : [
+          `network ${current.network.index}: pods ${current.network.podNetwork}, services ${current.network.serviceNetwork} (loopback twins 127.x.y.z)`,
+        ]),
     '',
   ];
   const width = Math.max(...current.components.map((c) => c.name.length));

@@ -30,6 +30,7 @@ import {
   withLock,
   writeJson,
 } from './components/state.ts';
+import { allocateNetwork, type ClusterNetwork, defaultNetwork, releaseNetwork } from './network-plan.ts';
 import { type ClientIdentity, createPki, nodeName, pkiLayout, writeKubeconfig } from './pki.ts';
 import { freePortsNamed } from './ports.ts';
 import { ensureTools, repoRoot } from './tools.ts';
@@ -69,6 +70,8 @@ export interface ClusterStatus {
   server?: string;
   kubeconfig?: string;
   binDir?: string;
+  /** The cluster's pod network and service range (cluster.json; the defaults for a cluster.json from before they were recorded). */
+  network?: ClusterNetwork;
   components: ComponentStatus[];
   /** Live pod process groups the kubelet recorded. */
   podProcessGroups: number;
@@ -132,7 +135,8 @@ export async function up(opts: UpOptions = {}): Promise<ClusterHandle> {
       } catch (error) {
         // Ports are chosen free, but another process may bind one before the
         // component does (ports.ts). Once is bad luck; twice is reported.
-        if (!(error instanceof ComponentFailed) || !/address already in use/i.test(error.message)) throw error;
+        if (!(error instanceof ComponentFailed) || !/address already in use/i.test(error.message))
+          throw error;
         progress(`${error.component} found its port taken since it was chosen; starting again on new ports`);
         await rm(stateDir, { recursive: true, force: true });
         return await startFresh(stateDir, wanted, progress);
@@ -152,10 +156,13 @@ export async function down(
     (owner) =>
       progress(`waiting for process ${owner}, which is starting or stopping the cluster in ${stateDir}`),
     async () => {
-      if (!existsSync(stateDir)) return;
-      await stopAll(stateDir, progress);
-      await rm(stateDir, { recursive: true, force: true });
-      progress(`removed ${stateDir}`);
+      if (existsSync(stateDir)) {
+        await stopAll(stateDir, progress);
+        await rm(stateDir, { recursive: true, force: true });
+        progress(`removed ${stateDir}`);
+      }
+      // After the processes are gone, so the next cluster given these ranges finds their twins free.
+      await releaseNetwork(stateDir);
     },
   );
 }
@@ -191,7 +198,12 @@ export async function status(opts: { stateDir?: string } = {}): Promise<ClusterS
       state?.readyAt !== undefined && components.length > 0 && components.every((c) => c.alive) && apiReady,
     ...(state === undefined
       ? {}
-      : { server: state.server, kubeconfig: state.kubeconfig, binDir: state.binDir }),
+      : {
+          server: state.server,
+          kubeconfig: state.kubeconfig,
+          binDir: state.binDir,
+          network: state.network ?? defaultNetwork,
+        }),
     components,
     podProcessGroups,
   };
@@ -250,6 +262,11 @@ async function startFresh(
   const binDir = await ensureTools(progress);
   await mkdir(paths.logs, { recursive: true });
   await mkdir(paths.kubeconfigs, { recursive: true });
+  // After the state dir exists: the registry counts an entry whose dir is gone as stale.
+  const network = await allocateNetwork(stateDir);
+  progress(
+    `network ${network.index}: pod network ${network.podNetwork}, service range ${network.serviceNetwork}`,
+  );
   const ports = await freePortsNamed([
     'etcdClient',
     'etcdPeer',
@@ -265,11 +282,12 @@ async function startFresh(
     kubeconfig: paths.kubeconfig,
     binDir,
     ports,
+    network,
     components: wanted,
     createdAt: new Date().toISOString(),
   };
   const layout = layoutOf(stateDir, state);
-  await createPki(layout.pki.dir);
+  await createPki(layout.pki.dir, { kubernetesServiceIP: network.kubernetesServiceIP });
   for (const [identity, file] of Object.entries(layout.kubeconfigs) as [ClientIdentity, string][]) {
     const pair = layout.pki.clients[identity];
     await writeKubeconfig(file, {
@@ -457,6 +475,7 @@ function layoutOf(stateDir: string, state: ClusterState): ClusterLayout {
     repoRoot,
     pki: pkiLayout(paths.pki),
     ports: state.ports,
+    network: state.network ?? defaultNetwork,
     kubeconfigs: Object.fromEntries(
       identities.map((identity) => [
         identity,

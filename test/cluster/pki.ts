@@ -68,18 +68,21 @@ const clientSubjects: Record<ClientIdentity, { cn: string; o?: string }> = {
 /**
  * Names the API server's certificate must cover: loopback for everything on
  * this machine, the in-cluster service names, and the `kubernetes` Service's
- * ClusterIP (the first address of --service-cluster-ip-range 10.96.0.0/16).
+ * ClusterIP (the first address of this cluster's --service-cluster-ip-range,
+ * network-plan.ts; the API server allocates it to default/kubernetes).
  */
-const apiserverNames = {
-  dns: [
-    'localhost',
-    'kubernetes',
-    'kubernetes.default',
-    'kubernetes.default.svc',
-    'kubernetes.default.svc.cluster.local',
-  ],
-  ip: ['127.0.0.1', '10.96.0.1'],
-};
+function apiserverNames(kubernetesServiceIP: string) {
+  return {
+    dns: [
+      'localhost',
+      'kubernetes',
+      'kubernetes.default',
+      'kubernetes.default.svc',
+      'kubernetes.default.svc.cluster.local',
+    ],
+    ip: ['127.0.0.1', kubernetesServiceIP],
+  };
+}
 
 const validDays = 3650;
 
@@ -113,8 +116,11 @@ export function pkiLayout(dir: string): Pki {
   };
 }
 
-/** Makes a fresh CA and every key and certificate the cluster uses, in `dir`. */
-export async function createPki(dir: string): Promise<Pki> {
+/**
+ * Makes a fresh CA and every key and certificate the cluster uses, in `dir`.
+ * `kubernetesServiceIP`: the first address of the cluster's service range.
+ */
+export async function createPki(dir: string, opts: { kubernetesServiceIP: string }): Promise<Pki> {
   const pki = pkiLayout(dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const configFile = join(dir, 'openssl.cnf');
@@ -133,7 +139,7 @@ export async function createPki(dir: string): Promise<Pki> {
       pair: { cert: pki.apiserverCert, key: pki.apiserverKey },
       subject: { cn: 'kube-apiserver' },
       usage: 'serverAuth',
-      sans: apiserverNames,
+      sans: apiserverNames(opts.kubernetesServiceIP),
     }),
     signedPair({
       ...ca,

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import type { ClusterLayout, Component } from './component.ts';
-import { serviceClusterIpRange } from './component.ts';
 import { etcdServer } from './etcd.ts';
 
 export function apiserverUrl(layout: ClusterLayout): string {
@@ -17,6 +16,8 @@ export function apiserverUrl(layout: ClusterLayout): string {
  *    Service's Endpoints would otherwise be reconciled to a loopback address,
  *    which validation rejects. Pods reach the API server through
  *    KUBERNETES_SERVICE_HOST=127.0.0.1 instead (the kubelet sets it).
+ *  - --service-cluster-ip-range: this cluster's own range (network-plan.ts), so
+ *    its ClusterIPs' loopback twins differ from every other local cluster's.
  *  - service-account issuer, verification key and signing key: TokenRequest
  *    (pods' in-cluster tokens) and the controller-manager's per-controller
  *    credentials need them.
@@ -40,7 +41,7 @@ export function apiserver(layout: ClusterLayout): Component {
         `--client-ca-file=${pki.caCert}`,
         '--authorization-mode=Node,RBAC',
         '--enable-admission-plugins=NodeRestriction',
-        `--service-cluster-ip-range=${serviceClusterIpRange}`,
+        `--service-cluster-ip-range=${layout.network.serviceNetwork}`,
         '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
         `--service-account-key-file=${pki.serviceAccountPub}`,
         `--service-account-signing-key-file=${pki.serviceAccountKey}`,

@@ -1,3 +1,4 @@
+import type { ClusterNetwork } from '../network-plan.ts';
 import type { Pki } from '../pki.ts';
 import type { DaemonSpec } from './daemon.ts';
 import type { TlsFiles } from './http.ts';
@@ -9,6 +10,8 @@ export interface ClusterLayout {
   repoRoot: string;
   pki: Pki;
   ports: Ports;
+  /** This cluster's pod network and service range (network-plan.ts), recorded in cluster.json. */
+  network: ClusterNetwork;
   /** Kubeconfig file per client identity (pki.ts). */
   kubeconfigs: Record<keyof Pki['clients'], string>;
 }
@@ -31,7 +34,3 @@ export interface Component {
   /** How long it may take to become healthy on a busy two-core machine. */
   timeoutMs: number;
 }
-
-/** The cluster's fixed ranges (docs/architecture.md: the loopback twins of these are what processes bind). */
-export const serviceClusterIpRange = '10.96.0.0/16';
-export const clusterCidr = '10.244.0.0/16';

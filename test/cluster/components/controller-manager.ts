@@ -1,15 +1,15 @@
 import { join } from 'node:path';
 import type { ClusterLayout, Component } from './component.ts';
-import { clusterCidr, serviceClusterIpRange } from './component.ts';
 
 /**
  * kube-controller-manager with every default controller (--controllers=*):
  * deployment, replicaset, endpointslice, garbage collector, namespace, node
  * lifecycle (removes node.kubernetes.io/not-ready once the node is Ready),
  * serviceaccount and token controllers, root-ca-cert-publisher.
- *  - --allocate-node-cidrs with --cluster-cidr 10.244.0.0/16 and /24 per
- *    node: the node IPAM controller gives the Node a spec.podCIDR, from which
- *    the kubelet takes pod IPs (their loopback twins are 127.244.x.y).
+ *  - --allocate-node-cidrs with --cluster-cidr (this cluster's pod network,
+ *    network-plan.ts: 10.244.0.0/16 for the first cluster) and /24 per node:
+ *    the node IPAM controller gives the Node a spec.podCIDR, from which the
+ *    kubelet takes pod IPs (their loopback twins are 127.244.x.y there).
  *  - --use-service-account-credentials: each controller acts as its own
  *    ServiceAccount in kube-system, so RBAC is exercised as on a real cluster.
  *  - --cluster-signing-*: the CSR signer (kubelet client certificates).
@@ -44,9 +44,9 @@ export function controllerManager(layout: ClusterLayout): Component {
         '--controllers=*',
         '--cluster-name=lastcall',
         '--allocate-node-cidrs=true',
-        `--cluster-cidr=${clusterCidr}`,
+        `--cluster-cidr=${layout.network.podNetwork}`,
         '--node-cidr-mask-size=24',
-        `--service-cluster-ip-range=${serviceClusterIpRange}`,
+        `--service-cluster-ip-range=${layout.network.serviceNetwork}`,
         '--use-service-account-credentials=true',
         `--root-ca-file=${pki.caCert}`,
         `--service-account-private-key-file=${pki.serviceAccountKey}`,

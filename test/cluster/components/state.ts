@@ -2,12 +2,13 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ClusterNetwork } from '../network-plan.ts';
 import type { Ports } from './component.ts';
 import type { DaemonRecord, GroupRef } from './daemon.ts';
 
 /**
  * What one state directory holds:
- *   cluster.json            ports, server, binDir, which components were asked for, ready
+ *   cluster.json            ports, network, server, binDir, which components were asked for, ready
  *   pids.json               one DaemonRecord per started component
  *   kubeconfig              the admin kubeconfig (context `lastcall`)
  *   kubeconfigs/<id>.kubeconfig   one per component identity
@@ -22,6 +23,11 @@ export interface ClusterState {
   kubeconfig: string;
   binDir: string;
   ports: Ports;
+  /**
+   * The pod network and service range chosen for this state dir (network-plan.ts). Absent in
+   * cluster.json files written before per-cluster networks: those clusters run on the defaults.
+   */
+  network?: ClusterNetwork;
   components: ComponentSet;
   createdAt: string;
   /** Set once every asked-for component is healthy and the node (if any) is Ready. */

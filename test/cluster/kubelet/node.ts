@@ -193,7 +193,7 @@ export class NodeAgent {
       if (Date.now() - warned > 10_000) {
         warned = Date.now();
         this.o.log.warn(
-          'node has no spec.podCIDR yet: kube-controller-manager must run with --allocate-node-cidrs --cluster-cidr=10.244.0.0/16',
+          'node has no spec.podCIDR yet: kube-controller-manager must run with --allocate-node-cidrs --cluster-cidr=<the pod network>',
         );
       }
       await new Promise((r) => setTimeout(r, 500));
