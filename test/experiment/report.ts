@@ -144,6 +144,8 @@ function runSection(r: ExperimentResult): string {
         },
         { label: 'counter', color: COLORS.counter, kind: 'line', values: t.map((s) => s.counter) },
       ],
+      notes:
+        r.lost === 0 ? [] : [{ at: xMax, value: r.counter, label: `lost ${r.lost}`, color: COLORS.lost }],
     }),
   ];
 
@@ -243,6 +245,7 @@ svg .ytick { text-anchor: end; }
 svg .xtick, svg .xlabel, svg .ylabel { text-anchor: middle; }
 svg .legend { font-size: 12px; }
 svg .band { fill: #a65d00; font-size: 10px; }
+svg .note { text-anchor: end; font-size: 13px; font-weight: 600; }
 svg .markerlabel { text-anchor: end; fill: #555; font-size: 10px; }
 svg .markerlabel.start { text-anchor: start; }
 svg .grid { stroke: #eee; }

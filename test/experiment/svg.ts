@@ -31,6 +31,8 @@ export interface TimeChart {
   bands?: readonly Band[];
   /** vertical markers, e.g. the end of the load */
   markers?: readonly { at: number; label: string }[];
+  /** a text at a point of the plot, e.g. "lost 125" at the end of the counter line */
+  notes?: readonly { at: number; value: number; label: string; color: string }[];
   width?: number;
   height?: number;
   /** y axis floor for the max, so an all-zero series still has an axis */
@@ -142,6 +144,11 @@ export function timeChart(c: TimeChart): string {
     );
     labels.push(
       `<text x="${f(x(m.at) + 3)}" y="${PAD.top - 3}" class="markerlabel start">${escapeXml(m.label)}</text>`,
+    );
+  }
+  for (const n of c.notes ?? []) {
+    labels.push(
+      `<text x="${f(x(n.at) - 4)}" y="${f(y(n.value) + 16)}" class="note" fill="${n.color}">${escapeXml(n.label)}</text>`,
     );
   }
   parts.push(...labels);
