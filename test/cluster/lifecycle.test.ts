@@ -13,6 +13,7 @@ import type { DaemonRecord } from './components/daemon.ts';
 import { kubeletMain } from './components/kubelet.ts';
 import { proxyMain } from './components/proxy.ts';
 import { type ClusterHandle, type ComponentSet, down, status, up } from './launcher.ts';
+import { type ClusterNetwork, registeredNetworks } from './network-plan.ts';
 import { ensureTools, repoRoot, requiredTools } from './tools.ts';
 
 const run = promisify(execFile);
@@ -31,6 +32,8 @@ const expectedNames = [
 
 let parent: string;
 let stateDir: string;
+/** The ranges the first up chose for this state dir (network-plan.ts). */
+let network: ClusterNetwork;
 
 async function readPids(): Promise<Record<string, DaemonRecord>> {
   return JSON.parse(await readFile(join(stateDir, 'pids.json'), 'utf8')) as Record<string, DaemonRecord>;
@@ -105,6 +108,19 @@ describe(`cluster lifecycle (${components})`, () => {
     expect(await readFile(first.kubeconfig, 'utf8')).toContain('current-context: lastcall');
     firstPids = await readPids();
     expect(Object.keys(firstPids).sort()).toEqual([...expectedNames].sort());
+    // The cluster's own ranges: recorded, registered machine-wide, and given to the components.
+    const recorded = JSON.parse(await readFile(join(stateDir, 'cluster.json'), 'utf8')) as {
+      network: ClusterNetwork;
+    };
+    network = recorded.network;
+    expect(network.serviceNetwork).toMatch(/^10\.\d+\.0\.0\/16$/);
+    expect(lines.join('\n')).toContain(`network ${network.index}: pod network ${network.podNetwork}`);
+    expect(await registeredNetworks()).toContainEqual(
+      expect.objectContaining({ index: network.index, stateDir }),
+    );
+    expect(firstPids['kube-apiserver']?.command).toContain(
+      `--service-cluster-ip-range=${network.serviceNetwork}`,
+    );
     for (const record of Object.values(firstPids)) {
       expect(existsSync(`/proc/${record.pid}`), `${record.name} pid ${record.pid}`).toBe(true);
       expect(existsSync(record.log), record.log).toBe(true);
@@ -131,6 +147,9 @@ describe(`cluster lifecycle (${components})`, () => {
     const shown = await runCli(['status', '--state-dir', stateDir]);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toContain('running');
+    expect(shown.stdout).toContain(
+      `network ${network.index}: pods ${network.podNetwork}, services ${network.serviceNetwork}`,
+    );
     for (const name of expectedNames) expect(shown.stdout).toContain(name);
 
     const env = await runCli(['env', '--state-dir', stateDir]);
@@ -176,6 +195,8 @@ describe(`cluster lifecycle (${components})`, () => {
     // The old processes were stopped, not left behind.
     for (const record of Object.values(firstPids)) expect(existsSync(`/proc/${record.pid}`)).toBe(false);
     expect((await status({ stateDir })).running).toBe(true);
+    // The replacement keeps the state dir's ranges (its registry entry).
+    expect((await status({ stateDir })).network).toEqual(network);
     first = replaced;
     firstPids = pids;
   });
@@ -205,6 +226,8 @@ describe(`cluster lifecycle (${components})`, () => {
     expect(await processesMentioning(stateDir)).toEqual([]);
     expect(existsSync(stateDir)).toBe(false);
     expect(await readdir(parent)).toEqual([]); // no lock file either
+    // The ranges are free for the next cluster.
+    expect((await registeredNetworks()).filter((entry) => entry.stateDir === stateDir)).toEqual([]);
 
     const after = await status({ stateDir });
     expect(after.running).toBe(false);
