@@ -153,16 +153,32 @@ try {
 
   // --- steady state: once the Deployment controller has caught up with every Deployment and each
   // status shows it, nothing changes, so nothing may be written.
-  say('waiting for the Deployment controller to settle');
+  say('waiting for the Deployment controller and the operator to settle');
   const settleStarted = performance.now();
   await until(
     async () => (await unsettled(scaleNs)) === 0 && (await unsettled(latencyNs)) === 0,
     600_000,
-    'settle',
+    'Deployments settled',
     1000,
   );
-  results['Deployment controller settled after (s)'] = round(
-    (convergeMs + performance.now() - settleStarted) / 1000,
+  // The operator has caught up once its queue is empty and it reconciled nothing for 5 s.
+  let last = -1;
+  let quietSince = performance.now();
+  await until(
+    async () => {
+      const counts = await requestCounts();
+      if (counts.reconciles !== last || counts.depth > 0) {
+        last = counts.reconciles;
+        quietSince = performance.now();
+      }
+      return performance.now() - quietSince >= 5000;
+    },
+    600_000,
+    'the operator to go quiet',
+    500,
+  );
+  results['settled (everything quiet) after (s)'] = round(
+    (convergeMs + performance.now() - settleStarted - 5000) / 1000,
     1,
   );
   say(`steady state: ${steadySeconds} s`);
@@ -173,6 +189,11 @@ try {
     ((steadyAfter.writes - steadyBefore.writes) * 60) / steadySeconds,
     2,
   );
+  for (const [kind, n] of steadyAfter.byKind) {
+    const delta = n - (steadyBefore.byKind.get(kind) ?? 0);
+    if (delta > 0) say(`steady-state write: ${kind} x${delta}`);
+  }
+  results['steady-state reconciles'] = steadyAfter.reconciles - steadyBefore.reconciles;
 
   // --- restart: a full resync of everything writes nothing.
   say('restart: a new operator resyncs everything');
@@ -279,23 +300,35 @@ function rssKb(op: Operator): number {
 }
 
 /** Requests by the current operator: all but watches and lease renewals; writes; reconciles. */
-async function requestCounts(): Promise<{ requests: number; writes: number; reconciles: number }> {
+async function requestCounts(): Promise<{
+  requests: number;
+  writes: number;
+  reconciles: number;
+  byKind: Map<string, number>;
+  depth: number;
+}> {
   const text = await (await fetch(`http://127.0.0.1:${operator.metricsPort}/metrics`)).text();
   let requests = 0;
   let writes = 0;
   let reconciles = 0;
+  const byKind = new Map<string, number>();
+  let depth = 0;
   for (const line of text.split('\n')) {
     const sample = /^(\w+)\{([^}]*)\}\s+(\S+)$/.exec(line);
     if (!sample) continue;
     const [, name, labelText = '', value] = sample;
     const labels = Object.fromEntries([...labelText.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
     if (name === 'lastcall_reconcile_total') reconciles += Number(value);
+    if (name === 'lastcall_workqueue_depth') depth += Number(value);
     if (name !== 'lastcall_api_requests_total' || labels.resource === 'leases' || labels.verb === 'watch')
       continue;
     requests += Number(value);
-    if (['create', 'update', 'patch', 'apply', 'delete'].includes(labels.verb ?? '')) writes += Number(value);
+    if (['create', 'update', 'patch', 'apply', 'delete'].includes(labels.verb ?? '')) {
+      writes += Number(value);
+      byKind.set(`${labels.verb} ${labels.resource} ${labels.code}`, Number(value));
+    }
   }
-  return { requests, writes, reconciles };
+  return { requests, writes, reconciles, byKind, depth };
 }
 
 async function heapUsedBytes(): Promise<number> {
