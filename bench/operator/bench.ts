@@ -118,6 +118,8 @@ try {
 
   // --- converge N at once.
   const before = await requestCounts();
+  const cpuBefore = cpuSeconds(operator);
+  const applyBefore = await applyLatency();
   say(`converge: ${count} CounterServices created with 16 requests in flight`);
   const started = performance.now();
   let next = 0;
@@ -143,6 +145,11 @@ try {
   const convergeMs = performance.now() - started;
   const after = await requestCounts();
   const reconciles = after.reconciles - before.reconciles;
+  const applyAfter = await applyLatency();
+  results['operator CPU while converging (s)'] = round(cpuSeconds(operator) - cpuBefore, 1);
+  results['mean server-side apply latency (ms)'] = round(
+    ((applyAfter.sum - applyBefore.sum) / Math.max(1, applyAfter.count - applyBefore.count)) * 1000,
+  );
   results[`${count} created in (s)`] = round(createdMs / 1000, 1);
   results[`${count} converged in (s)`] = round(convergeMs / 1000, 1);
   results['API requests per reconcile'] = round((after.requests - before.requests) / reconciles, 2);
@@ -329,6 +336,27 @@ async function requestCounts(): Promise<{
     }
   }
   return { requests, writes, reconciles, byKind, depth };
+}
+
+/** user + system CPU time of the operator process, from /proc/<pid>/stat (clock ticks of 10 ms). */
+function cpuSeconds(op: Operator): number {
+  try {
+    const fields = readFileSync(`/proc/${op.child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+async function applyLatency(): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${operator.metricsPort}/metrics`)).text();
+  const sum = Number(
+    /^lastcall_api_request_duration_seconds_sum\{verb="apply"\} (\S+)$/m.exec(text)?.[1] ?? 0,
+  );
+  const count = Number(
+    /^lastcall_api_request_duration_seconds_count\{verb="apply"\} (\S+)$/m.exec(text)?.[1] ?? 0,
+  );
+  return { sum, count };
 }
 
 async function heapUsedBytes(): Promise<number> {
