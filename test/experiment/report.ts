@@ -197,7 +197,9 @@ function sweepSection(s: SweepResult): string {
       {
         label: 'lost (2xx, not counted)',
         color: COLORS.lost,
-        points: s.points.map((p) => ({ x: p.rate, y: p.lost })),
+        // a negative loss (counted more than answered: the client gave up on requests the
+        // service had taken) is no loss; the table shows the figure
+        points: s.points.map((p) => ({ x: p.rate, y: Math.max(0, p.lost) })),
       },
     ],
     ...(s.highestLosslessRate === null
