@@ -1,0 +1,108 @@
+import pino from 'pino';
+import { describe, expect, test } from 'vitest';
+import { Controller, type Reconcile } from './controller.ts';
+import { createMetrics } from './metrics.ts';
+
+const log = pino({ level: 'silent' });
+
+function controllerWith(reconcile: Reconcile, concurrency = 2) {
+  return new Controller({ name: 'test', reconcile, log, metrics: createMetrics(), concurrency });
+}
+
+function deferred() {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+async function until(check: () => boolean, timeoutMs = 2000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+describe('Controller', () => {
+  test('stop() waits for the reconciles in flight and takes no new keys', async () => {
+    const gate = deferred();
+    const started: string[] = [];
+    const finished: string[] = [];
+    const controller = controllerWith(async (key) => {
+      started.push(key);
+      await gate.promise;
+      finished.push(key);
+      return undefined;
+    }, 1);
+    controller.start();
+    controller.enqueue('a');
+    controller.enqueue('b');
+    await until(() => started.length === 1);
+    let stopped = false;
+    const stopping = controller.stop().then(() => {
+      stopped = true;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(stopped).toBe(false);
+    gate.resolve();
+    await stopping;
+    expect(finished).toEqual(['a']);
+    expect(started).toEqual(['a']);
+  });
+
+  test('a failed reconcile is retried with back-off until it succeeds', async () => {
+    let attempts = 0;
+    const controller = controllerWith(async () => {
+      attempts++;
+      if (attempts < 3) throw new Error('transient');
+      return undefined;
+    });
+    controller.start();
+    controller.enqueue('k');
+    await until(() => attempts === 3);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(attempts).toBe(3);
+    expect(controller.queue.failures('k')).toBe(0);
+    await controller.stop();
+  });
+
+  test('requeueAfterMs brings the key back later', async () => {
+    const times: number[] = [];
+    const controller = controllerWith(async () => {
+      times.push(Date.now());
+      return times.length < 2 ? { requeueAfterMs: 30 } : undefined;
+    });
+    controller.start();
+    controller.enqueue('k');
+    await until(() => times.length === 2);
+    expect((times[1] ?? 0) - (times[0] ?? 0)).toBeGreaterThanOrEqual(25);
+    await controller.stop();
+  });
+
+  test('never reconciles one key twice at once, even with several workers', async () => {
+    let running = 0;
+    let maxRunning = 0;
+    let runs = 0;
+    const controller = controllerWith(async () => {
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      await new Promise((r) => setTimeout(r, 10));
+      running--;
+      runs++;
+      return undefined;
+    }, 4);
+    controller.start();
+    for (let i = 0; i < 5; i++) {
+      controller.enqueue('same');
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    await until(() => runs >= 2 && running === 0 && controller.queue.depth === 0);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(maxRunning).toBe(1);
+    // Five adds collapse into far fewer runs: the one running plus one queued behind it.
+    expect(runs).toBeLessThanOrEqual(3);
+    await controller.stop();
+  });
+});
