@@ -7,6 +7,7 @@
  */
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { recentDrainsKept } from '../../operator/drains.ts';
 import { repoRoot } from '../cluster/tools.ts';
 import {
   assertInstalled,
@@ -36,6 +37,7 @@ import type {
 } from './model.ts';
 import type { ExperimentOptions } from './options.ts';
 import { formatProgress } from './progress.ts';
+import { type Sample, startSampler } from './sampler.ts';
 import { nextSweepRate, summarizeSweep } from './sweep.ts';
 
 export interface ClusterTarget {
@@ -53,8 +55,6 @@ export const COUNTER_SERVICE_NAME = 'counter';
 export const WORKLOAD_REPOSITORY = 'lastcall/workload';
 /** seconds of work between the answer and the INCR (CounterService spec.work.durationSeconds) */
 const WORK_SECONDS = 5;
-/** status.drains.recent keeps this many records (operator/drains.ts, recentDrainsKept) */
-const RECENT_DRAINS_KEPT = 10;
 
 /**
  * The cluster in KUBECONFIG, or the local cluster (started when it is not running).
@@ -101,12 +101,6 @@ export function imageTag(n: number): string {
 /** Seconds after the load starts at which each rollout patches the image: evenly spread, none at the edges. */
 export function rolloutTimes(durationSeconds: number, rollouts: number): number[] {
   return Array.from({ length: rollouts }, (_, i) => (durationSeconds * (i + 1)) / (rollouts + 1));
-}
-
-interface Sample {
-  podsReady: number;
-  podsTerminating: number;
-  counter: number | null;
 }
 
 export async function runExperiment(
@@ -183,13 +177,7 @@ async function measure(
   const log = hooks.log ?? (() => {});
   const { namespace, nodePort, replicas, rate } = options;
   const name = COUNTER_SERVICE_NAME;
-  const samples = new Map<number, Sample>();
-  const podsSeen = new Map<string, string>();
   const records: RolloutRecord[] = [];
-  let latestPods: PodView[] = [];
-  let latestCs: CounterServiceObject | undefined;
-  let latestCounter: number | null = null;
-  let counterChangedAt = Date.now();
   let phase = '';
 
   const load: LoadRun = startLoad({
@@ -208,30 +196,15 @@ async function measure(
   );
   const elapsed = () => (Date.now() - t0) / 1000;
 
-  // One sample a second: pods, the CounterService, the counter.
-  let sampling = true;
-  const sampler = (async () => {
-    for (let tick = 0; sampling; tick++) {
-      const [pods, cs, counter] = await Promise.allSettled([
-        listPods(cluster, namespace, name),
-        readCounterService(cluster, namespace, name),
-        readCounter(nodePort, 900),
-      ]);
-      const t = elapsed();
-      if (pods.status === 'fulfilled') {
-        latestPods = pods.value;
-        for (const p of pods.value) podsSeen.set(p.name, p.image);
-        trackRollouts(records, pods.value, replicas, t);
-      }
-      if (cs.status === 'fulfilled') latestCs = cs.value;
-      const value = counter.status === 'fulfilled' ? counter.value : null;
-      if (value !== null && value !== latestCounter) counterChangedAt = Date.now();
-      if (value !== null) latestCounter = value;
-      samples.set(Math.floor(t), {
-        podsReady: latestPods.filter((p) => p.ready).length,
-        podsTerminating: latestPods.filter((p) => p.terminating).length,
-        counter: value,
-      });
+  const sampler = startSampler({
+    cluster,
+    namespace,
+    name,
+    nodePort,
+    replicas,
+    t0,
+    rollouts: records,
+    onSample: (t, sample) => {
       const snap = load.snapshot();
       log(
         formatProgress({
@@ -240,19 +213,14 @@ async function measure(
           answered: snap.sent,
           ok: snap.ok,
           failed: snap.failed,
-          podsReady: latestPods.filter((p) => p.ready).length,
-          podsTerminating: latestPods.filter((p) => p.terminating).length,
-          counter: value,
+          ...sample,
           phase: phase || rolloutPhase(records, t),
         }),
       );
-      const next = t0 + (tick + 1) * 1000;
-      if (next > Date.now()) await sleep(next - Date.now());
-      else tick = Math.floor(elapsed());
-    }
-  })();
+    },
+  });
 
-  // The rolling updates, spread over the load.
+  // The rolling updates, spread over the load: each patches spec.image to the next tag.
   const rollouts = (async () => {
     const times = rolloutTimes(options.durationSeconds, options.rollouts);
     for (let i = 0; i < times.length; i++) {
@@ -283,12 +251,13 @@ async function measure(
         const last = records.at(-1);
         return last === undefined || last.completedAt !== null ? true : undefined;
       },
-      () => `pods: ${describePods(latestPods)}; ${describeCounterService(latestCs)}`,
+      () => `pods: ${describePods(sampler.pods)}; ${describeCounterService(sampler.counterService)}`,
       250,
     );
-    const replaced = [...podsSeen].filter(([, image]) => image !== finalImage).map(([pod]) => pod);
+
+    const replaced = [...sampler.podsSeen].filter(([, image]) => image !== finalImage).map(([pod]) => pod);
     const drainsFor = () => {
-      const recent = latestCs?.status?.drains?.recent ?? [];
+      const recent = sampler.counterService?.status?.drains?.recent ?? [];
       return recent.filter((d) => replaced.includes(String(d.pod))) as DrainRecord[];
     };
     phase = 'waiting for the drain records';
@@ -296,35 +265,36 @@ async function measure(
       `drain records of ${replaced.length} replaced pod(s) in status.drains`,
       60_000,
       async () => {
-        const observed = latestCs?.status?.drains?.observed ?? 0;
-        // recent keeps the newest 20; beyond that the observed count must do
-        return drainsFor().length >= Math.min(replaced.length, 20) && observed >= replaced.length
+        const observed = sampler.counterService?.status?.drains?.observed ?? 0;
+        // status keeps only the newest records; beyond them the observed count must do
+        return drainsFor().length >= Math.min(replaced.length, recentDrainsKept) &&
+          observed >= replaced.length
           ? true
           : undefined;
       },
-      () => `found ${drainsFor().length}: ${describeCounterService(latestCs)}`,
+      () => `found ${drainsFor().length}: ${describeCounterService(sampler.counterService)}`,
       250,
     ).catch((error: unknown) => log(`drains: ${error instanceof Error ? error.message : String(error)}`));
 
+    // The last increments land WORK_SECONDS after their answer: wait for the counter to reach the
+    // answered count, or (hard mode) to stand still once that time has passed.
     phase = 'waiting for the counter to settle';
     await waitFor(
       `the counter to reach ${totals.ok} or settle`,
       90_000,
       async () => {
-        if (latestCounter === totals.ok) return true;
-        const quiet = Date.now() - counterChangedAt;
+        if (sampler.counter === totals.ok) return true;
+        const quiet = Date.now() - sampler.counterChangedAt;
         const sinceLoad = Date.now() - loadEndedAt;
         return sinceLoad > (WORK_SECONDS + 3) * 1000 && quiet > 4000 ? true : undefined;
       },
-      () => `counter ${latestCounter}, answered ${totals.ok}`,
+      () => `counter ${sampler.counter}, answered ${totals.ok}`,
       250,
     ).catch((error: unknown) => log(`counter: ${error instanceof Error ? error.message : String(error)}`));
-    sampling = false;
-    await sampler;
+    await sampler.stop();
     const counter = await waitFor('GET /count to answer', 30_000, async () => readCounter(nodePort));
 
     const drains = drainsFor();
-    const drainsMissing = replaced.filter((pod) => !drains.some((d) => d.pod === pod));
     const first = records[0];
     const last = records.at(-1);
     return {
@@ -347,31 +317,14 @@ async function measure(
         first !== undefined && last?.completedAt != null ? last.completedAt - first.startedAt : null,
       rolloutRecords: records,
       drains,
-      drainsMissing,
-      gracePeriodSeconds: latestCs?.status?.budget?.gracePeriodSeconds ?? null,
-      timeline: mergeTimeline(totals.perSecond, samples),
+      drainsMissing: replaced.filter((pod) => !drains.some((d) => d.pod === pod)),
+      gracePeriodSeconds: sampler.counterService?.status?.budget?.gracePeriodSeconds ?? null,
+      timeline: mergeTimeline(totals.perSecond, sampler.samples),
       reportPath: null,
     };
   } finally {
-    sampling = false;
     load.stop();
-    await sampler.catch(() => {});
-  }
-}
-
-/** A rollout is ready when `replicas` pods of the new image are Ready, complete when no other pod is left. */
-export function trackRollouts(
-  records: RolloutRecord[],
-  pods: readonly PodView[],
-  replicas: number,
-  t: number,
-): void {
-  const current = records.at(-1);
-  if (current === undefined || current.completedAt !== null) return;
-  const newReady = pods.filter((p) => p.image === current.toImage && p.ready).length;
-  if (current.readyAt === null && newReady >= replicas) current.readyAt = t;
-  if (newReady >= replicas && pods.every((p) => p.image === current.toImage && !p.terminating)) {
-    current.completedAt = t;
+    await sampler.stop().catch(() => {});
   }
 }
 
