@@ -42,6 +42,9 @@ import {
   setConditions,
 } from './status.ts';
 
+/** How long a new CounterService's first status waits for its Deployment's first status. */
+const firstStatusWaitMs = 5000;
+
 export const counterServiceType: ResourceType = {
   group: GROUP,
   version: VERSION,
@@ -280,6 +283,19 @@ export class CounterServiceReconciler {
     const { applier, recorder, ledger, counterServices, log } = this.#deps;
     const key = `${cs.metadata.namespace}/${cs.metadata.name}`;
     const previous = cs.status ?? {};
+    // A Deployment created a moment ago has no status yet; the Deployment controller gives it one
+    // within milliseconds, and that change reconciles this CounterService again. Writing a first
+    // status now would be replaced at once: one write per new CounterService saved. The wait is
+    // bounded, so a stalled controller-manager still gets a status written.
+    const age = Date.now() - Date.parse(input.deployment?.metadata.creationTimestamp ?? '');
+    if (
+      !cs.status?.conditions &&
+      input.deployment &&
+      !input.deployment.status?.observedGeneration &&
+      age < firstStatusWaitMs
+    ) {
+      return { requeueAfterMs: firstStatusWaitMs - Math.max(0, age) };
+    }
     const rollout: RolloutState | undefined = input.deployment?.status
       ? rolloutState(input.deployment)
       : undefined;

@@ -101,6 +101,10 @@ try {
   });
   deployments.start();
   await deployments.waitForSync();
+  // The API server builds its server-side apply type information for a kind on first use (about
+  // two seconds on a fresh control plane): one warm-up CounterService, not counted.
+  await createCounterService(latencyNs, 'warm-up');
+  await until(() => seenAt.has('warm-up'), 30_000, 'Deployment warm-up');
   const latencies: number[] = [];
   say(`latency: ${latencySamples} CounterServices, one at a time`);
   for (let i = 0; i < latencySamples; i++) {
@@ -155,7 +159,7 @@ try {
   results['API requests per reconcile'] = round((after.requests - before.requests) / reconciles, 2);
   results['writes per CounterService'] = round((after.writes - before.writes) / count, 2);
   results['reconciles per CounterService'] = round(reconciles / count, 2);
-  results[`operator RSS with ${count + latencySamples} (MB)`] = round(rssKb(operator) / 1024);
+  results[`operator RSS with ${count + latencySamples + 1} (MB)`] = round(rssKb(operator) / 1024);
   results['operator RSS peak while converging (MB)'] = round(Math.max(rssPeakKb, rssKb(operator)) / 1024);
 
   // --- steady state: once the Deployment controller has caught up with every Deployment and each
@@ -207,11 +211,12 @@ try {
   await stopOperator(operator);
   const restartedAt = performance.now();
   operator = await startOperator();
-  const total = count + latencySamples;
+  const total = count + latencySamples + 1;
   await until(async () => (await requestCounts()).reconciles >= total, 120_000, 'resync after restart', 250);
   const resync = await requestCounts();
   results[`restart: resync of ${total} (s)`] = round((performance.now() - restartedAt) / 1000, 1);
   results['restart: writes during resync'] = resync.writes;
+  for (const [kind, n] of resync.byKind) say(`restart write: ${kind} x${n}`);
   results[`operator RSS after resync of ${total} (MB)`] = round(rssKb(operator) / 1024);
   results['operator JS heap used after resync (MB)'] = round((await heapUsedBytes()) / 2 ** 20);
 } finally {
@@ -227,7 +232,7 @@ const goals: Record<string, string> = {
   'create -> Deployment p50 (ms)': '<= 100',
   'create -> Deployment p99 (ms)': '<= 500',
   [`${count} converged in (s)`]: '<= 60',
-  [`operator RSS with ${count + latencySamples} (MB)`]: '<= 200',
+  [`operator RSS with ${count + latencySamples + 1} (MB)`]: '<= 200',
   'steady-state writes per minute': '0',
   'restart: writes during resync': '0',
 };
