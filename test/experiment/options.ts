@@ -43,7 +43,7 @@ export const DEFAULT_OPTIONS: ExperimentOptions = {
   nodePort: 30080,
   namespace: 'lastcall-experiment',
   sweep: false,
-  sweepMaxRate: 1600,
+  sweepMaxRate: 6400,
   skipInstall: false,
   help: false,
 };
