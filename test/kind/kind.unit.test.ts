@@ -60,7 +60,7 @@ describe('the kind path', () => {
       const stage = stageOf(text, target);
       expect(stage, `Dockerfile stage "${target}"`).toBeDefined();
       // the local cluster runs `${NODE} ${REPO}/<path>.ts`; the image must run the same file
-      const script = (images[repository].entrypoint as string[])[1]?.replace('${REPO}/', '');
+      const script = (images[repository].entrypoint as string[])[1]?.replace(/^\$\{REPO\}\//, '');
       expect(stage).toContain(script);
     }
   });
