@@ -196,7 +196,7 @@ export class CounterServiceReconciler {
         const desired = kind.desired(cs);
         const live = kind.store.get(key);
         const result = await applier.apply(kind.type, desired, live);
-        if (result.written) kind.store.remember(result.object);
+        if (result.written) kind.store.remember(result.object, live?.metadata.resourceVersion);
         return { kind, desired, live, result };
       }),
     );
@@ -345,7 +345,7 @@ export class CounterServiceReconciler {
       },
       status,
     } as KubeObject);
-    counterServices.remember(written as CounterService & KubeObject);
+    counterServices.remember(written as CounterService & KubeObject, cs.metadata.resourceVersion);
     ledger.settle(key, pending);
     log.info({ key, phase: status.phase, drainsAdded: added.length }, 'status updated');
 

@@ -219,6 +219,9 @@ try {
   for (const [kind, n] of resync.byKind) say(`restart write: ${kind} x${n}`);
   results[`operator RSS after resync of ${total} (MB)`] = round(rssKb(operator) / 1024);
   results['operator JS heap used after resync (MB)'] = round((await heapUsedBytes()) / 2 ** 20);
+  // V8 keeps the heap it grew during the resync burst until its memory reducer runs on idle.
+  await new Promise((r) => setTimeout(r, 30_000));
+  results['operator RSS 30 s after resync (MB)'] = round(rssKb(operator) / 1024);
 } finally {
   await stopOperator(operator);
   await deleteNamespace(latencyNs);

@@ -41,12 +41,22 @@ export class Store<T extends KubeObject = KubeObject> {
   }
 
   /**
-   * Writes a response of our own write into the store ("write-through"), so the next reconcile
-   * does not act on the object as it was before that write. The watch event for the same write
+   * Puts the response of our own write into the store ("write-through"), so the next reconcile
+   * does not act on the object as it was before that write; the watch event for the same write
    * arrives later with the same resourceVersion and is then ignored as a repeat.
+   *
+   * Only if the store still holds the version the write was based on (`basedOn`; undefined for a
+   * create): if the watch delivered anything since, it is at least as new as our write's base
+   * and may be newer than our response (the Deployment controller's first status can arrive
+   * before the response to the create), and overwriting it would leave the store behind with no
+   * event left to correct it.
    */
-  remember(obj: T): void {
-    if (obj?.metadata?.name) this.#objects.set(objectKey(obj), this.#transform(obj));
+  remember(obj: T, basedOn: string | undefined): boolean {
+    if (!obj?.metadata?.name) return false;
+    const key = objectKey(obj);
+    if (this.#objects.get(key)?.metadata.resourceVersion !== basedOn) return false;
+    this.#objects.set(key, this.#transform(obj));
+    return true;
   }
 }
 
