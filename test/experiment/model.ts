@@ -75,6 +75,8 @@ export interface SweepPoint {
   lost: number;
   /** set when the run itself could not complete (e.g. the rollout timed out) */
   error: string | null;
+  /** failures by cause, e.g. "address already in use" (the load generator's own ports ran out) */
+  failures?: Record<string, number>;
 }
 
 export interface SweepResult {

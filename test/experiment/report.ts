@@ -209,7 +209,7 @@ function sweepSection(s: SweepResult): string {
   const rows = s.points
     .map(
       (p) =>
-        `<tr><td>${p.rate}</td><td>${p.sent}</td><td>${p.ok}</td><td>${p.failed}</td><td>${p.lost}</td><td>${escapeXml(p.error ?? '')}</td></tr>`,
+        `<tr><td>${p.rate}</td><td>${p.sent}</td><td>${p.ok}</td><td>${p.failed}</td><td>${p.lost}</td><td>${escapeXml(p.error ?? failureNote(p.failures))}</td></tr>`,
     )
     .join('');
   return `<section class="sweep">
@@ -217,6 +217,14 @@ function sweepSection(s: SweepResult): string {
 ${chart}
 <table class="runs"><thead><tr><th>rate/s</th><th>sent</th><th>2xx</th><th>failed</th><th>lost</th><th>note</th></tr></thead><tbody>${rows}</tbody></table>
 </section>`;
+}
+
+/** "700 × address already in use, 12 × EOF": the causes, most frequent first */
+function failureNote(failures: Record<string, number> | undefined): string {
+  return Object.entries(failures ?? {})
+    .sort((a, b) => b[1] - a[1])
+    .map(([cause, n]) => `${n} × ${cause}`)
+    .join(', ');
 }
 
 function tagOf(image: string): string {

@@ -22,7 +22,15 @@ describe('report', () => {
       { rate: 25, sent: 1000, ok: 1000, failed: 0, lost: 0, error: null },
       { rate: 50, sent: 2000, ok: 2000, failed: 0, lost: 0, error: null },
       { rate: 100, sent: 4000, ok: 4000, failed: 0, lost: 0, error: null },
-      { rate: 200, sent: 8000, ok: 7990, failed: 10, lost: 4, error: null },
+      {
+        rate: 200,
+        sent: 8000,
+        ok: 7990,
+        failed: 10,
+        lost: 4,
+        error: null,
+        failures: { EOF: 3, 'address in use': 7 },
+      },
       { rate: 150, sent: 6000, ok: 6000, failed: 0, lost: 0, error: null },
     ]);
     const html = renderReport({
@@ -45,6 +53,7 @@ describe('report', () => {
       'experiment-5d8f-abcde: Killed, exit 143, Error, 65 pending at SIGTERM, 0 completed, 65 abandoned',
     );
     expect(html).toContain('highest lossless rate 150/s');
+    expect(html).toContain('<td>7 × address in use, 3 × EOF</td>');
     expect(html).toContain('2 × connection reset by peer');
   });
 

@@ -407,6 +407,7 @@ export async function runSweep(
         failed: result.failed,
         lost: result.lost,
         error: null,
+        failures: result.failures,
       });
       log(
         `sweep: ${rate}/s: sent ${result.sent}, ok ${result.ok}, failed ${result.failed}, lost ${result.lost}`,
