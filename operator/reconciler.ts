@@ -35,6 +35,7 @@ import type { Store } from './runtime/store.ts';
 import {
   type ConditionInput,
   findCondition,
+  nextRollout,
   phaseOf,
   type RolloutState,
   rolloutConditions,
@@ -132,7 +133,6 @@ export class CounterServiceReconciler {
     const policy = resolvePolicy(this.#deps.drainPolicies.list(), namespace, namespaceLabels);
     const decision = computeBudget(cs.spec, policy);
     const live = this.#deps.deployments.get(key);
-    const liveImage = imageOf(live);
 
     let budget: Budget | undefined = cs.status?.budget;
     let budgetCondition: ConditionInput;
@@ -179,7 +179,7 @@ export class CounterServiceReconciler {
       budget,
       budgetCondition,
       deployment,
-      lastRollout: nextRollout(cs, live ? liveImage : undefined, live !== undefined, deployment, now),
+      lastRollout: nextRollout(cs.status?.lastRollout, deployment, now),
       extra: decision.accepted
         ? []
         : [{ type: 'Degraded', status: 'True', reason: 'BudgetRejected', message: decision.message }],
@@ -375,36 +375,6 @@ export class CounterServiceReconciler {
     }
     return undefined;
   }
-}
-
-/**
- * The last rollout: starts when the operator changes the Deployment's image (or creates it), ends
- * when the Deployment reports every pod updated and available.
- */
-export function nextRollout(
-  cs: CounterService,
-  liveImage: string | undefined,
-  existed: boolean,
-  deployment: Deployment | undefined,
-  now: string,
-): CounterServiceStatus['lastRollout'] {
-  const previous = cs.status?.lastRollout;
-  const image = cs.spec.image;
-  let rollout = previous;
-  if (
-    deployment &&
-    imageOf(deployment) === image &&
-    (!existed || (liveImage !== undefined && liveImage !== image))
-  ) {
-    rollout = existed
-      ? { fromImage: liveImage, toImage: image, startedAt: now }
-      : { toImage: image, startedAt: now };
-  }
-  if (rollout && !rollout.completedAt && deployment?.status && rollout.toImage === image) {
-    if (rolloutState(deployment).complete && imageOf(deployment) === image)
-      rollout = { ...rollout, completedAt: now };
-  }
-  return rollout;
 }
 
 function imageOf(deployment: Deployment | undefined): string | undefined {

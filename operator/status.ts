@@ -1,6 +1,6 @@
 // CounterService status: conditions that follow the Kubernetes API conventions, the phase that
 // summarises them, and the Deployment rollout state they are derived from. Pure functions.
-import type { Condition, ConditionType, Phase } from './api/types.ts';
+import type { Condition, ConditionType, CounterServiceStatus, Phase } from './api/types.ts';
 import { CONDITION_TYPES } from './api/types.ts';
 
 export interface ConditionInput {
@@ -175,4 +175,35 @@ export function phaseOf(conditions: readonly Condition[]): Phase {
   if (is('Ready', 'True') && !is('Progressing', 'True')) return 'Ready';
   if (is('Progressing', 'True')) return 'Progressing';
   return 'Pending';
+}
+
+type Rollout = NonNullable<CounterServiceStatus['lastRollout']>;
+
+interface DeploymentWithImage extends DeploymentLike {
+  metadata: { generation?: number; creationTimestamp?: string };
+  spec?: { replicas?: number; template?: { spec?: { containers?: Array<{ image?: string }> } } };
+}
+
+/**
+ * The last rollout, judged from the Deployment alone (level-triggered, so a failed status write
+ * or a restart in between loses nothing): its image differs from the last rollout's target: a new
+ * rollout started; it reports every pod updated and available: that rollout completed. The first
+ * rollout starts when the Deployment was created.
+ */
+export function nextRollout(
+  previous: Rollout | undefined,
+  deployment: DeploymentWithImage | undefined,
+  now: string,
+) {
+  const image = deployment?.spec?.template?.spec?.containers?.[0]?.image;
+  if (!deployment || !image) return previous;
+  let rollout: Rollout;
+  if (!previous) rollout = { toImage: image, startedAt: deployment.metadata.creationTimestamp ?? now };
+  else if (previous.toImage !== image)
+    rollout = { fromImage: previous.toImage, toImage: image, startedAt: now };
+  else rollout = previous;
+  if (!rollout.completedAt && deployment.status && rolloutState(deployment).complete) {
+    rollout = { ...rollout, completedAt: now };
+  }
+  return rollout;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import type { Condition } from './api/types.ts';
-import { phaseOf, rolloutConditions, rolloutState, setConditions } from './status.ts';
+import { nextRollout, phaseOf, rolloutConditions, rolloutState, setConditions } from './status.ts';
 
 const t0 = '2026-01-01T00:00:00.000Z';
 const t1 = '2026-01-01T00:05:00.000Z';
@@ -121,5 +121,38 @@ describe('phaseOf', () => {
 
   test('no Deployment status yet: Progressing', () => {
     expect(phaseOf(setConditions(undefined, rolloutConditions(undefined, 1), 1, t0))).toBe('Progressing');
+  });
+});
+
+describe('nextRollout', () => {
+  const deployment = (image: string, status?: object, generation = 1) => ({
+    metadata: { generation, creationTimestamp: t0 },
+    spec: { replicas: 1, template: { spec: { containers: [{ image }] } } },
+    ...(status ? { status: { observedGeneration: generation, ...status } } : {}),
+  });
+  const done = { replicas: 1, updatedReplicas: 1, availableReplicas: 1, readyReplicas: 1 };
+
+  test('the first rollout starts when the Deployment was created and completes when it is available', () => {
+    const started = nextRollout(undefined, deployment('app:v1'), t1);
+    expect(started).toEqual({ toImage: 'app:v1', startedAt: t0 });
+    expect(nextRollout(started, deployment('app:v1', done), t1)).toEqual({
+      toImage: 'app:v1',
+      startedAt: t0,
+      completedAt: t1,
+    });
+  });
+
+  test('a new image starts a new rollout from the previous target', () => {
+    const previous = { toImage: 'app:v1', startedAt: t0, completedAt: t0 };
+    const rolling = nextRollout(previous, deployment('app:v2', { ...done, observedGeneration: 1 }, 2), t1);
+    expect(rolling).toEqual({ fromImage: 'app:v1', toImage: 'app:v2', startedAt: t1 });
+    // Unchanged while the Deployment controller has not caught up.
+    expect(nextRollout(rolling, deployment('app:v2', { ...done, observedGeneration: 1 }, 2), t1)).toEqual(
+      rolling,
+    );
+  });
+
+  test('no Deployment, no rollout change', () => {
+    expect(nextRollout(undefined, undefined, t1)).toBeUndefined();
   });
 });

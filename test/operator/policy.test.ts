@@ -71,13 +71,13 @@ describe('DrainPolicy', () => {
     });
     // 5 propagation + 5 work + 4 cleanup + 6 margin.
     await waitFor('policy budget 20s', async () => (await grace('gamma')) === 20);
-    const cs = await get(client, counterServices, namespace.name, 'gamma');
-    expect(
-      (cs?.status as { budget?: { policy: string; formula: string } } | undefined)?.budget,
-    ).toMatchObject({
-      policy: policyName,
-      formula: '5 + 5 + 4 + 6 = 20s',
+    // Status follows the Deployment.
+    const budget = await waitFor('status budget from the policy', async () => {
+      const cs = await get(client, counterServices, namespace.name, 'gamma');
+      const b = (cs?.status as { budget?: { policy: string; formula: string } } | undefined)?.budget;
+      return b?.policy === policyName ? b : undefined;
     });
+    expect(budget.formula).toBe('5 + 5 + 4 + 6 = 20s');
 
     await mergePatch(client, drainPolicies, undefined, policyName, {
       spec: { defaults: { marginSeconds: 1 } },

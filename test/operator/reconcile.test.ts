@@ -96,7 +96,8 @@ describe('reconcile', () => {
 
     const reconciled = await waitFor('status of alpha', async () => {
       const live = await get(client, counterServices, namespace.name, 'alpha');
-      return live?.status && condition(live, 'BudgetAccepted') ? live : undefined;
+      const status = live?.status as { lastRollout?: unknown } | undefined;
+      return status?.lastRollout && condition(live, 'BudgetAccepted') ? live : undefined;
     });
     const status = reconciled.status as Record<string, unknown>;
     expect(status).toMatchObject({
