@@ -50,10 +50,11 @@ test('sends exactly rate × duration requests and counts every answer by the sec
 });
 
 test('counts non-2xx answers and refused connections as failures, by cause', async () => {
-  let n = 0;
+  const served = { 200: 0, 503: 0 };
   const port = await serve((_req, res) => {
-    n++;
-    res.statusCode = n % 4 === 0 ? 503 : 200;
+    const code = (served[200] + served[503] + 1) % 4 === 0 ? 503 : 200;
+    served[code]++;
+    res.statusCode = code;
     res.end();
   });
   const load = startLoad({ vegeta, url: `http://127.0.0.1:${port}/incr`, rate: 40, durationSeconds: 3 });
@@ -62,13 +63,17 @@ test('counts non-2xx answers and refused connections as failures, by cause', asy
   server?.closeAllConnections();
   await new Promise((resolve) => server?.close(resolve));
   const totals = await load.done;
+  const handled = served[200] + served[503];
 
   expect(totals.sent).toBe(120);
   expect(totals.ok + totals.failed).toBe(120);
-  expect(totals.failures['HTTP 503']).toBe(Math.floor(n / 4));
-  expect(totals.ok).toBe(n - Math.floor(n / 4));
-  expect(totals.failures['connection refused']).toBe(120 - n);
-  expect(totals.failed).toBe(120 - totals.ok);
+  // An answer written at the moment the connections were cut may still be lost on the way
+  // (the client then sees EOF or a reset): allow two such.
+  expect(totals.ok).toBeLessThanOrEqual(served[200]);
+  expect(totals.ok).toBeGreaterThanOrEqual(served[200] - 2);
+  expect(totals.failures['HTTP 503']).toBeGreaterThanOrEqual(served[503] - 2);
+  expect(totals.failures['connection refused']).toBeGreaterThanOrEqual(120 - handled - 2);
+  expect(handled).toBeLessThan(120);
 });
 
 test('a missing vegeta binary rejects with the reason', async () => {
