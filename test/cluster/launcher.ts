@@ -37,6 +37,9 @@ import { ensureTools, repoRoot } from './tools.ts';
 
 export type { ComponentSet } from './components/state.ts';
 
+/** How many times `up` starts again on new ports when a chosen port was taken meanwhile. */
+const PORT_RACE_ATTEMPTS = 4;
+
 export interface ClusterHandle {
   stateDir: string;
   kubeconfig: string;
@@ -130,16 +133,17 @@ export async function up(opts: UpOptions = {}): Promise<ClusterHandle> {
     async () => {
       const existing = await reuseRunning(stateDir, wanted, progress);
       if (existing !== undefined) return existing;
-      try {
-        return await startFresh(stateDir, wanted, progress);
-      } catch (error) {
-        // Ports are chosen free, but another process may bind one before the
-        // component does (ports.ts). Once is bad luck; twice is reported.
-        if (!(error instanceof ComponentFailed) || !/address already in use/i.test(error.message))
-          throw error;
-        progress(`${error.component} found its port taken since it was chosen; starting again on new ports`);
-        await rm(stateDir, { recursive: true, force: true });
-        return await startFresh(stateDir, wanted, progress);
+      // Ports are chosen free, but another process may bind one before the
+      // component does (ports.ts). A few times is bad luck; more is reported.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await startFresh(stateDir, wanted, progress);
+        } catch (error) {
+          const portTaken = error instanceof ComponentFailed && /address already in use/i.test(error.message);
+          if (!portTaken || attempt >= PORT_RACE_ATTEMPTS) throw error;
+          progress(`${error.component} found its port taken since it was chosen; starting again on new ports`);
+          await rm(stateDir, { recursive: true, force: true });
+        }
       }
     },
   );

@@ -2,10 +2,16 @@ import { createServer, type Server } from 'node:net';
 
 /**
  * `count` distinct free TCP ports on 127.0.0.1. Each port is held open until
- * all are chosen, so the kernel cannot hand the same port out twice; they are
- * released before returning. Another process may still take one before the
- * component binds it: the launcher then reports that component as crashed with
- * its log tail ("address already in use"), and the next `up` picks new ports.
+ * all are chosen, so none is handed out twice; they are released before returning.
+ *
+ * Ports come from 20000-29999, below both the kernel's ephemeral range
+ * (net.ipv4.ip_local_port_range, 32768-60999 by default) and the NodePort range
+ * (30000-32767). A port picked with `listen(0)` is an ephemeral one, and every
+ * outgoing connection on the machine (a watch, a probe, a test client) may take
+ * it in the moment between our check and the component's own bind; seen here
+ * as etcd failing with "address already in use". Another local cluster may
+ * still race us for a port in this range: the launcher then starts again on
+ * new ports.
  */
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
   const servers = await Promise.all(Array.from({ length: count }, () => listenOnAnyPort(host)));
@@ -19,12 +25,28 @@ export async function freePorts(count: number, host = '127.0.0.1'): Promise<numb
   return ports;
 }
 
-function listenOnAnyPort(host: string): Promise<Server> {
+const FIRST_PORT = 20000;
+const PORT_SPAN = 10000;
+const ATTEMPTS = 200;
+
+async function listenOnAnyPort(host: string): Promise<Server> {
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    const port = FIRST_PORT + Math.floor(Math.random() * PORT_SPAN);
+    try {
+      return await listenOn(host, port);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    }
+  }
+  throw new Error(`no free port on ${host} in ${FIRST_PORT}-${FIRST_PORT + PORT_SPAN - 1} after ${ATTEMPTS} tries`);
+}
+
+function listenOn(host: string, port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
     server.once('error', reject);
-    server.listen({ host, port: 0, exclusive: true }, () => resolve(server));
+    server.listen({ host, port, exclusive: true }, () => resolve(server));
   });
 }
 
