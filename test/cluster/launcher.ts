@@ -141,7 +141,9 @@ export async function up(opts: UpOptions = {}): Promise<ClusterHandle> {
         } catch (error) {
           const portTaken = error instanceof ComponentFailed && /address already in use/i.test(error.message);
           if (!portTaken || attempt >= PORT_RACE_ATTEMPTS) throw error;
-          progress(`${error.component} found its port taken since it was chosen; starting again on new ports`);
+          progress(
+            `${error.component} found its port taken since it was chosen; starting again on new ports`,
+          );
           await rm(stateDir, { recursive: true, force: true });
         }
       }

@@ -38,7 +38,9 @@ async function listenOnAnyPort(host: string): Promise<Server> {
       if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
     }
   }
-  throw new Error(`no free port on ${host} in ${FIRST_PORT}-${FIRST_PORT + PORT_SPAN - 1} after ${ATTEMPTS} tries`);
+  throw new Error(
+    `no free port on ${host} in ${FIRST_PORT}-${FIRST_PORT + PORT_SPAN - 1} after ${ATTEMPTS} tries`,
+  );
 }
 
 function listenOn(host: string, port: number): Promise<Server> {
