@@ -3,13 +3,15 @@
  * the suite's cluster: every increment answered 2xx must be in the counter and
  * no request may fail while the operator rolls the CounterService.
  */
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { writeReport } from '../experiment/report.ts';
 import { defaultReportPath, runExperiment } from '../experiment/run.ts';
 import { formatSummary } from '../experiment/summary.ts';
-import { e2eTarget, HARDER, optionsFor, SEED } from './plans.ts';
+import { e2eTarget, HARDER, optionsFor, removeInClusterOperator, SEED } from './plans.ts';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
+
+afterAll(removeInClusterOperator);
 
 describe('the rollout experiment', () => {
   test('seed: 1000 requests at 25/s with one rolling update: counter exactly 1000, nothing failed', async () => {

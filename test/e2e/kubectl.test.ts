@@ -20,7 +20,7 @@ import {
   waitFor,
 } from '../experiment/kube.ts';
 import type { ClusterTarget } from '../experiment/run.ts';
-import { e2eTarget } from './plans.ts';
+import { e2eTarget, removeInClusterOperator } from './plans.ts';
 
 const namespace = 'lastcall-e2e-kubectl';
 const name = 'hello';
@@ -55,6 +55,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (target) await deleteCounterService(connect(target.kubeconfig, target.binDir), namespace, name);
+  await removeInClusterOperator();
 });
 
 describe('kubectl', () => {

@@ -4,13 +4,15 @@
  * lose increments; if it ever loses none, the experiment cannot tell a
  * graceful drain from none and the other results mean nothing.
  */
-import { expect, test } from 'vitest';
+import { afterAll, expect, test } from 'vitest';
 import { writeReport } from '../experiment/report.ts';
 import { defaultReportPath, runExperiment } from '../experiment/run.ts';
 import { formatSummary } from '../experiment/summary.ts';
-import { CONTROL, e2eTarget, optionsFor } from './plans.ts';
+import { CONTROL, e2eTarget, optionsFor, removeInClusterOperator } from './plans.ts';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
+
+afterAll(removeInClusterOperator);
 
 test('hard mode loses increments answered 2xx during a rolling update', async () => {
   const result = await runExperiment(await e2eTarget(), optionsFor(CONTROL), { log });

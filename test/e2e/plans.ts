@@ -4,6 +4,7 @@
  */
 import { inject } from 'vitest';
 import { ensureTools } from '../cluster/tools.ts';
+import { kubectl } from '../experiment/kube.ts';
 import { DEFAULT_OPTIONS, type ExperimentOptions } from '../experiment/options.ts';
 import type { ClusterTarget } from '../experiment/run.ts';
 
@@ -38,4 +39,13 @@ export function optionsFor(plan: Plan): ExperimentOptions {
 /** The cluster of the "cluster" project's globalSetup (local, or kind through LASTCALL_E2E_KUBECONFIG). */
 export async function e2eTarget(): Promise<ClusterTarget> {
   return { kubeconfig: inject('kubeconfig'), binDir: await ensureTools() };
+}
+
+/**
+ * The runner installs lastcall with its operator in the cluster; the other suites of the
+ * "cluster" project run operators of their own (per namespace) on the same cluster, so a
+ * file that installed it removes the operator again (the CRDs, which everyone shares, stay).
+ */
+export async function removeInClusterOperator(): Promise<void> {
+  await kubectl(await e2eTarget(), ['delete', '-k', 'config/manager', '--ignore-not-found', '--wait=false']);
 }

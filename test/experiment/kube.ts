@@ -93,6 +93,9 @@ export async function kubectl(
       cwd: repoRoot,
       maxBuffer: 16 << 20,
     });
+    // kubectl may exit before reading stdin (most commands never do): EPIPE on our end is no
+    // error of its own; the exit status says how the command went.
+    pending.child.stdin?.on('error', () => {});
     pending.child.stdin?.end(input ?? '');
     const { stdout } = await pending;
     return stdout;
