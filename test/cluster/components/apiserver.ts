@@ -53,10 +53,13 @@ export function apiserver(layout: ClusterLayout): Component {
         '--requestheader-extra-headers-prefix=X-Remote-Extra-',
         `--proxy-client-cert-file=${pki.frontProxyClient.cert}`,
         `--proxy-client-key-file=${pki.frontProxyClient.key}`,
-        // The API server calls kubelets (logs, exec) with this identity; the
-        // process kubelet serves no such API, but the flag keeps the wiring real.
+        // The API server calls the kubelet (kubectl logs) with this identity.
         `--kubelet-client-certificate=${pki.clients.admin.cert}`,
         `--kubelet-client-key=${pki.clients.admin.key}`,
+        // Dial the kubelet only at its InternalIP (127.0.0.1), never by resolving
+        // the node's name: the default list starts with Hostname, and a DNS
+        // lookup of "lastcall-node" would leave the machine (the network rule).
+        '--kubelet-preferred-address-types=InternalIP',
         '--profiling=false',
       ],
       endpoint: url,
