@@ -83,7 +83,13 @@ describe('leader election', () => {
       () => get(client, coreTypes.deployment, namespace.name, 'first'),
       10_000,
     );
-    expect(await leader.metric('lastcall_reconcile_total')).toBeGreaterThan(0);
+    // The Deployment is applied before the reconcile ends (its first status
+    // write waits for the Deployment's status), so wait for the count too.
+    await waitFor(
+      'the leader counted the reconcile',
+      async () => (await leader.metric('lastcall_reconcile_total')) > 0,
+      10_000,
+    );
     expect(await standby.metric('lastcall_reconcile_total')).toBe(0);
     expect(await standby.writes()).toBe(0);
 
