@@ -1,22 +1,8 @@
-import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
-import {
-  killAllWorkloads,
-  type RedisHandle,
-  readCounter,
-  sendIncrements,
-  spawnWorkload,
-  startRedis,
-  waitFor,
-} from './support.ts';
+import { expect, test } from 'vitest';
+import { useFileRedis } from './file-redis.ts';
+import { readCounter, sendIncrements, spawnWorkload, startRedis, waitFor } from './support.ts';
 
-let redis: RedisHandle;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterEach(killAllWorkloads);
-afterAll(async () => {
-  await redis?.stop();
-});
+const redis = useFileRedis();
 
 test('N increments pending at SIGTERM: the counter ends at exactly N, exit 0, the summary says so', async () => {
   const key = 'graceful-n';

@@ -1,22 +1,8 @@
-import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
-import {
-  killAllWorkloads,
-  type RedisHandle,
-  readCounter,
-  sendIncrements,
-  spawnWorkload,
-  startRedis,
-  waitFor,
-} from './support.ts';
+import { expect, test } from 'vitest';
+import { useFileRedis } from './file-redis.ts';
+import { readCounter, sendIncrements, spawnWorkload, waitFor } from './support.ts';
 
-let redis: RedisHandle;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterEach(killAllWorkloads);
-afterAll(async () => {
-  await redis?.stop();
-});
+const redis = useFileRedis();
 
 test('hard mode (the negative control) loses every pending increment at SIGTERM', async () => {
   const key = 'hard';

@@ -1,24 +1,9 @@
-import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
-import {
-  killAllWorkloads,
-  type RedisHandle,
-  readCounter,
-  sendIncrements,
-  spawnWorkload,
-  startLossyProxy,
-  startRedis,
-  waitFor,
-} from './support.ts';
+import { expect, test } from 'vitest';
+import { useFileRedis } from './file-redis.ts';
+import { readCounter, sendIncrements, spawnWorkload, startLossyProxy, waitFor } from './support.ts';
 
-let redis: RedisHandle;
-beforeAll(async () => {
-  // Durable (AOF, fsync always): the restart must not lose what Redis confirmed.
-  redis = await startRedis({ durable: true });
-});
-afterEach(killAllWorkloads);
-afterAll(async () => {
-  await redis?.stop();
-});
+// Durable (AOF, fsync always): the restart must not lose what Redis confirmed.
+const redis = useFileRedis({ durable: true });
 
 test('Redis killed and restarted in the middle of a drain: the counter still ends at exactly N', async () => {
   const key = 'restart';

@@ -1,23 +1,9 @@
 import { connect, type Socket } from 'node:net';
-import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
-import {
-  killAllWorkloads,
-  type RedisHandle,
-  readCounter,
-  sendIncrements,
-  spawnWorkload,
-  startRedis,
-  waitFor,
-} from './support.ts';
+import { expect, test } from 'vitest';
+import { useFileRedis } from './file-redis.ts';
+import { readCounter, sendIncrements, spawnWorkload, waitFor } from './support.ts';
 
-let redis: RedisHandle;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterEach(killAllWorkloads);
-afterAll(async () => {
-  await redis?.stop();
-});
+const redis = useFileRedis();
 
 /** A raw HTTP/1.1 connection: keep-alive by default, and we see every header and the close. */
 function rawConnection(
