@@ -99,11 +99,10 @@ export function trimPod(pod: PodLike): PodLike {
   };
 }
 
-/** One observed drain: the record for status plus what dedupes it. */
+/** One observed drain: the record for status and the CounterService it belongs to. */
 export interface ObservedDrain {
   /** The CounterService key ("namespace/name"). */
   key: string;
-  podUID: string;
   record: DrainRecord;
 }
 
@@ -130,6 +129,8 @@ export function drainOf(pod: PodLike): ObservedDrain | undefined {
     pod: pod.metadata.name ?? '',
     outcome: outcomeOf(exitCode, terminated, report),
   };
+  // The API server sets a UID on every pod; a pod built without one falls back to name identity.
+  if (pod.metadata.uid) record.podUID = pod.metadata.uid;
   if (terminated.finishedAt) record.finishedAt = terminated.finishedAt;
   if (exitCode !== undefined) record.exitCode = exitCode;
   if (terminated.reason) record.reason = terminated.reason.slice(0, 256);
@@ -148,11 +149,7 @@ export function drainOf(pod: PodLike): ObservedDrain | undefined {
   if (report?.pendingAtSignal !== undefined) record.pendingAtSignal = Math.round(report.pendingAtSignal);
   if (report?.completed !== undefined) record.completed = Math.round(report.completed);
   if (report?.abandoned !== undefined) record.abandoned = Math.round(report.abandoned);
-  return {
-    key: `${pod.metadata.namespace}/${owner}`,
-    podUID: pod.metadata.uid ?? record.pod,
-    record,
-  };
+  return { key: `${pod.metadata.namespace}/${owner}`, record };
 }
 
 /** SIGKILL shows as exit code 137 (128 + 9) or reason OOMKilled; any other failure counts as killed too. */
@@ -168,15 +165,28 @@ export function outcomeOf(
   return 'Clean';
 }
 
-/** Was this record already counted? Records are identified by pod name within a CounterService. */
-export function alreadyRecorded(drains: DrainsStatus | undefined, record: DrainRecord): boolean {
-  return (drains?.recent ?? []).some((r) => r.pod === record.pod);
+/**
+ * Do two records describe the same pod? A pod's name is not its identity: a StatefulSet-like
+ * controller, or a hand delete and re-create, gives the new pod the old name, but the API server
+ * gives every pod object a new metadata.uid. So records are the same pod when their UIDs are equal.
+ * A record written before podUID was recorded (or built without a UID) has only its name, and is
+ * compared by name: counting a pod twice would corrupt the totals.
+ */
+export function samePod(a: DrainRecord, b: DrainRecord): boolean {
+  if (a.podUID && b.podUID) return a.podUID === b.podUID;
+  return a.pod === b.pod;
+}
+
+/** The ledger's key of a record: its pod UID, or its name when it has none. */
+function podIdentity(record: DrainRecord): string {
+  return record.podUID ? `uid:${record.podUID}` : `name:${record.pod}`;
 }
 
 /**
  * Adds new drain records to the drains status: counters, longest drain, the recommendation and the
- * recent list (newest first). Records already in `recent` are skipped, so replaying the same pod
- * (a relist after a restart, a repeated event) never counts it twice.
+ * recent list (newest first). Records of a pod (by UID, see samePod) already in `recent` are
+ * skipped, so replaying the same pod (a relist after a restart, a repeated event) never counts it
+ * twice, while a new pod that reuses an old name counts as a new drain.
  * The recommendation comes from `recommend` (budget.ts: propagation + longest drain + margin).
  */
 export function addDrains(
@@ -195,7 +205,7 @@ export function addDrains(
   const added: DrainRecord[] = [];
   const ordered = [...records].sort((a, b) => compareTimes(a.finishedAt, b.finishedAt));
   for (const record of ordered) {
-    if (recent.some((r) => r.pod === record.pod) || added.some((r) => r.pod === record.pod)) continue;
+    if (recent.some((r) => samePod(r, record)) || added.some((r) => samePod(r, record))) continue;
     added.push(record);
     next.observed++;
     if (record.outcome === 'Clean') next.clean++;
@@ -272,7 +282,7 @@ export class DrainLedger {
       this.#pending.set(drain.key, pods);
     }
     // A later observation of the same pod (final update, then DELETED) carries the same record.
-    pods.set(drain.podUID, drain.record);
+    pods.set(podIdentity(drain.record), drain.record);
     return drain.key;
   }
 
@@ -284,8 +294,8 @@ export class DrainLedger {
   settle(key: string, records: readonly DrainRecord[]): void {
     const pods = this.#pending.get(key);
     if (!pods) return;
-    for (const [uid, record] of pods) {
-      if (records.some((r) => r.pod === record.pod)) pods.delete(uid);
+    for (const [identity, record] of pods) {
+      if (records.some((r) => samePod(r, record))) pods.delete(identity);
     }
     if (pods.size === 0) this.#pending.delete(key);
   }

@@ -26,13 +26,15 @@ function pod(
     message?: string;
     deleting?: boolean;
     running?: boolean;
+    name?: string;
+    uid?: string;
   } = {},
 ): PodLike {
   return {
     metadata: {
-      name: 'counter-abc-1',
+      name: overrides.name ?? 'counter-abc-1',
       namespace: 'demo',
-      uid: 'uid-1',
+      uid: overrides.uid ?? 'uid-1',
       labels: { 'lastcall.dev/counterservice': 'counter' },
       ...(overrides.deleting === false ? {} : { deletionTimestamp: '2026-01-01T00:00:15Z' }),
     },
@@ -93,9 +95,9 @@ describe('drainOf', () => {
   test('a deleted pod whose containers terminated is a clean drain', () => {
     expect(drainOf(pod())).toEqual({
       key: 'demo/counter',
-      podUID: 'uid-1',
       record: {
         pod: 'counter-abc-1',
+        podUID: 'uid-1',
         outcome: 'Clean',
         exitCode: 0,
         reason: 'Completed',
@@ -185,6 +187,41 @@ describe('addDrains', () => {
     expect(twiceInOneBatch.drains.observed).toBe(1);
   });
 
+  test('a pod re-created under the same name (new UID) is a new drain; the same UID counts once', () => {
+    const first = addDrains(undefined, [record('p-01', 'Clean', { podUID: 'uid-a' })], recommend);
+    // The same pod again (its DELETED event after the final update, or a relist after a restart).
+    const replay = addDrains(first.drains, [record('p-01', 'Clean', { podUID: 'uid-a' })], recommend);
+    expect(replay.added).toEqual([]);
+    expect(replay.drains).toEqual(first.drains);
+    // A StatefulSet-like controller or a delete and re-create: same name, new object, new UID.
+    const recreated = addDrains(
+      first.drains,
+      [record('p-01', 'Killed', { podUID: 'uid-b', finishedAt: '2026-01-01T00:01:01Z' })],
+      recommend,
+    );
+    expect(recreated.added).toHaveLength(1);
+    expect(recreated.drains).toMatchObject({ observed: 2, clean: 1, killed: 1 });
+    expect(recreated.drains.recent?.map((r) => r.podUID)).toEqual(['uid-b', 'uid-a']);
+    // Both incarnations in one batch count separately, each once.
+    const batch = addDrains(
+      undefined,
+      [
+        record('p-01', 'Clean', { podUID: 'uid-a' }),
+        record('p-01', 'Clean', { podUID: 'uid-b' }),
+        record('p-01', 'Clean', { podUID: 'uid-a' }),
+      ],
+      recommend,
+    );
+    expect(batch.drains.observed).toBe(2);
+  });
+
+  test('a record stored before podUID existed still dedupes by name', () => {
+    const legacy = addDrains(undefined, [record('p-01', 'Clean')], recommend);
+    const again = addDrains(legacy.drains, [record('p-01', 'Clean', { podUID: 'uid-a' })], recommend);
+    expect(again.added).toEqual([]);
+    expect(again.drains.observed).toBe(1);
+  });
+
   test('keeps the last 10, newest first', () => {
     const records = Array.from({ length: 15 }, (_, i) => record(`p-${String(i + 10)}`, 'Clean'));
     const { drains } = addDrains(undefined, records, recommend);
@@ -222,5 +259,20 @@ describe('DrainLedger', () => {
     expect(pending).toHaveLength(1);
     ledger.settle('demo/counter', pending);
     expect(ledger.pending('demo/counter')).toEqual([]);
+  });
+
+  test('keeps a re-created pod of the same name apart from the old one', () => {
+    const ledger = new DrainLedger();
+    ledger.observe({ type: 'deleted', object: pod({ uid: 'uid-1' }) });
+    ledger.observe({ type: 'deleted', object: pod({ uid: 'uid-2', exitCode: 137, message: '' }) });
+    ledger.observe({ type: 'deleted', object: pod({ uid: 'uid-1' }) });
+    const pending = ledger.pending('demo/counter');
+    expect(pending.map((r) => [r.pod, r.podUID, r.outcome])).toEqual([
+      ['counter-abc-1', 'uid-1', 'Clean'],
+      ['counter-abc-1', 'uid-2', 'Killed'],
+    ]);
+    // Settling the first incarnation leaves the second pending.
+    ledger.settle('demo/counter', [pending[0] as DrainRecord]);
+    expect(ledger.pending('demo/counter').map((r) => r.podUID)).toEqual(['uid-2']);
   });
 });

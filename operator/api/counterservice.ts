@@ -387,6 +387,13 @@ export const BudgetStatusSchema = Type.Object(
 export const DrainRecordSchema = Type.Object(
   {
     pod: Type.String({ description: 'Name of the pod that terminated.', maxLength: 253 }),
+    podUID: Type.Optional(
+      Type.String({
+        description:
+          'UID of the pod that terminated. A drain is counted once per pod UID: a pod re-created under the same name is a new drain. Unset in records written before it was recorded.',
+        maxLength: 128,
+      }),
+    ),
     finishedAt: Type.Optional(
       Type.String({ description: 'When its container terminated (RFC 3339).', format: 'date-time' }),
     ),

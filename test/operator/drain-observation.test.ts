@@ -4,7 +4,7 @@
 // operator records the drain in status and raises an event. A pod that ignores SIGTERM is killed
 // and reported as such. A restarted operator does not count anything twice.
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import type { KubeClient } from '../../operator/runtime/client.ts';
+import { ApiError, type KubeClient } from '../../operator/runtime/client.ts';
 import { coreTypes, type KubeObject, resourcePath } from '../../operator/runtime/resources.ts';
 import { loopbackTwin } from '../cluster/addresses.ts';
 import {
@@ -32,6 +32,7 @@ interface Drains {
   recommendedGracePeriodSeconds?: number;
   recent?: Array<{
     pod: string;
+    podUID?: string;
     outcome: string;
     exitCode?: number;
     completed?: number;
@@ -54,12 +55,7 @@ beforeAll(async () => {
   await installCrds(client);
   namespace = await testNamespace(client, 'op-drains');
   await createRedis(namespace.name);
-  operator = await OperatorProcess.start(kubeconfig, [
-    '--watch-namespace',
-    namespace.name,
-    '--lease-name',
-    leaseName,
-  ]);
+  operator = await OperatorProcess.watching(kubeconfig, namespace.name, leaseName);
 });
 
 afterAll(async () => {
@@ -130,7 +126,12 @@ describe('drain observation', () => {
       250,
     );
     expect(drains).toMatchObject({ observed: 1, clean: 1, killed: 0, abandonedIncrements: 0 });
-    expect(drains.recent?.[0]).toMatchObject({ pod: pod.metadata.name, outcome: 'Clean', exitCode: 0 });
+    expect(drains.recent?.[0]).toMatchObject({
+      pod: pod.metadata.name,
+      podUID: pod.metadata.uid,
+      outcome: 'Clean',
+      exitCode: 0,
+    });
     expect(drains.recent?.[0]?.pendingAtSignal).toBeGreaterThanOrEqual(0);
     expect(drains.longestDrainSeconds).toBeGreaterThanOrEqual(0);
     // propagation + longest drain + margin, at least propagation + 1 + 2.
@@ -146,38 +147,7 @@ describe('drain observation', () => {
   }) => {
     if (!hasNode) skip('the cluster has no node to run pods');
     await create(client, counterServices, counterService('stubborn', namespace.name, { replicas: 0 }));
-    // A pod of the CounterService (by its label) whose process ignores SIGTERM: only SIGKILL ends it.
-    await client.request('POST', resourcePath(coreTypes.pod, { namespace: namespace.name }), {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: {
-          name: 'stubborn-pod',
-          namespace: namespace.name,
-          labels: { 'lastcall.dev/counterservice': 'stubborn' },
-        },
-        spec: {
-          terminationGracePeriodSeconds: 2,
-          containers: [
-            {
-              name: 'counter',
-              image: 'busybox:1.36',
-              command: ['sh', '-c', "trap '' TERM; while true; do sleep 1; done"],
-            },
-          ],
-        },
-      },
-    });
-    await waitFor(
-      'stubborn-pod running',
-      async () => (await readyPods('lastcall.dev/counterservice=stubborn')).length === 1,
-      60_000,
-      500,
-    );
-    await client.request(
-      'DELETE',
-      resourcePath(coreTypes.pod, { namespace: namespace.name, name: 'stubborn-pod' }),
-    );
+    const uid = await runAndDeleteStubbornPod();
     const drains = await waitFor(
       'the kill in status',
       async () => {
@@ -188,27 +158,104 @@ describe('drain observation', () => {
       250,
     );
     expect(drains).toMatchObject({ observed: 1, clean: 0, killed: 1 });
-    expect(drains.recent?.[0]).toMatchObject({ pod: 'stubborn-pod', outcome: 'Killed', exitCode: 137 });
+    expect(drains.recent?.[0]).toMatchObject({
+      pod: 'stubborn-pod',
+      podUID: uid,
+      outcome: 'Killed',
+      exitCode: 137,
+    });
     const event = await waitFor('DrainKilled event', async () =>
       (await eventsFor(client, namespace.name, 'stubborn')).find((e) => e.reason === 'DrainKilled'),
     );
     expect(event.type).toBe('Warning');
   });
 
+  test('a pod re-created under the same name counts as a new drain', async ({ skip }) => {
+    if (!hasNode) skip('the cluster has no node to run pods');
+    // Same name, new object: the API server gives it a new UID, which is what drains are keyed by.
+    const uid = await runAndDeleteStubbornPod();
+    const drains = await waitFor(
+      'the second kill in status',
+      async () => {
+        const d = await drainsOf('stubborn');
+        return d && d.observed >= 2 ? d : undefined;
+      },
+      60_000,
+      250,
+    );
+    expect(drains).toMatchObject({ observed: 2, clean: 0, killed: 2 });
+    expect(drains.recent?.map((r) => r.pod)).toEqual(['stubborn-pod', 'stubborn-pod']);
+    expect(drains.recent?.[0]?.podUID).toBe(uid);
+    expect(drains.recent?.[1]?.podUID).not.toBe(uid);
+  });
+
   test('a restarted operator counts nothing twice', async ({ skip }) => {
     if (!hasNode) skip('the cluster has no node to run pods');
     const before = { drainer: await drainsOf('drainer'), stubborn: await drainsOf('stubborn') };
     expect(await operator.stop()).toBe(0);
-    operator = await OperatorProcess.start(kubeconfig, [
-      '--watch-namespace',
-      namespace.name,
-      '--lease-name',
-      leaseName,
-    ]);
+    operator = await OperatorProcess.watching(kubeconfig, namespace.name, leaseName);
     await waitFor('resync', async () => (await operator.metric('lastcall_reconcile_total')) >= 2);
     expect({ drainer: await drainsOf('drainer'), stubborn: await drainsOf('stubborn') }).toEqual(before);
   });
 });
+
+/**
+ * Creates `stubborn-pod` (a pod of the CounterService `stubborn` by its label, whose process ignores
+ * SIGTERM: only SIGKILL ends it), waits until it runs, deletes it and returns its UID. A previous
+ * pod of that name may still be terminating: the create is refused with 409 until it is gone.
+ */
+async function runAndDeleteStubbornPod(): Promise<string> {
+  const created = await waitFor(
+    'stubborn-pod created',
+    async () => {
+      try {
+        return await client.request<KubeObject>(
+          'POST',
+          resourcePath(coreTypes.pod, { namespace: namespace.name }),
+          { body: stubbornPod() },
+        );
+      } catch (err) {
+        if (err instanceof ApiError && err.code === 409) return undefined;
+        throw err;
+      }
+    },
+    60_000,
+    250,
+  );
+  await waitFor(
+    'stubborn-pod running',
+    async () => (await readyPods('lastcall.dev/counterservice=stubborn')).length === 1,
+    60_000,
+    500,
+  );
+  await client.request(
+    'DELETE',
+    resourcePath(coreTypes.pod, { namespace: namespace.name, name: 'stubborn-pod' }),
+  );
+  return created.metadata.uid ?? '';
+}
+
+function stubbornPod(): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: 'stubborn-pod',
+      namespace: namespace.name,
+      labels: { 'lastcall.dev/counterservice': 'stubborn' },
+    },
+    spec: {
+      terminationGracePeriodSeconds: 2,
+      containers: [
+        {
+          name: 'counter',
+          image: 'busybox:1.36',
+          command: ['sh', '-c', "trap '' TERM; while true; do sleep 1; done"],
+        },
+      ],
+    },
+  } as KubeObject;
+}
 
 async function createRedis(ns: string): Promise<void> {
   const labels = { 'app.kubernetes.io/name': 'redis' };
