@@ -25,11 +25,7 @@ const leaseName = `lastcall-leader-${process.pid}`;
 type Lease = KubeObject & { spec: { holderIdentity?: string | null; leaseTransitions?: number } };
 
 function startReplica(identity: string): Promise<OperatorProcess> {
-  return OperatorProcess.start(kubeconfig, [
-    '--watch-namespace',
-    namespace.name,
-    '--lease-name',
-    leaseName,
+  return OperatorProcess.watching(kubeconfig, namespace.name, leaseName, [
     '--identity',
     identity,
     '--lease-duration',

@@ -269,6 +269,25 @@ export class OperatorProcess {
     return operator;
   }
 
+  /**
+   * An operator that watches only `namespace` and leads through a Lease of its own: test files share
+   * the cluster, and each one's operator must neither reconcile nor wait for another's.
+   */
+  static watching(
+    kubeconfig: string,
+    namespace: string,
+    leaseName: string,
+    args: string[] = [],
+  ): Promise<OperatorProcess> {
+    return OperatorProcess.start(kubeconfig, [
+      '--watch-namespace',
+      namespace,
+      '--lease-name',
+      leaseName,
+      ...args,
+    ]);
+  }
+
   get stderr(): string {
     return this.#stderr;
   }

@@ -35,12 +35,7 @@ beforeAll(async () => {
   // The policy selects this namespace only (by a label unique to this run): DrainPolicies are
   // cluster-scoped and other tests share the cluster.
   namespace = await testNamespace(client, 'op-policy', { 'lastcall.dev/policy-test': policyName });
-  operator = await OperatorProcess.start(kubeconfig, [
-    '--watch-namespace',
-    namespace.name,
-    '--lease-name',
-    `lastcall-policy-${process.pid}`,
-  ]);
+  operator = await OperatorProcess.watching(kubeconfig, namespace.name, `lastcall-policy-${process.pid}`);
 });
 
 afterAll(async () => {

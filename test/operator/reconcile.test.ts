@@ -46,12 +46,7 @@ beforeAll(async () => {
   client = await adminClient(kubeconfig);
   await installCrds(client);
   namespace = await testNamespace(client, 'op-reconcile');
-  operator = await OperatorProcess.start(kubeconfig, [
-    '--watch-namespace',
-    namespace.name,
-    '--lease-name',
-    leaseName,
-  ]);
+  operator = await OperatorProcess.watching(kubeconfig, namespace.name, leaseName);
 });
 
 afterAll(async () => {
@@ -205,12 +200,7 @@ describe('reconcile', () => {
     expect(await operator.stop()).toBe(0);
 
     const before = await resourceVersions(['alpha', 'beta']);
-    operator = await OperatorProcess.start(kubeconfig, [
-      '--watch-namespace',
-      namespace.name,
-      '--lease-name',
-      leaseName,
-    ]);
+    operator = await OperatorProcess.watching(kubeconfig, namespace.name, leaseName);
     // Every CounterService reconciled once after the restart.
     await waitFor(
       'two reconciles after the restart',

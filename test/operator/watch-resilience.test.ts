@@ -110,33 +110,45 @@ function client(): KubeClient {
   return admin;
 }
 
+const configMaps: ResourceType = {
+  group: '',
+  version: 'v1',
+  plural: 'configmaps',
+  kind: 'ConfigMap',
+  namespaced: true,
+};
+
+/**
+ * A reflector over the test namespace's ConfigMaps that talks through the cuttable proxy, with
+ * the restart reasons and the changes ("<type> <name>") it reports.
+ */
+async function proxiedReflector(selection: { labelSelector: string; watchTimeoutSeconds?: number }) {
+  const config = new KubeConfig();
+  config.loadFromFile(proxiedKubeconfig);
+  const proxied = await KubeClient.fromKubeConfig(config);
+  const restarts: string[] = [];
+  const reflector = new Reflector<KubeObject>({
+    client: proxied,
+    type: configMaps,
+    namespace: namespace.name,
+    ...selection,
+    log: pino({ level: 'silent' }),
+    backoff: { baseMs: 100, maxMs: 500, jitter: 0.2 },
+    onRestart: (reason) => restarts.push(reason),
+  });
+  const changes: string[] = [];
+  reflector.onChange((change: Change<KubeObject>) =>
+    changes.push(`${change.type} ${change.object.metadata.name}`),
+  );
+  return { proxied, reflector, restarts, changes };
+}
+
 describe('watch resilience', () => {
   test('the reflector sees every change made while its connection was down, once, and nothing else', async () => {
-    const configMaps: ResourceType = {
-      group: '',
-      version: 'v1',
-      plural: 'configmaps',
-      kind: 'ConfigMap',
-      namespaced: true,
-    };
-    const config = new KubeConfig();
-    config.loadFromFile(proxiedKubeconfig);
-    const proxied = await KubeClient.fromKubeConfig(config);
-    const restarts: string[] = [];
-    const reflector = new Reflector<KubeObject>({
-      client: proxied,
-      type: configMaps,
-      namespace: namespace.name,
+    const { proxied, reflector, restarts, changes } = await proxiedReflector({
       labelSelector: 'test=reflector',
       watchTimeoutSeconds: 1,
-      log: pino({ level: 'silent' }),
-      backoff: { baseMs: 100, maxMs: 500, jitter: 0.2 },
-      onRestart: (reason) => restarts.push(reason),
     });
-    const changes: string[] = [];
-    reflector.onChange((change: Change<KubeObject>) =>
-      changes.push(`${change.type} ${change.object.metadata.name}`),
-    );
     const configMap = (name: string, value: string) => ({
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -182,30 +194,9 @@ describe('watch resilience', () => {
   });
 
   test('a watch that comes back after its version expired (410 Gone) relists and still delivers every change once', async () => {
-    const configMaps: ResourceType = {
-      group: '',
-      version: 'v1',
-      plural: 'configmaps',
-      kind: 'ConfigMap',
-      namespaced: true,
-    };
-    const config = new KubeConfig();
-    config.loadFromFile(proxiedKubeconfig);
-    const proxied = await KubeClient.fromKubeConfig(config);
-    const restarts: string[] = [];
-    const reflector = new Reflector<KubeObject>({
-      client: proxied,
-      type: configMaps,
-      namespace: namespace.name,
+    const { proxied, reflector, restarts, changes } = await proxiedReflector({
       labelSelector: 'test=expiry',
-      log: pino({ level: 'silent' }),
-      backoff: { baseMs: 100, maxMs: 500, jitter: 0.2 },
-      onRestart: (reason) => restarts.push(reason),
     });
-    const changes: string[] = [];
-    reflector.onChange((change: Change<KubeObject>) =>
-      changes.push(`${change.type} ${change.object.metadata.name}`),
-    );
     const path = resourcePath(configMaps, { namespace: namespace.name });
     const configMap = (name: string, labels: Record<string, string>) => ({
       apiVersion: 'v1',
@@ -264,14 +255,12 @@ describe('watch resilience', () => {
   });
 
   test('the operator reconciles what changed while its watches were cut or expiring, without a restart', async () => {
-    operator = await OperatorProcess.start(proxiedKubeconfig, [
-      '--watch-namespace',
+    operator = await OperatorProcess.watching(
+      proxiedKubeconfig,
       namespace.name,
-      '--lease-name',
       `lastcall-watch-${process.pid}`,
-      '--watch-timeout',
-      '2',
-    ]);
+      ['--watch-timeout', '2'],
+    );
     await create(admin, counterServices, counterService('one', namespace.name));
     const replicas = async (name: string) =>
       (
