@@ -3,10 +3,10 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { AuthenticationV1Api, CoreV1Api, KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { eventually } from './kubelet/testing.ts';
 import { ensureTools } from './tools.ts';
 
 const kubeconfig = inject('kubeconfig');
@@ -15,21 +15,6 @@ const kc = new KubeConfig();
 kc.loadFromFile(kubeconfig);
 const core = kc.makeApiClient(CoreV1Api);
 const namespace = `lc-control-plane-${randomBytes(3).toString('hex')}`;
-
-/** Polls `probe` until it returns a value (not undefined), failing after `timeoutMs` with `what`. */
-async function eventually<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 function statusCode(error: unknown): number | undefined {
   return (error as { code?: number }).code;

@@ -6,12 +6,12 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DaemonRecord } from './components/daemon.ts';
 import { kubeletMain } from './components/kubelet.ts';
 import { proxyMain } from './components/proxy.ts';
+import { eventually } from './kubelet/testing.ts';
 import { type ClusterHandle, type ComponentSet, down, status, up } from './launcher.ts';
 import { type ClusterNetwork, registeredNetworks } from './network-plan.ts';
 import { ensureTools, repoRoot, requiredTools } from './tools.ts';
@@ -54,20 +54,6 @@ async function processesMentioning(text: string): Promise<number[]> {
     }
   }
   return found;
-}
-
-async function eventually<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 function runCli(args: string[]) {
