@@ -1,7 +1,7 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
+import { tempDirsOfFile } from '../support/temp-dirs.ts';
 import { loopbackTwin, parseCidr } from './addresses.ts';
 import { imageRepository, loadImageMap, resolveCommand } from './images.ts';
 import { CrashBackoff, shouldRestart } from './kubelet/backoff.ts';
@@ -30,15 +30,7 @@ import {
 import { listeningAddresses } from './kubelet/twin-listeners.ts';
 
 /** Temporary directories of this file, removed after its tests. */
-const tempDirs: string[] = [];
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirsOfFile();
 
 describe('addresses', () => {
   test('10.x maps to its 127.x twin, loopback to itself, anything else is refused', () => {

@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
+import { tempDirsOfFile } from '../support/temp-dirs.ts';
 import { minimalConnection } from './kubelet/kube/kubeconfig.ts';
 import { backendsFor, type EndpointSlice, RoundRobin } from './proxy/endpoints.ts';
 
@@ -15,15 +15,7 @@ function slice(endpoints: EndpointSlice['endpoints'], portName = 'http'): Endpoi
 }
 
 /** Temporary directories of this file, removed after its tests. */
-const tempDirs: string[] = [];
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirsOfFile();
 
 describe('endpoint selection', () => {
   test('ready endpoints only, dialed on their loopback twins', () => {
