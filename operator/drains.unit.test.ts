@@ -10,14 +10,15 @@ import {
   trimPod,
 } from './drains.ts';
 
-const message = JSON.stringify({
+const report = {
   mode: 'graceful',
   pendingAtSignal: 3,
   completed: 3,
   abandoned: 0,
   drainMs: 4210,
   exitCode: 0,
-});
+};
+const message = JSON.stringify(report);
 
 function pod(
   overrides: {
@@ -60,14 +61,7 @@ function pod(
 
 describe('parseTerminationMessage', () => {
   test('reads the workload report', () => {
-    expect(parseTerminationMessage(message)).toEqual({
-      mode: 'graceful',
-      pendingAtSignal: 3,
-      completed: 3,
-      abandoned: 0,
-      drainMs: 4210,
-      exitCode: 0,
-    });
+    expect(parseTerminationMessage(message)).toEqual(report);
   });
 
   test.each([undefined, '', 'not json', '[1,2]', '"text"', '{}', '{"drainMs":-1}'])('ignores %j', (text) => {

@@ -34,6 +34,7 @@ import { coreTypes, type KubeObject, type ResourceType, splitKey } from './runti
 import type { Store } from './runtime/store.ts';
 import {
   type ConditionInput,
+  type DeploymentStatus,
   findCondition,
   nextRollout,
   phaseOf,
@@ -72,14 +73,7 @@ export interface Deployment extends KubeObject {
       };
     };
   };
-  status?: {
-    observedGeneration?: number;
-    replicas?: number;
-    readyReplicas?: number;
-    updatedReplicas?: number;
-    availableReplicas?: number;
-    conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }>;
-  };
+  status?: DeploymentStatus;
 }
 
 /** The caches the reconcile reads (filled by reflectors) and the writers it uses. */

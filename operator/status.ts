@@ -72,17 +72,20 @@ export interface RolloutState {
   message: string;
 }
 
+/** The part of an apps/v1 DeploymentStatus the rollout state is judged from. */
+export interface DeploymentStatus {
+  observedGeneration?: number;
+  replicas?: number;
+  readyReplicas?: number;
+  updatedReplicas?: number;
+  availableReplicas?: number;
+  conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }>;
+}
+
 interface DeploymentLike {
   metadata: { generation?: number };
   spec?: { replicas?: number };
-  status?: {
-    observedGeneration?: number;
-    replicas?: number;
-    readyReplicas?: number;
-    updatedReplicas?: number;
-    availableReplicas?: number;
-    conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }>;
-  };
+  status?: DeploymentStatus;
 }
 
 export function rolloutState(deployment: DeploymentLike): RolloutState {

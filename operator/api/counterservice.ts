@@ -1,7 +1,14 @@
 // The CounterService resource: the one source of truth for its CRD schema (crds/), its TypeScript
 // type and its defaults. Descriptions are what `kubectl explain counterservice.spec...` prints.
 import { Type } from '@sinclair/typebox';
-import { ConditionSchema, IntOrString, Quantity, StringEnum, withRules } from './schema-helpers.ts';
+import {
+  ConditionSchema,
+  IntOrString,
+  Quantity,
+  resourceFields,
+  StringEnum,
+  withRules,
+} from './schema-helpers.ts';
 
 export const DRAIN_MODES = ['Graceful', 'Hard'] as const;
 export const SERVICE_TYPES = ['ClusterIP', 'NodePort'] as const;
@@ -24,6 +31,21 @@ export const IMAGE_PATTERN =
 export const REDIS_ADDRESS_PATTERN =
   '^([a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?|\\[[0-9a-fA-F:.]+\\]):' +
   '([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$';
+
+/**
+ * The budget terms a DrainPolicy can default, with their bounds. A CounterService's field and the
+ * policy default for it are the same quantity, so both schemas take the bounds from here.
+ */
+const DRAIN_TERM_BOUNDS = {
+  propagationSeconds: { minimum: 0, maximum: 120 },
+  cleanupSeconds: { minimum: 1, maximum: 120 },
+  marginSeconds: { minimum: 0, maximum: 300 },
+} as const;
+
+/** An optional budget term in whole seconds (spec.drain.* and DrainPolicy spec.defaults.*). */
+export function drainTermSchema(term: keyof typeof DRAIN_TERM_BOUNDS, description: string) {
+  return Type.Optional(Type.Integer({ description, ...DRAIN_TERM_BOUNDS[term], format: 'int32' }));
+}
 
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 const PERCENT_OR_INT = "type(self) == int ? self >= 0 && self <= 1000 : self.matches('^(100|[1-9]?[0-9])%$')";
@@ -104,37 +126,22 @@ export const DrainSpecSchema = withRules(
           '(no preStop hook, SHUTDOWN_MODE=hard, Kubernetes default grace period of 30s); loses in-flight work. Default: Graceful.',
         default: 'Graceful',
       }),
-      propagationSeconds: Type.Optional(
-        Type.Integer({
-          description:
-            'Seconds the pod keeps serving after its deletion starts, while kube-proxy, ingresses and load ' +
-            'balancers learn that its endpoint is gone: the length of the native preStop sleep. ' +
-            'Unset: the DrainPolicy default (built-in 5).',
-          minimum: 0,
-          maximum: 120,
-          format: 'int32',
-        }),
+      propagationSeconds: drainTermSchema(
+        'propagationSeconds',
+        'Seconds the pod keeps serving after its deletion starts, while kube-proxy, ingresses and load ' +
+          'balancers learn that its endpoint is gone: the length of the native preStop sleep. ' +
+          'Unset: the DrainPolicy default (built-in 5).',
       ),
-      cleanupSeconds: Type.Optional(
-        Type.Integer({
-          description:
-            'Seconds reserved after in-flight work for closing connections and writing the termination message; ' +
-            "the workload's drain deadline ends this long before SIGKILL, so at least 1. " +
-            'Unset: the DrainPolicy default (built-in 2).',
-          minimum: 1,
-          maximum: 120,
-          format: 'int32',
-        }),
+      cleanupSeconds: drainTermSchema(
+        'cleanupSeconds',
+        'Seconds reserved after in-flight work for closing connections and writing the termination message; ' +
+          "the workload's drain deadline ends this long before SIGKILL, so at least 1. " +
+          'Unset: the DrainPolicy default (built-in 2).',
       ),
-      marginSeconds: Type.Optional(
-        Type.Integer({
-          description:
-            'Safety margin added to the grace period for slow nodes and scheduling jitter. ' +
-            'Unset: the DrainPolicy default (built-in 3).',
-          minimum: 0,
-          maximum: 300,
-          format: 'int32',
-        }),
+      marginSeconds: drainTermSchema(
+        'marginSeconds',
+        'Safety margin added to the grace period for slow nodes and scheduling jitter. ' +
+          'Unset: the DrainPolicy default (built-in 3).',
       ),
       gracePeriodSecondsOverride: Type.Optional(
         Type.Integer({
@@ -540,21 +547,7 @@ export const CounterServiceStatusSchema = Type.Object(
 
 export const CounterServiceSchema = Type.Object(
   {
-    apiVersion: Type.Optional(Type.String({ description: 'lastcall.dev/v1alpha1' })),
-    kind: Type.Optional(Type.String({ description: 'CounterService' })),
-    metadata: Type.Unsafe<{
-      name?: string;
-      namespace?: string;
-      uid?: string;
-      generation?: number;
-      resourceVersion?: string;
-      labels?: Record<string, string>;
-      annotations?: Record<string, string>;
-      creationTimestamp?: string;
-      deletionTimestamp?: string;
-      [key: string]: unknown;
-      // The API server allows nothing but `type: object` here (metadata has a fixed schema).
-    }>({ type: 'object' }),
+    ...resourceFields('lastcall.dev/v1alpha1', 'CounterService'),
     spec: CounterServiceSpecSchema,
     status: Type.Optional(CounterServiceStatusSchema),
   },

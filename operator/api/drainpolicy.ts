@@ -2,35 +2,22 @@
 // admins own it (it is cluster-scoped, so namespace tenants cannot write it); teams own their
 // CounterServices. See docs/api.md for why a cluster-scoped resource and how several combine.
 import { Type } from '@sinclair/typebox';
-import { DRAIN_MODES } from './counterservice.ts';
-import { LabelSelectorSchema, StringEnum, withRules } from './schema-helpers.ts';
+import { DRAIN_MODES, drainTermSchema } from './counterservice.ts';
+import { LabelSelectorSchema, resourceFields, StringEnum, withRules } from './schema-helpers.ts';
 
 export const DrainPolicyDefaultsSchema = Type.Object(
   {
-    propagationSeconds: Type.Optional(
-      Type.Integer({
-        description: 'Default spec.drain.propagationSeconds (the preStop sleep) of matching CounterServices.',
-        minimum: 0,
-        maximum: 120,
-        format: 'int32',
-      }),
+    propagationSeconds: drainTermSchema(
+      'propagationSeconds',
+      'Default spec.drain.propagationSeconds (the preStop sleep) of matching CounterServices.',
     ),
-    cleanupSeconds: Type.Optional(
-      Type.Integer({
-        description:
-          'Default spec.drain.cleanupSeconds of matching CounterServices (at least 1: exiting takes time).',
-        minimum: 1,
-        maximum: 120,
-        format: 'int32',
-      }),
+    cleanupSeconds: drainTermSchema(
+      'cleanupSeconds',
+      'Default spec.drain.cleanupSeconds of matching CounterServices (at least 1: exiting takes time).',
     ),
-    marginSeconds: Type.Optional(
-      Type.Integer({
-        description: 'Default spec.drain.marginSeconds of matching CounterServices.',
-        minimum: 0,
-        maximum: 300,
-        format: 'int32',
-      }),
+    marginSeconds: drainTermSchema(
+      'marginSeconds',
+      'Default spec.drain.marginSeconds of matching CounterServices.',
     ),
   },
   {
@@ -121,20 +108,7 @@ export const DrainPolicySpecSchema = Type.Object(
 
 export const DrainPolicySchema = Type.Object(
   {
-    apiVersion: Type.Optional(Type.String({ description: 'lastcall.dev/v1alpha1' })),
-    kind: Type.Optional(Type.String({ description: 'DrainPolicy' })),
-    metadata: Type.Unsafe<{
-      name?: string;
-      uid?: string;
-      generation?: number;
-      resourceVersion?: string;
-      labels?: Record<string, string>;
-      annotations?: Record<string, string>;
-      creationTimestamp?: string;
-      deletionTimestamp?: string;
-      [key: string]: unknown;
-      // The API server allows nothing but `type: object` here (metadata has a fixed schema).
-    }>({ type: 'object' }),
+    ...resourceFields('lastcall.dev/v1alpha1', 'DrainPolicy'),
     spec: DrainPolicySpecSchema,
   },
   {

@@ -2,6 +2,7 @@
 // as a Kubernetes structural schema (no anyOf with types except the int-or-string exception, no
 // patternProperties) and that TypeBox can still use to derive the TypeScript type and defaults.
 import { type TSchema, type TUnsafe, Type } from '@sinclair/typebox';
+import type { ObjectMeta } from '../runtime/resources.ts';
 
 export interface FieldOptions {
   description: string;
@@ -50,6 +51,19 @@ const QUANTITY_PATTERN =
 /** A resource quantity such as `100m`, `64Mi` or `1`. */
 export function Quantity(options: FieldOptions): TUnsafe<number | string> {
   return IntOrString({ pattern: QUANTITY_PATTERN, ...options });
+}
+
+/**
+ * The apiVersion, kind and metadata properties of a top-level resource schema. The API server allows
+ * nothing but `type: object` for metadata in a CRD (metadata has a fixed schema it validates itself),
+ * so only the TypeScript type says what it holds.
+ */
+export function resourceFields<const K extends string>(apiVersion: string, kind: K) {
+  return {
+    apiVersion: Type.Optional(Type.String({ description: apiVersion })),
+    kind: Type.Optional(Type.String({ description: kind })),
+    metadata: Type.Unsafe<ObjectMeta>({ type: 'object' }),
+  };
 }
 
 /** Attach CEL rules to a schema (x-kubernetes-validations). */

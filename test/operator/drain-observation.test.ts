@@ -68,6 +68,18 @@ const drainsOf = async (name: string) =>
   ((await get(client, counterServices, namespace.name, name))?.status as { drains?: Drains } | undefined)
     ?.drains;
 
+/** Polls the CounterService's status until it has observed at least `observed` drains. */
+const drainsReaching = (name: string, observed: number) =>
+  waitFor(
+    `${observed} drain(s) of ${name} in status`,
+    async () => {
+      const d = await drainsOf(name);
+      return d && d.observed >= observed ? d : undefined;
+    },
+    60_000,
+    250,
+  );
+
 async function readyPods(selector: string): Promise<Pod[]> {
   const list = await client.request<{ items: Pod[] }>(
     'GET',
@@ -116,15 +128,7 @@ describe('drain observation', () => {
       resourcePath(coreTypes.pod, { namespace: namespace.name, name: pod.metadata.name }),
     );
 
-    const drains = await waitFor(
-      'the drain in status',
-      async () => {
-        const d = await drainsOf('drainer');
-        return d && d.observed >= 1 ? d : undefined;
-      },
-      60_000,
-      250,
-    );
+    const drains = await drainsReaching('drainer', 1);
     expect(drains).toMatchObject({ observed: 1, clean: 1, killed: 0, abandonedIncrements: 0 });
     expect(drains.recent?.[0]).toMatchObject({
       pod: pod.metadata.name,
@@ -148,15 +152,7 @@ describe('drain observation', () => {
     if (!hasNode) skip('the cluster has no node to run pods');
     await create(client, counterServices, counterService('stubborn', namespace.name, { replicas: 0 }));
     const uid = await runAndDeleteStubbornPod();
-    const drains = await waitFor(
-      'the kill in status',
-      async () => {
-        const d = await drainsOf('stubborn');
-        return d && d.observed >= 1 ? d : undefined;
-      },
-      60_000,
-      250,
-    );
+    const drains = await drainsReaching('stubborn', 1);
     expect(drains).toMatchObject({ observed: 1, clean: 0, killed: 1 });
     expect(drains.recent?.[0]).toMatchObject({
       pod: 'stubborn-pod',
@@ -174,15 +170,7 @@ describe('drain observation', () => {
     if (!hasNode) skip('the cluster has no node to run pods');
     // Same name, new object: the API server gives it a new UID, which is what drains are keyed by.
     const uid = await runAndDeleteStubbornPod();
-    const drains = await waitFor(
-      'the second kill in status',
-      async () => {
-        const d = await drainsOf('stubborn');
-        return d && d.observed >= 2 ? d : undefined;
-      },
-      60_000,
-      250,
-    );
+    const drains = await drainsReaching('stubborn', 2);
     expect(drains).toMatchObject({ observed: 2, clean: 0, killed: 2 });
     expect(drains.recent?.map((r) => r.pod)).toEqual(['stubborn-pod', 'stubborn-pod']);
     expect(drains.recent?.[0]?.podUID).toBe(uid);
