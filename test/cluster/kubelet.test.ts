@@ -10,7 +10,7 @@ import {
   eventually,
   httpGetText,
   isReady,
-  namedHttpServer,
+  namedHttpContainer,
   orUndefined,
   type PodJson,
   PodRecorder,
@@ -52,15 +52,7 @@ function webDeployment(name: string, replicas: number) {
         metadata: { labels: { app: name } },
         spec: {
           terminationGracePeriodSeconds: 2,
-          containers: [
-            {
-              name: 'web',
-              image: 'busybox:1.36',
-              command: ['python3', '-c', namedHttpServer],
-              ports: [{ name: 'http', containerPort: 8080 }],
-              readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 1 },
-            },
-          ],
+          containers: [namedHttpContainer('busybox:1.36', '/ready')],
         },
       },
     },

@@ -11,6 +11,7 @@ import {
   eventually,
   httpGetText,
   isReady,
+  namedHttpContainer,
   namedHttpServer,
   type PodJson,
   runsProcessKubelet,
@@ -145,11 +146,7 @@ describe.runIf(local)('service proxy (local cluster)', () => {
         terminationGracePeriodSeconds: 10,
         containers: [
           {
-            name: 'web',
-            image: 'busybox',
-            command: ['python3', '-c', namedHttpServer],
-            ports: [{ name: 'http', containerPort: 8080 }],
-            readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1 },
+            ...namedHttpContainer('busybox', '/'),
             // The server keeps serving during the preStop sleep: its endpoint is serving and terminating.
             lifecycle: { preStop: { sleep: { seconds: 4 } } },
           },

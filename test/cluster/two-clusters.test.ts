@@ -18,7 +18,7 @@ import {
   eventually,
   httpGetText,
   isReady,
-  namedHttpServer,
+  namedHttpContainer,
   type PodJson,
   runsProcessKubelet,
   testApi,
@@ -203,15 +203,7 @@ function webPod(name: string) {
     metadata: { name, labels: { app: 'web' } },
     spec: {
       terminationGracePeriodSeconds: 1,
-      containers: [
-        {
-          name: 'web',
-          image: 'busybox',
-          command: ['python3', '-c', namedHttpServer],
-          ports: [{ name: 'http', containerPort: 8080 }],
-          readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1 },
-        },
-      ],
+      containers: [namedHttpContainer('busybox', '/')],
     },
   };
 }

@@ -73,22 +73,39 @@ export function dialHost(host: string | undefined, podIP: string): string {
   return loopbackTwin(host);
 }
 
+/**
+ * Runs a network action against the address it dials. A bad host, or a port name the container
+ * does not declare, fails the probe or hook with that message rather than throwing.
+ */
+function dialing(
+  a: { host?: string; port: number | string },
+  t: ActionTarget,
+  field: string,
+  dial: (host: string, port: number) => Promise<ActionResult>,
+): Promise<ActionResult> {
+  let host: string;
+  let port: number;
+  try {
+    host = dialHost(a.host, t.podIP);
+    port = resolvePort(a.port, t.ports, field);
+  } catch (err) {
+    return Promise.resolve({ ok: false, message: String((err as Error).message) });
+  }
+  return dial(host, port);
+}
+
 export function httpGet(
   a: HttpGetAction,
   t: ActionTarget,
   timeoutMs: number,
   field: string,
 ): Promise<ActionResult> {
+  return dialing(a, t, field, (host, port) => getOnce(a, host, port, timeoutMs));
+}
+
+/** One probe or hook GET: success is a status of 200 to 399, as in the kubelet. */
+function getOnce(a: HttpGetAction, host: string, port: number, timeoutMs: number): Promise<ActionResult> {
   return new Promise((resolve) => {
-    let host: string;
-    let port: number;
-    try {
-      host = dialHost(a.host, t.podIP);
-      port = resolvePort(a.port, t.ports, field);
-    } catch (err) {
-      resolve({ ok: false, message: String((err as Error).message) });
-      return;
-    }
     const secure = (a.scheme ?? 'HTTP').toUpperCase() === 'HTTPS';
     const headers: Record<string, string> = { 'User-Agent': 'kube-probe/1.37', Accept: '*/*' };
     for (const h of a.httpHeaders ?? []) headers[h.name] = h.value;
@@ -130,16 +147,12 @@ export function tcpSocket(
   timeoutMs: number,
   field: string,
 ): Promise<ActionResult> {
+  return dialing(a, t, field, (host, port) => connectOnce(host, port, timeoutMs));
+}
+
+/** One TCP connect: success is an accepted connection, closed at once. */
+function connectOnce(host: string, port: number, timeoutMs: number): Promise<ActionResult> {
   return new Promise((resolve) => {
-    let host: string;
-    let port: number;
-    try {
-      host = dialHost(a.host, t.podIP);
-      port = resolvePort(a.port, t.ports, field);
-    } catch (err) {
-      resolve({ ok: false, message: String((err as Error).message) });
-      return;
-    }
     const socket = net.connect({ host, port });
     const timer = setTimeout(() => {
       socket.destroy();

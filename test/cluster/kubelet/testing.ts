@@ -124,6 +124,20 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer((os.environ['HOST'], 8080), H).serve_forever()
 `;
 
+/**
+ * A busybox container running namedHttpServer on its port "http" (8080), ready while
+ * `readinessPath` answers 200: "/" always does, "/ready" only while READY_FILE exists.
+ */
+export function namedHttpContainer(image: string, readinessPath: '/' | '/ready') {
+  return {
+    name: 'web',
+    image,
+    command: ['python3', '-c', namedHttpServer],
+    ports: [{ name: 'http', containerPort: 8080 }],
+    readinessProbe: { httpGet: { path: readinessPath, port: 'http' }, periodSeconds: 1 },
+  };
+}
+
 /** GET over loopback with a timeout; resolves with status and body, or the error code. */
 export async function httpGetText(
   url: string,
