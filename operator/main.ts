@@ -1,8 +1,8 @@
 // The lastcall operator process: wiring only. Configuration, API client, caches (reflectors),
 // leader election, the CounterService controller, probe and metrics servers, graceful shutdown.
 import pino from 'pino';
+import { FIELD_MANAGER } from './api/constants.ts';
 import type { CounterService, DrainPolicy } from './api/types.ts';
-import { FIELD_MANAGER } from './api/types.ts';
 import { COUNTER_SERVICE_LABEL } from './desired/index.ts';
 import { DrainLedger, type PodLike, trimPod } from './drains.ts';
 import {

@@ -7,14 +7,12 @@ import {
   API_VERSION,
   COUNTER_SERVICE_KIND,
   COUNTER_SERVICE_PLURAL,
-  type CounterService,
-  type CounterServiceStatus,
-  type DrainPolicy,
-  type DrainRecord,
+  DRAIN_POLICY_KIND,
+  DRAIN_POLICY_PLURAL,
   GROUP,
-  readyColumn,
   VERSION,
-} from './api/types.ts';
+} from './api/constants.ts';
+import type { CounterService, CounterServiceStatus, DrainPolicy, DrainRecord } from './api/types.ts';
 import { type Budget, computeBudget, recommendGracePeriod } from './budget.ts';
 import {
   desiredDeployment,
@@ -39,6 +37,7 @@ import {
   nextRollout,
   phaseOf,
   type RolloutState,
+  readyColumn,
   rolloutConditions,
   rolloutState,
   setConditions,
@@ -58,8 +57,8 @@ export const counterServiceType: ResourceType = {
 export const drainPolicyType: ResourceType = {
   group: GROUP,
   version: VERSION,
-  plural: 'drainpolicies',
-  kind: 'DrainPolicy',
+  plural: DRAIN_POLICY_PLURAL,
+  kind: DRAIN_POLICY_KIND,
   namespaced: false,
 };
 

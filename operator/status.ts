@@ -1,7 +1,7 @@
 // CounterService status: conditions that follow the Kubernetes API conventions, the phase that
 // summarises them, and the Deployment rollout state they are derived from. Pure functions.
-import type { Condition, ConditionType, CounterServiceStatus, Phase } from './api/types.ts';
-import { CONDITION_TYPES } from './api/types.ts';
+import { CONDITION_TYPES, type ConditionType } from './api/constants.ts';
+import type { Condition, CounterServiceStatus, Phase } from './api/types.ts';
 
 export interface ConditionInput {
   type: ConditionType;
@@ -209,4 +209,9 @@ export function nextRollout(
     rollout = { ...rollout, completedAt: now };
   }
   return rollout;
+}
+
+/** The READY printer column value, "ready/desired" like kubectl's for Deployments. */
+export function readyColumn(readyReplicas: number | undefined, desiredReplicas: number): string {
+  return `${readyReplicas ?? 0}/${desiredReplicas}`;
 }

@@ -1,8 +1,6 @@
 // The CustomResourceDefinitions, built from the TypeBox schemas. Pure: generate-crds.ts writes them
 // to crds/*.yaml and a unit test checks the checked-in files are not stale.
 import type { TSchema } from '@sinclair/typebox';
-import { CounterServiceSchema } from './counterservice.ts';
-import { DrainPolicySchema } from './drainpolicy.ts';
 import {
   COUNTER_SERVICE_KIND,
   COUNTER_SERVICE_PLURAL,
@@ -10,7 +8,9 @@ import {
   DRAIN_POLICY_PLURAL,
   GROUP,
   VERSION,
-} from './types.ts';
+} from './constants.ts';
+import { CounterServiceSchema } from './counterservice.ts';
+import { DrainPolicySchema } from './drainpolicy.ts';
 
 /**
  * The JSON Schema as the API server wants it: TypeBox's symbol markers and `$id`s dropped, object

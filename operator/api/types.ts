@@ -1,6 +1,8 @@
-// The lastcall API as TypeScript: types derived from the TypeBox schemas (the one source of truth),
-// the API coordinates, and defaulting for objects that did not come through the API server (the
-// server applies the same schema defaults itself on create and on read).
+// The lastcall API as TypeScript: types derived from the TypeBox schemas (the one source of truth)
+// and defaulting for objects that did not come through the API server (the server applies the same
+// schema defaults itself on create and on read). This module loads the schemas, and with them
+// TypeBox: the operator's runtime imports only types from here (`import type`, erased) and its
+// values from constants.ts.
 import type { Static, TSchema } from '@sinclair/typebox';
 import {
   type BUDGET_SOURCES,
@@ -19,6 +21,18 @@ import { type DrainPolicySchema, DrainPolicySpecSchema } from './drainpolicy.ts'
 import type { ConditionSchema } from './schema-helpers.ts';
 
 export {
+  API_VERSION,
+  CONDITION_TYPES,
+  COUNTER_SERVICE_KIND,
+  COUNTER_SERVICE_PLURAL,
+  type ConditionType,
+  DRAIN_POLICY_KIND,
+  DRAIN_POLICY_PLURAL,
+  FIELD_MANAGER,
+  GROUP,
+  VERSION,
+} from './constants.ts';
+export {
   BUDGET_SOURCES,
   DRAIN_MODES,
   DRAIN_OUTCOMES,
@@ -26,20 +40,6 @@ export {
   PHASES,
   SERVICE_TYPES,
 } from './counterservice.ts';
-
-export const GROUP = 'lastcall.dev';
-export const VERSION = 'v1alpha1';
-export const API_VERSION = `${GROUP}/${VERSION}`;
-export const COUNTER_SERVICE_KIND = 'CounterService';
-export const COUNTER_SERVICE_PLURAL = 'counterservices';
-export const DRAIN_POLICY_KIND = 'DrainPolicy';
-export const DRAIN_POLICY_PLURAL = 'drainpolicies';
-/** The server-side apply field manager of every write the operator makes. */
-export const FIELD_MANAGER = 'lastcall-operator';
-
-/** Condition types written to CounterService status. */
-export const CONDITION_TYPES = ['Ready', 'Progressing', 'Degraded', 'BudgetAccepted'] as const;
-export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 export type CounterService = Static<typeof CounterServiceSchema>;
 export type CounterServiceSpec = Static<typeof CounterServiceSpecSchema>;
@@ -86,9 +86,4 @@ function defaultLikeApiServer(schema: TSchema, value: unknown): unknown {
     if (obj[name] !== undefined) obj[name] = defaultLikeApiServer(child, obj[name]);
   }
   return obj;
-}
-
-/** The READY printer column value, "ready/desired" like kubectl's for Deployments. */
-export function readyColumn(readyReplicas: number | undefined, desiredReplicas: number): string {
-  return `${readyReplicas ?? 0}/${desiredReplicas}`;
 }

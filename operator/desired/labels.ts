@@ -1,5 +1,6 @@
 // Names and labels of the objects a CounterService owns (docs/architecture.md).
-import { API_VERSION, COUNTER_SERVICE_KIND, type CounterService } from '../api/types.ts';
+import { API_VERSION, COUNTER_SERVICE_KIND } from '../api/constants.ts';
+import type { CounterService } from '../api/types.ts';
 
 export const COUNTER_SERVICE_LABEL = 'lastcall.dev/counterservice';
 
