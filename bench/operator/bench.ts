@@ -13,14 +13,13 @@
 // Replicas default to 0: without a node no pod could run anyway, and a thousand Pending pods only
 // add the controller-manager's and scheduler's churn to the API server the operator is timed on.
 // The operator's work per CounterService is the same (Deployment, Service, PDB, status).
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import { parse } from 'yaml';
-import { contentTypes, KubeClient } from '../../operator/runtime/client.ts';
+import { KubeClient } from '../../operator/runtime/client.ts';
 import { Reflector } from '../../operator/runtime/reflector.ts';
 import {
   coreTypes,
@@ -30,6 +29,7 @@ import {
 } from '../../operator/runtime/resources.ts';
 import { down, up } from '../../test/cluster/launcher.ts';
 import { repoRoot } from '../../test/cluster/tools.ts';
+import { counterServices, installCrds, spawnOperator } from '../../test/operator/operator-harness.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -58,13 +58,6 @@ function positive(flag: 'count' | 'latency-samples' | 'steady-seconds' | 'concur
   return n;
 }
 
-const counterServices: ResourceType = {
-  group: 'lastcall.dev',
-  version: 'v1alpha1',
-  plural: 'counterservices',
-  kind: 'CounterService',
-  namespaced: true,
-};
 const stateDir = join(repoRoot, '.lastcall', 'bench-operator');
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
@@ -80,7 +73,7 @@ if (!kubeconfig) {
 const config = new KubeConfig();
 config.loadFromFile(kubeconfig);
 const client = await KubeClient.fromKubeConfig(config, { userAgent: 'lastcall-bench' });
-await installCrds();
+await installCrds(client, 'lastcall-bench');
 const runId = Date.now().toString(36);
 const latencyNs = await namespace(`bench-latency-${runId}`);
 const scaleNs = await namespace(`bench-scale-${runId}`);
@@ -256,26 +249,10 @@ writeFileSync(
 // ---------------------------------------------------------------------------------------------
 
 async function startOperator(): Promise<Operator> {
-  const child = spawn(
-    process.execPath,
-    [
-      join(repoRoot, 'operator', 'main.ts'),
-      '--kubeconfig',
-      kubeconfig as string,
-      '--metrics-port',
-      '0',
-      '--health-port',
-      '0',
-      '--bind-address',
-      '127.0.0.1',
-      '--namespace',
-      'default',
-      '--lease-name',
-      `lastcall-bench-${runId}`,
-      '--concurrency',
-      String(concurrency),
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, KUBERNETES_SERVICE_HOST: '' } },
+  const child = spawnOperator(
+    kubeconfig as string,
+    ['--lease-name', `lastcall-bench-${runId}`, '--concurrency', String(concurrency)],
+    'inherit',
   );
   const metricsPort = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`operator exited with ${code}`)));
@@ -435,34 +412,6 @@ async function createCounterService(ns: string, name: string): Promise<void> {
       },
     },
   });
-}
-
-async function installCrds(): Promise<void> {
-  const crdType: ResourceType = {
-    group: 'apiextensions.k8s.io',
-    version: 'v1',
-    plural: 'customresourcedefinitions',
-    kind: 'CustomResourceDefinition',
-    namespaced: false,
-  };
-  for (const file of ['lastcall.dev_counterservices.yaml', 'lastcall.dev_drainpolicies.yaml']) {
-    const crd = parse(readFileSync(join(repoRoot, 'crds', file), 'utf8')) as KubeObject;
-    await client.request('PATCH', resourcePath(crdType, { name: crd.metadata.name }), {
-      query: { fieldManager: 'lastcall-bench', force: true },
-      body: crd,
-      contentType: contentTypes.apply,
-    });
-    await until(
-      async () => {
-        const live = await client.request<{
-          status?: { conditions?: Array<{ type: string; status: string }> };
-        }>('GET', resourcePath(crdType, { name: crd.metadata.name }));
-        return live.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
-      },
-      30_000,
-      `CRD ${crd.metadata.name}`,
-    );
-  }
 }
 
 async function namespace(name: string): Promise<string> {

@@ -62,7 +62,7 @@ export async function waitFor<T>(
 }
 
 /** Applies crds/*.yaml (server-side apply, idempotent) and waits until they are Established. */
-export async function installCrds(client: KubeClient): Promise<void> {
+export async function installCrds(client: KubeClient, fieldManager = 'lastcall-tests'): Promise<void> {
   const crdType: ResourceType = {
     group: 'apiextensions.k8s.io',
     version: 'v1',
@@ -74,7 +74,7 @@ export async function installCrds(client: KubeClient): Promise<void> {
   for (const file of readdirSync(dir).filter((f) => f.startsWith('lastcall.dev_') && f.endsWith('.yaml'))) {
     const crd = parse(readFileSync(join(dir, file), 'utf8')) as KubeObject;
     await client.request('PATCH', resourcePath(crdType, { name: crd.metadata.name }), {
-      query: { fieldManager: 'lastcall-tests', force: true },
+      query: { fieldManager, force: true },
       body: crd,
       contentType: contentTypes.apply,
     });
@@ -210,6 +210,32 @@ export async function eventsFor(client: KubeClient, namespace: string, name: str
 }
 
 /** The operator as a real child process. */
+/**
+ * `node operator/main.ts` as a test or benchmark runs it: against `kubeconfig`, metrics and health
+ * on ephemeral loopback ports, its Lease in `default`. KUBERNETES_SERVICE_HOST is emptied so it
+ * never takes the in-cluster configuration, even when run from inside a pod.
+ */
+export function spawnOperator(kubeconfig: string, args: string[], stderr: 'pipe' | 'inherit'): ChildProcess {
+  return spawn(
+    process.execPath,
+    [
+      join(repoRoot, 'operator', 'main.ts'),
+      '--kubeconfig',
+      kubeconfig,
+      '--metrics-port',
+      '0',
+      '--health-port',
+      '0',
+      '--bind-address',
+      '127.0.0.1',
+      '--namespace',
+      'default',
+      ...args,
+    ],
+    { stdio: ['ignore', 'pipe', stderr], env: { ...process.env, KUBERNETES_SERVICE_HOST: '' } },
+  );
+}
+
 export class OperatorProcess {
   readonly logs: Array<Record<string, unknown>> = [];
   readonly child: ChildProcess;
@@ -244,24 +270,7 @@ export class OperatorProcess {
   }
 
   static async start(kubeconfig: string, args: string[] = []): Promise<OperatorProcess> {
-    const child = spawn(
-      process.execPath,
-      [
-        join(repoRoot, 'operator', 'main.ts'),
-        '--kubeconfig',
-        kubeconfig,
-        '--metrics-port',
-        '0',
-        '--health-port',
-        '0',
-        '--bind-address',
-        '127.0.0.1',
-        '--namespace',
-        'default',
-        ...args,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBERNETES_SERVICE_HOST: '' } },
-    );
+    const child = spawnOperator(kubeconfig, args, 'pipe');
     const operator = new OperatorProcess(child);
     const listening = await operator.waitForLog('listening', (l) => l.msg === 'listening', 30_000);
     operator.healthPort = Number(listening.healthPort);
