@@ -84,142 +84,137 @@ function sortProps(props: unknown): unknown {
   );
 }
 
-export function counterServiceCrd() {
+/**
+ * A CustomResourceDefinition of the lastcall group, in category `lastcall`, with one version that
+ * is served and stored; `version` holds the rest of that version (schema, subresources, columns).
+ */
+function lastcallCrd<V extends object>(
+  names: { kind: string; plural: string; singular: string; shortNames: string[] },
+  scope: 'Namespaced' | 'Cluster',
+  version: V,
+) {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
     metadata: {
-      name: `${COUNTER_SERVICE_PLURAL}.${GROUP}`,
+      name: `${names.plural}.${GROUP}`,
       labels: { 'app.kubernetes.io/name': 'lastcall', 'app.kubernetes.io/part-of': 'lastcall' },
     },
     spec: {
       group: GROUP,
       names: {
-        kind: COUNTER_SERVICE_KIND,
-        listKind: `${COUNTER_SERVICE_KIND}List`,
-        plural: COUNTER_SERVICE_PLURAL,
-        singular: 'counterservice',
-        // 'cs' is the contract's short name, but clusters that still serve the deprecated core
-        // ComponentStatus resolve `kubectl get cs` to it (core wins); 'csvc' always works.
-        shortNames: ['cs', 'csvc'],
+        kind: names.kind,
+        listKind: `${names.kind}List`,
+        plural: names.plural,
+        singular: names.singular,
+        shortNames: names.shortNames,
         categories: ['lastcall'],
       },
-      scope: 'Namespaced',
-      versions: [
-        {
-          name: VERSION,
-          served: true,
-          storage: true,
-          schema: { openAPIV3Schema: requireSpec(toOpenApiSchema(CounterServiceSchema)) },
-          subresources: {
-            status: {},
-            // `kubectl scale cs/demo --replicas=3` and HorizontalPodAutoscalers go through this.
-            scale: {
-              specReplicasPath: '.spec.replicas',
-              statusReplicasPath: '.status.replicas',
-              labelSelectorPath: '.status.selector',
-            },
-          },
-          additionalPrinterColumns: [
-            {
-              name: 'Ready',
-              type: 'string',
-              description: 'Ready pods / desired pods.',
-              jsonPath: '.status.ready',
-            },
-            {
-              name: 'Grace',
-              type: 'integer',
-              description: 'terminationGracePeriodSeconds of the pods (the shutdown budget).',
-              jsonPath: '.status.budget.gracePeriodSeconds',
-            },
-            { name: 'Image', type: 'string', description: 'The workload image.', jsonPath: '.spec.image' },
-            {
-              name: 'Phase',
-              type: 'string',
-              description: 'Summary of the state.',
-              jsonPath: '.status.phase',
-            },
-            {
-              name: 'Mode',
-              type: 'string',
-              description: 'Drain mode: Graceful or Hard.',
-              jsonPath: '.spec.drain.mode',
-              priority: 1,
-            },
-            {
-              name: 'Formula',
-              type: 'string',
-              description: 'How the grace period was computed.',
-              jsonPath: '.status.budget.formula',
-              priority: 1,
-            },
-            {
-              name: 'Killed',
-              type: 'integer',
-              description: 'Pods that were killed before they finished draining.',
-              jsonPath: '.status.drains.killed',
-              priority: 1,
-            },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
-        },
-      ],
+      scope,
+      versions: [{ name: VERSION, served: true, storage: true, ...version }],
     },
   };
 }
 
-export function drainPolicyCrd() {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: {
-      name: `${DRAIN_POLICY_PLURAL}.${GROUP}`,
-      labels: { 'app.kubernetes.io/name': 'lastcall', 'app.kubernetes.io/part-of': 'lastcall' },
+export function counterServiceCrd() {
+  return lastcallCrd(
+    {
+      kind: COUNTER_SERVICE_KIND,
+      plural: COUNTER_SERVICE_PLURAL,
+      singular: 'counterservice',
+      // 'cs' is the contract's short name, but clusters that still serve the deprecated core
+      // ComponentStatus resolve `kubectl get cs` to it (core wins); 'csvc' always works.
+      shortNames: ['cs', 'csvc'],
     },
-    spec: {
-      group: GROUP,
-      names: {
-        kind: DRAIN_POLICY_KIND,
-        listKind: `${DRAIN_POLICY_KIND}List`,
-        plural: DRAIN_POLICY_PLURAL,
-        singular: 'drainpolicy',
-        shortNames: ['dp'],
-        categories: ['lastcall'],
-      },
-      scope: 'Cluster',
-      versions: [
-        {
-          name: VERSION,
-          served: true,
-          storage: true,
-          schema: { openAPIV3Schema: requireSpec(toOpenApiSchema(DrainPolicySchema)) },
-          additionalPrinterColumns: [
-            { name: 'Priority', type: 'integer', description: 'Precedence.', jsonPath: '.spec.priority' },
-            {
-              name: 'Propagation',
-              type: 'integer',
-              description: 'Default propagationSeconds.',
-              jsonPath: '.spec.defaults.propagationSeconds',
-            },
-            {
-              name: 'Min-Grace',
-              type: 'integer',
-              description: 'Smallest grace period allowed.',
-              jsonPath: '.spec.bounds.minGracePeriodSeconds',
-            },
-            {
-              name: 'Max-Grace',
-              type: 'integer',
-              description: 'Largest grace period allowed.',
-              jsonPath: '.spec.bounds.maxGracePeriodSeconds',
-            },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
+    'Namespaced',
+    {
+      schema: { openAPIV3Schema: requireSpec(toOpenApiSchema(CounterServiceSchema)) },
+      subresources: {
+        status: {},
+        // `kubectl scale cs/demo --replicas=3` and HorizontalPodAutoscalers go through this.
+        scale: {
+          specReplicasPath: '.spec.replicas',
+          statusReplicasPath: '.status.replicas',
+          labelSelectorPath: '.status.selector',
         },
+      },
+      additionalPrinterColumns: [
+        {
+          name: 'Ready',
+          type: 'string',
+          description: 'Ready pods / desired pods.',
+          jsonPath: '.status.ready',
+        },
+        {
+          name: 'Grace',
+          type: 'integer',
+          description: 'terminationGracePeriodSeconds of the pods (the shutdown budget).',
+          jsonPath: '.status.budget.gracePeriodSeconds',
+        },
+        { name: 'Image', type: 'string', description: 'The workload image.', jsonPath: '.spec.image' },
+        {
+          name: 'Phase',
+          type: 'string',
+          description: 'Summary of the state.',
+          jsonPath: '.status.phase',
+        },
+        {
+          name: 'Mode',
+          type: 'string',
+          description: 'Drain mode: Graceful or Hard.',
+          jsonPath: '.spec.drain.mode',
+          priority: 1,
+        },
+        {
+          name: 'Formula',
+          type: 'string',
+          description: 'How the grace period was computed.',
+          jsonPath: '.status.budget.formula',
+          priority: 1,
+        },
+        {
+          name: 'Killed',
+          type: 'integer',
+          description: 'Pods that were killed before they finished draining.',
+          jsonPath: '.status.drains.killed',
+          priority: 1,
+        },
+        { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
       ],
     },
-  };
+  );
+}
+
+export function drainPolicyCrd() {
+  return lastcallCrd(
+    { kind: DRAIN_POLICY_KIND, plural: DRAIN_POLICY_PLURAL, singular: 'drainpolicy', shortNames: ['dp'] },
+    'Cluster',
+    {
+      schema: { openAPIV3Schema: requireSpec(toOpenApiSchema(DrainPolicySchema)) },
+      additionalPrinterColumns: [
+        { name: 'Priority', type: 'integer', description: 'Precedence.', jsonPath: '.spec.priority' },
+        {
+          name: 'Propagation',
+          type: 'integer',
+          description: 'Default propagationSeconds.',
+          jsonPath: '.spec.defaults.propagationSeconds',
+        },
+        {
+          name: 'Min-Grace',
+          type: 'integer',
+          description: 'Smallest grace period allowed.',
+          jsonPath: '.spec.bounds.minGracePeriodSeconds',
+        },
+        {
+          name: 'Max-Grace',
+          type: 'integer',
+          description: 'Largest grace period allowed.',
+          jsonPath: '.spec.bounds.maxGracePeriodSeconds',
+        },
+        { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+      ],
+    },
+  );
 }
 
 /** spec is required at the top level (the TypeBox root lists it; keep it explicit for readers). */
