@@ -34,3 +34,26 @@ export interface Component {
   /** How long it may take to become healthy on a busy two-core machine. */
   timeoutMs: number;
 }
+
+/**
+ * The serving flags kube-controller-manager and kube-scheduler share: HTTPS on their loopback port
+ * with the certificate pki.ts made for them, authentication and authorization delegated to the API
+ * server through their own kubeconfig, client certificates checked against the cluster CA.
+ */
+export function delegatedServingArgs(
+  layout: ClusterLayout,
+  component: keyof Pki['serving'],
+  port: number,
+): string[] {
+  const kubeconfig = layout.kubeconfigs[component];
+  const serving = layout.pki.serving[component];
+  return [
+    `--authentication-kubeconfig=${kubeconfig}`,
+    `--authorization-kubeconfig=${kubeconfig}`,
+    '--bind-address=127.0.0.1',
+    `--secure-port=${port}`,
+    `--tls-cert-file=${serving.cert}`,
+    `--tls-private-key-file=${serving.key}`,
+    `--client-ca-file=${layout.pki.caCert}`,
+  ];
+}

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { ClusterLayout, Component } from './component.ts';
+import { type ClusterLayout, type Component, delegatedServingArgs } from './component.ts';
 
 /**
  * kube-controller-manager with every default controller (--controllers=*):
@@ -26,7 +26,6 @@ import type { ClusterLayout, Component } from './component.ts';
 export function controllerManager(layout: ClusterLayout): Component {
   const { pki } = layout;
   const kubeconfig = layout.kubeconfigs['kube-controller-manager'];
-  const serving = pki.serving['kube-controller-manager'];
   const url = `https://127.0.0.1:${layout.ports.controllerManager}`;
   return {
     spec: {
@@ -34,13 +33,7 @@ export function controllerManager(layout: ClusterLayout): Component {
       command: join(layout.binDir, 'kube-controller-manager'),
       args: [
         `--kubeconfig=${kubeconfig}`,
-        `--authentication-kubeconfig=${kubeconfig}`,
-        `--authorization-kubeconfig=${kubeconfig}`,
-        '--bind-address=127.0.0.1',
-        `--secure-port=${layout.ports.controllerManager}`,
-        `--tls-cert-file=${serving.cert}`,
-        `--tls-private-key-file=${serving.key}`,
-        `--client-ca-file=${pki.caCert}`,
+        ...delegatedServingArgs(layout, 'kube-controller-manager', layout.ports.controllerManager),
         '--controllers=*',
         '--cluster-name=lastcall',
         '--allocate-node-cidrs=true',

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ClusterLayout, Component } from './component.ts';
+import { type ClusterLayout, type Component, delegatedServingArgs } from './component.ts';
 
 /**
  * kube-scheduler: places pods on lastcall-node once it is Ready and no longer
@@ -11,7 +11,6 @@ import type { ClusterLayout, Component } from './component.ts';
 export async function scheduler(layout: ClusterLayout): Promise<Component> {
   const { pki } = layout;
   const kubeconfig = layout.kubeconfigs['kube-scheduler'];
-  const serving = pki.serving['kube-scheduler'];
   const url = `https://127.0.0.1:${layout.ports.scheduler}`;
   const config = join(layout.stateDir, 'kube-scheduler.yaml');
   await writeFile(
@@ -30,16 +29,7 @@ export async function scheduler(layout: ClusterLayout): Promise<Component> {
     spec: {
       name: 'kube-scheduler',
       command: join(layout.binDir, 'kube-scheduler'),
-      args: [
-        `--config=${config}`,
-        `--authentication-kubeconfig=${kubeconfig}`,
-        `--authorization-kubeconfig=${kubeconfig}`,
-        '--bind-address=127.0.0.1',
-        `--secure-port=${layout.ports.scheduler}`,
-        `--tls-cert-file=${serving.cert}`,
-        `--tls-private-key-file=${serving.key}`,
-        `--client-ca-file=${pki.caCert}`,
-      ],
+      args: [`--config=${config}`, ...delegatedServingArgs(layout, 'kube-scheduler', layout.ports.scheduler)],
       endpoint: url,
     },
     health: { url: `${url}/healthz`, tls: { ca: pki.caCert } },
