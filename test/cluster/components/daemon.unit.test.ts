@@ -1,19 +1,13 @@
 // Fast tests of process-group handling with real, short-lived processes (no cluster).
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempDirsOfFile } from '../../support/temp-dirs.ts';
 import { isAlive, liveProcessGroups, logTail, startDaemon, stopGroups } from './daemon.ts';
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'lastcall-daemon-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = tempDirsOfFile()('lastcall-daemon-');
 
 async function waitForLog(file: string, text: string): Promise<void> {
   const deadline = Date.now() + 5000;
