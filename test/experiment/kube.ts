@@ -20,14 +20,12 @@ import {
   setHeaderOptions,
   type V1Pod,
 } from '@kubernetes/client-node';
+import { API_VERSION, COUNTER_SERVICE_PLURAL, GROUP, VERSION } from '../../operator/api/constants.ts';
 import { repoRoot } from '../cluster/tools.ts';
 import type { DrainModeOption } from './options.ts';
 
 const run = promisify(execFile);
 
-export const GROUP = 'lastcall.dev';
-export const VERSION = 'v1alpha1';
-export const PLURAL = 'counterservices';
 export const OPERATOR_NAMESPACE = 'lastcall-system';
 
 /** The CounterService as far as the experiment reads it (operator/api/counterservice.ts is the schema). */
@@ -151,7 +149,12 @@ export async function installLastcall(cluster: Cluster, log: (line: string) => v
       ? 'lastcall: installed (config/default unchanged)'
       : `lastcall: applied config/default: ${changed.join('; ')}`,
   );
-  await kubectl(cluster, ['wait', '--for=condition=Established', '--timeout=60s', `crd/${PLURAL}.${GROUP}`]);
+  await kubectl(cluster, [
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    `crd/${COUNTER_SERVICE_PLURAL}.${GROUP}`,
+  ]);
   // rollout status, not the Available condition: right after an apply the Deployment may still
   // report the previous ReplicaSet as available while the new operator pods have not started.
   const deployments = await cluster.apps.listNamespacedDeployment({ namespace: OPERATOR_NAMESPACE });
@@ -169,10 +172,10 @@ export async function installLastcall(cluster: Cluster, log: (line: string) => v
 
 export async function assertInstalled(cluster: Cluster): Promise<void> {
   try {
-    await kubectl(cluster, ['get', `crd/${PLURAL}.${GROUP}`, '-o', 'name']);
+    await kubectl(cluster, ['get', `crd/${COUNTER_SERVICE_PLURAL}.${GROUP}`, '-o', 'name']);
   } catch {
     throw new Error(
-      `--skip-install: the CRD ${PLURAL}.${GROUP} is not installed; drop --skip-install or run kubectl apply -k config/default`,
+      `--skip-install: the CRD ${COUNTER_SERVICE_PLURAL}.${GROUP} is not installed; drop --skip-install or run kubectl apply -k config/default`,
     );
   }
 }
@@ -210,7 +213,7 @@ export async function readCounterService(
     return (await cluster.custom.getNamespacedCustomObject({
       group: GROUP,
       version: VERSION,
-      plural: PLURAL,
+      plural: COUNTER_SERVICE_PLURAL,
       namespace,
       name,
     })) as CounterServiceObject;
@@ -234,10 +237,10 @@ export async function createCounterService(cluster: Cluster, plan: CounterServic
   await cluster.custom.createNamespacedCustomObject({
     group: GROUP,
     version: VERSION,
-    plural: PLURAL,
+    plural: COUNTER_SERVICE_PLURAL,
     namespace: plan.namespace,
     body: {
-      apiVersion: `${GROUP}/${VERSION}`,
+      apiVersion: API_VERSION,
       kind: 'CounterService',
       metadata: {
         name: plan.name,
@@ -266,7 +269,14 @@ export async function patchImage(
   image: string,
 ): Promise<void> {
   await cluster.custom.patchNamespacedCustomObject(
-    { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { spec: { image } } },
+    {
+      group: GROUP,
+      version: VERSION,
+      plural: COUNTER_SERVICE_PLURAL,
+      namespace,
+      name,
+      body: { spec: { image } },
+    },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
   );
 }
@@ -282,7 +292,7 @@ export async function deleteCounterService(
     await cluster.custom.deleteNamespacedCustomObject({
       group: GROUP,
       version: VERSION,
-      plural: PLURAL,
+      plural: COUNTER_SERVICE_PLURAL,
       namespace,
       name,
       // Background: the garbage collector removes the Deployment, its pods and the Service
