@@ -26,18 +26,17 @@ describe('trackRollouts', () => {
     ready: ready && !terminating,
     terminating,
   });
+  const firstRollout = (startedAt: number): RolloutRecord => ({
+    index: 1,
+    fromImage: imageTag(1),
+    toImage: imageTag(2),
+    startedAt,
+    readyAt: null,
+    completedAt: null,
+  });
 
   test('ready when the new pods are Ready, complete when the old ones are gone', () => {
-    const records: RolloutRecord[] = [
-      {
-        index: 1,
-        fromImage: imageTag(1),
-        toImage: imageTag(2),
-        startedAt: 20,
-        readyAt: null,
-        completedAt: null,
-      },
-    ];
+    const records = [firstRollout(20)];
     trackRollouts(records, [pod('a', 1, true), pod('b', 2, false)], 1, 21);
     expect(records[0]).toMatchObject({ readyAt: null, completedAt: null });
     trackRollouts(records, [pod('a', 1, false, true), pod('b', 2, true)], 1, 23);
@@ -50,16 +49,7 @@ describe('trackRollouts', () => {
   });
 
   test('with three replicas it waits for three new ready pods', () => {
-    const records: RolloutRecord[] = [
-      {
-        index: 1,
-        fromImage: imageTag(1),
-        toImage: imageTag(2),
-        startedAt: 10,
-        readyAt: null,
-        completedAt: null,
-      },
-    ];
+    const records = [firstRollout(10)];
     trackRollouts(records, [pod('a', 2, true), pod('b', 2, true), pod('c', 1, true)], 3, 14);
     expect(records[0]?.readyAt).toBeNull();
     trackRollouts(
