@@ -1,10 +1,10 @@
 // The service proxy against the real control plane: endpoints follow readiness through the
 // EndpointSlice watch; deleted Services close their listeners.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { tempDirsOfFile } from '../support/temp-dirs.ts';
 import {
   createNamespace,
   deleteNamespace,
@@ -25,14 +25,13 @@ const api = testApi(kubeconfig);
 
 const ns = uniqueName('lc-proxy');
 const local = await runsProcessKubelet(api);
-const flags = mkdtempSync(join(tmpdir(), 'lc-proxy-'));
+const flags = tempDirsOfFile()('lc-proxy-');
 
 beforeAll(async () => {
   await createNamespace(api, ns);
 });
 afterAll(async () => {
   await deleteNamespace(api, ns);
-  rmSync(flags, { recursive: true, force: true });
 });
 
 function backend(name: string) {
