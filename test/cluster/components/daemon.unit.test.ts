@@ -2,19 +2,17 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { tempDirsOfFile } from '../../support/temp-dirs.ts';
+import { eventually } from '../kubelet/testing.ts';
 import { isAlive, liveProcessGroups, logTail, startDaemon, stopGroups } from './daemon.ts';
 
 const dir = tempDirsOfFile()('lastcall-daemon-');
 
 async function waitForLog(file: string, text: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!(await readFile(file, 'utf8').catch(() => '')).includes(text)) {
-    if (Date.now() > deadline) throw new Error(`${file} never contained ${text}`);
-    await sleep(20);
-  }
+  await eventually(`${file} to contain ${text}`, 5000, async () =>
+    (await readFile(file, 'utf8')).includes(text) ? true : undefined,
+  );
 }
 
 describe('daemons', () => {
