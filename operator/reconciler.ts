@@ -28,7 +28,7 @@ import { ApiError } from './runtime/client.ts';
 import type { ReconcileResult } from './runtime/controller.ts';
 import type { EventRecorder } from './runtime/events.ts';
 import type { Change } from './runtime/reflector.ts';
-import { coreTypes, type KubeObject, type ResourceType, splitKey } from './runtime/resources.ts';
+import { coreTypes, type KubeObject, objectKey, type ResourceType, splitKey } from './runtime/resources.ts';
 import type { Store } from './runtime/store.ts';
 import {
   type ConditionInput,
@@ -147,7 +147,7 @@ export class CounterServiceReconciler {
         reason: budget.source === 'override' ? 'Override' : 'WithinBounds',
         message: `terminationGracePeriodSeconds ${budget.gracePeriodSeconds}: ${budget.formula} (policy ${budget.policy})`,
       };
-      const conflict = this.#foreignOwner(cs);
+      const conflict = this.#foreignOwner(cs, budget);
       if (conflict) {
         return this.#writeStatus(cs, {
           now,
@@ -182,7 +182,7 @@ export class CounterServiceReconciler {
   /** Applies Deployment, Service and PDB; returns the Deployment as it is after the apply. */
   async #applyOwned(cs: CounterService & KubeObject, budget: Budget): Promise<Deployment | undefined> {
     const { applier, recorder } = this.#deps;
-    const key = `${cs.metadata.namespace}/${cs.metadata.name}`;
+    const key = objectKey(cs);
     // The three objects do not depend on each other: apply them in parallel.
     const results = await Promise.all(
       this.#ownedKinds(budget).map(async (kind) => {
@@ -243,18 +243,14 @@ export class CounterServiceReconciler {
   }
 
   /** An object with our name that another controller owns must not be taken over by a forced apply. */
-  #foreignOwner(cs: CounterService & KubeObject): string | undefined {
-    const key = `${cs.metadata.namespace}/${cs.metadata.name}`;
-    for (const [store, kind] of [
-      [this.#deps.deployments, 'Deployment'],
-      [this.#deps.services, 'Service'],
-      [this.#deps.podDisruptionBudgets, 'PodDisruptionBudget'],
-    ] as const) {
+  #foreignOwner(cs: CounterService & KubeObject, budget: Budget): string | undefined {
+    const key = objectKey(cs);
+    for (const { type, store } of this.#ownedKinds(budget)) {
       const live = store.get(key);
       if (!live) continue;
       const controller = live.metadata.ownerReferences?.find((ref) => ref.controller);
       if (controller?.uid !== cs.metadata.uid) {
-        return `${kind} ${key} exists and is not controlled by this CounterService${
+        return `${type.kind} ${key} exists and is not controlled by this CounterService${
           controller ? ` (controller: ${controller.kind} ${controller.name})` : ''
         }; rename or delete it`;
       }
@@ -274,7 +270,7 @@ export class CounterServiceReconciler {
     },
   ): Promise<ReconcileResult | undefined> {
     const { applier, recorder, ledger, counterServices, log } = this.#deps;
-    const key = `${cs.metadata.namespace}/${cs.metadata.name}`;
+    const key = objectKey(cs);
     const previous = cs.status ?? {};
     // A Deployment created a moment ago has no status yet; the Deployment controller gives it one
     // within milliseconds, and that change reconciles this CounterService again. Writing a first
@@ -403,7 +399,7 @@ interface Lister {
 
 /** Keys to reconcile when a watched object changes. */
 export const keysFor = {
-  counterService: (change: Change<KubeObject>): string[] => [keyOf(change.object)],
+  counterService: (change: Change<KubeObject>): string[] => [objectKey(change.object)],
   /** Owned objects map to their controlling CounterService. */
   owned: (change: Change<KubeObject>): string[] => {
     const owner = change.object.metadata.ownerReferences?.find(
@@ -427,7 +423,7 @@ export const keysFor = {
             labels,
           ),
         );
-        return affected ? [keyOf(cs)] : [];
+        return affected ? [objectKey(cs)] : [];
       });
     },
   /** A namespace's labels select policies: a label change re-reconciles its CounterServices. */
@@ -441,10 +437,6 @@ export const keysFor = {
         return [];
       }
       const ns = change.object.metadata.name;
-      return counterServices.list().flatMap((cs) => (cs.metadata.namespace === ns ? [keyOf(cs)] : []));
+      return counterServices.list().flatMap((cs) => (cs.metadata.namespace === ns ? [objectKey(cs)] : []));
     },
 };
-
-function keyOf(obj: KubeObject): string {
-  return obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : `${obj.metadata.name}`;
-}
