@@ -59,6 +59,6 @@ export function parseCidr(cidr: string): Cidr {
   if (!m) throw new Error(`CIDR "${cidr}" is not an IPv4 CIDR (a.b.c.d/n)`);
   const prefix = Number(m[2]);
   if (prefix < 8 || prefix > 30) throw new Error(`CIDR "${cidr}" has prefix /${prefix} (8-30 allowed)`);
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  const mask = (0xffffffff << (32 - prefix)) >>> 0;
   return { network: (ipToNumber(m[1] as string) & mask) >>> 0, prefix };
 }
