@@ -69,12 +69,6 @@ export class PendingIncrements {
     return this.#ids.length - this.#head + this.#inFlight;
   }
 
-  /** Milliseconds until the youngest pending increment falls due (0 when none waits). */
-  remainingWorkMs(): number {
-    if (this.#ids.length === this.#head) return 0;
-    return Math.max(0, (this.#dues[this.#dues.length - 1] ?? 0) - this.#now());
-  }
-
   add(id: string): void {
     if (this.#abandoned) throw new Error('the pending increments were abandoned at the drain deadline');
     this.#ids.push(id);
