@@ -12,7 +12,6 @@ import {
   httpGetText,
   isReady,
   namedHttpContainer,
-  namedHttpServer,
   type PodJson,
   runsProcessKubelet,
   testApi,
@@ -37,6 +36,7 @@ afterAll(async () => {
 function backend(name: string) {
   const readyFile = join(flags, name);
   writeFileSync(readyFile, '');
+  const web = namedHttpContainer('busybox', '/ready');
   return {
     readyFile,
     pod: {
@@ -47,16 +47,10 @@ function backend(name: string) {
         terminationGracePeriodSeconds: 1,
         containers: [
           {
-            name: 'web',
-            image: 'busybox',
-            command: ['python3', '-c', namedHttpServer],
+            ...web,
             env: [{ name: 'READY_FILE', value: readyFile }],
-            ports: [{ name: 'http', containerPort: 8080 }],
-            readinessProbe: {
-              httpGet: { path: '/ready', port: 'http' },
-              periodSeconds: 1,
-              failureThreshold: 1,
-            },
+            // One failed probe takes the pod out of rotation: the test times the propagation.
+            readinessProbe: { ...web.readinessProbe, failureThreshold: 1 },
           },
         ],
       },
