@@ -3,7 +3,7 @@
 import pino from 'pino';
 import { FIELD_MANAGER } from './api/constants.ts';
 import type { CounterService, DrainPolicy } from './api/types.ts';
-import { COUNTER_SERVICE_LABEL } from './desired/index.ts';
+import { COUNTER_SERVICE_LABEL, OWNED_SELECTOR } from './desired/index.ts';
 import { DrainLedger, type PodLike, trimPod } from './drains.ts';
 import {
   CounterServiceReconciler,
@@ -95,11 +95,10 @@ function reflect<T extends KubeObject>(
 
 // Owned objects carry the managed-by label (desired/labels.ts): watching only those keeps the
 // cache small in a cluster full of other Deployments.
-const ownedSelector = 'app.kubernetes.io/managed-by=lastcall';
 const counterServices = reflect<CounterService & KubeObject>(counterServiceType);
-const deployments = reflect<Deployment>(coreTypes.deployment, { labelSelector: ownedSelector });
-const services = reflect(coreTypes.service, { labelSelector: ownedSelector });
-const podDisruptionBudgets = reflect(coreTypes.podDisruptionBudget, { labelSelector: ownedSelector });
+const deployments = reflect<Deployment>(coreTypes.deployment, { labelSelector: OWNED_SELECTOR });
+const services = reflect(coreTypes.service, { labelSelector: OWNED_SELECTOR });
+const podDisruptionBudgets = reflect(coreTypes.podDisruptionBudget, { labelSelector: OWNED_SELECTOR });
 const drainPolicies = reflect<DrainPolicy & KubeObject>(drainPolicyType);
 const namespaces = reflect(
   coreTypes.namespace,

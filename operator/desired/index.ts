@@ -9,6 +9,7 @@ export {
 export {
   COUNTER_SERVICE_LABEL,
   controllerRef,
+  OWNED_SELECTOR,
   ownedLabels,
   selectorLabels,
   selectorString,

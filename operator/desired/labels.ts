@@ -3,6 +3,10 @@ import { API_VERSION, COUNTER_SERVICE_KIND } from '../api/constants.ts';
 import type { CounterService } from '../api/types.ts';
 
 export const COUNTER_SERVICE_LABEL = 'lastcall.dev/counterservice';
+const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+const MANAGED_BY = 'lastcall';
+/** Matches every object ownedLabels() labels: the operator watches only those. */
+export const OWNED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 
 /** Labels on every owned object and on the pods. */
 export function ownedLabels(cs: CounterService): Record<string, string> {
@@ -10,7 +14,7 @@ export function ownedLabels(cs: CounterService): Record<string, string> {
   return {
     'app.kubernetes.io/name': 'counter',
     'app.kubernetes.io/instance': name,
-    'app.kubernetes.io/managed-by': 'lastcall',
+    [MANAGED_BY_LABEL]: MANAGED_BY,
     [COUNTER_SERVICE_LABEL]: name,
   };
 }
