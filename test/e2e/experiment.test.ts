@@ -4,21 +4,13 @@
  * no request may fail while the operator rolls the CounterService.
  */
 import { afterAll, describe, expect, test } from 'vitest';
-import { writeReport } from '../experiment/report.ts';
-import { defaultReportPath, runExperiment } from '../experiment/run.ts';
-import { formatSummary } from '../experiment/summary.ts';
-import { e2eTarget, HARDER, optionsFor, removeInClusterOperator, SEED } from './plans.ts';
-
-const log = (line: string) => process.stderr.write(`${line}\n`);
+import { HARDER, removeInClusterOperator, runPlan, SEED } from './plans.ts';
 
 afterAll(removeInClusterOperator);
 
 describe('the rollout experiment', () => {
   test('seed: 1000 requests at 25/s with one rolling update: counter exactly 1000, nothing failed', async () => {
-    const result = await runExperiment(await e2eTarget(), optionsFor(SEED), { log });
-    result.reportPath = defaultReportPath('e2e-seed');
-    await writeReport(result.reportPath, { title: 'e2e: the seed experiment', runs: [result] });
-    log(formatSummary(result).join('\n'));
+    const result = await runPlan(SEED, 'e2e-seed', 'e2e: the seed experiment');
 
     expect(result.sent).toBe(1000);
     expect(result.failed).toBe(0);
@@ -35,13 +27,7 @@ describe('the rollout experiment', () => {
   });
 
   test('harder: 3 replicas, 75/s, 3 rolling updates: nothing lost, nothing failed', async () => {
-    const result = await runExperiment(await e2eTarget(), optionsFor(HARDER), { log });
-    result.reportPath = defaultReportPath('e2e-harder');
-    await writeReport(result.reportPath, {
-      title: 'e2e: 3 replicas, 75/s, 3 rolling updates',
-      runs: [result],
-    });
-    log(formatSummary(result).join('\n'));
+    const result = await runPlan(HARDER, 'e2e-harder', 'e2e: 3 replicas, 75/s, 3 rolling updates');
 
     expect(result.sent).toBe(3000);
     expect(result.failed).toBe(0);

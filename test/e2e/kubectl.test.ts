@@ -20,11 +20,10 @@ import {
   waitFor,
 } from '../experiment/kube.ts';
 import type { ClusterTarget } from '../experiment/run.ts';
-import { e2eTarget, removeInClusterOperator } from './plans.ts';
+import { e2eTarget, log, removeInClusterOperator } from './plans.ts';
 
 const namespace = 'lastcall-e2e-kubectl';
 const name = 'hello';
-const log = (line: string) => process.stderr.write(`${line}\n`);
 let target: ClusterTarget;
 const k = (...args: string[]) => kubectl(target, args);
 

@@ -5,20 +5,12 @@
  * graceful drain from none and the other results mean nothing.
  */
 import { afterAll, expect, test } from 'vitest';
-import { writeReport } from '../experiment/report.ts';
-import { defaultReportPath, runExperiment } from '../experiment/run.ts';
-import { formatSummary } from '../experiment/summary.ts';
-import { CONTROL, e2eTarget, optionsFor, removeInClusterOperator } from './plans.ts';
-
-const log = (line: string) => process.stderr.write(`${line}\n`);
+import { CONTROL, removeInClusterOperator, runPlan } from './plans.ts';
 
 afterAll(removeInClusterOperator);
 
 test('hard mode loses increments answered 2xx during a rolling update', async () => {
-  const result = await runExperiment(await e2eTarget(), optionsFor(CONTROL), { log });
-  result.reportPath = defaultReportPath('e2e-control');
-  await writeReport(result.reportPath, { title: 'e2e: the negative control (hard mode)', runs: [result] });
-  log(formatSummary(result).join('\n'));
+  const result = await runPlan(CONTROL, 'e2e-control', 'e2e: the negative control (hard mode)');
 
   expect(result.sent).toBe(CONTROL.rate * CONTROL.durationSeconds);
   expect(result.lost).toBeGreaterThan(0);

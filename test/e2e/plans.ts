@@ -5,8 +5,11 @@
 import { inject } from 'vitest';
 import { ensureTools } from '../cluster/tools.ts';
 import { kubectl } from '../experiment/kube.ts';
+import type { ExperimentResult } from '../experiment/model.ts';
 import { DEFAULT_OPTIONS, type ExperimentOptions } from '../experiment/options.ts';
-import type { ClusterTarget } from '../experiment/run.ts';
+import { writeReport } from '../experiment/report.ts';
+import { type ClusterTarget, defaultReportPath, runExperiment } from '../experiment/run.ts';
+import { formatSummary } from '../experiment/summary.ts';
 
 export type Plan = Pick<ExperimentOptions, 'rate' | 'durationSeconds' | 'replicas' | 'rollouts' | 'mode'>;
 
@@ -34,6 +37,18 @@ export const E2E_NAMESPACE = 'lastcall-e2e';
 
 export function optionsFor(plan: Plan): ExperimentOptions {
   return { ...DEFAULT_OPTIONS, ...plan, namespace: E2E_NAMESPACE, nodePort: E2E_NODE_PORT };
+}
+
+/** Progress lines go to stderr, beside vitest's own output. */
+export const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Runs `plan` on the suite's cluster, writes its report (reports/<label>-…html) and logs its summary. */
+export async function runPlan(plan: Plan, label: string, title: string): Promise<ExperimentResult> {
+  const result = await runExperiment(await e2eTarget(), optionsFor(plan), { log });
+  result.reportPath = defaultReportPath(label);
+  await writeReport(result.reportPath, { title, runs: [result] });
+  log(formatSummary(result).join('\n'));
+  return result;
 }
 
 /** The cluster of the "cluster" project's globalSetup (local, or kind through LASTCALL_E2E_KUBECONFIG). */
