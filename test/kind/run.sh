@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run e2e:kind: the end-to-end suite (test/e2e) against a kind cluster.
-#  1. kind create cluster (test/kind/kind-config.yaml publishes NodePort 30080 on 127.0.0.1)
+#  1. kind create cluster (test/kind/kind-config.yaml publishes NodePorts 30080 and 30081 on 127.0.0.1)
 #  2. docker build the Dockerfile's targets: workload (tagged v1..v6, one tag per
 #     rolling update the suite makes: the image is the same, only the tag changes,
 #     as in the seed experiment) and operator (lastcall/operator:dev)
