@@ -14,6 +14,7 @@ import {
   orUndefined,
   type PodJson,
   PodRecorder,
+  podReady,
   runsProcessKubelet,
   testApi,
   uniqueName,
@@ -206,9 +207,7 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
       pod('graceful', `trap '${stamp}; exit 0' TERM; while true; do sleep 0.1; done`),
     );
     for (const name of ['stubborn', 'graceful']) {
-      await eventually(`${name} Ready`, 30_000, async () =>
-        isReady(await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/${name}`)) ? true : undefined,
-      );
+      await podReady(api, ns, name, 30_000);
     }
     const deletedAt = Date.now();
     await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/stubborn`);
@@ -292,9 +291,7 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, pod('overrun', 3, 10));
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, pod('shortened', 30));
     for (const name of ['overrun', 'shortened']) {
-      await eventually(`${name} Ready`, 30_000, async () =>
-        isReady(await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/${name}`)) ? true : undefined,
-      );
+      await podReady(api, ns, name, 30_000);
     }
     const deletedAt = Date.now();
     await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/overrun`);

@@ -17,9 +17,8 @@ import {
   deleteNamespace,
   eventually,
   httpGetText,
-  isReady,
   namedHttpContainer,
-  type PodJson,
+  podReady,
   runsProcessKubelet,
   testApi,
   uniqueName,
@@ -145,9 +144,7 @@ describe.runIf(local)('two local clusters at once', () => {
     );
 
     for (const { side, pod } of created) {
-      await eventually(`${side.name}: pod ${ns}/${pod} Ready`, 60_000, async () =>
-        isReady(await side.api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/${pod}`)) ? true : undefined,
-      );
+      await podReady(side.api, ns, pod, 60_000);
     }
     for (const { side, clusterIP, pod } of created) {
       const twin = loopbackTwin(clusterIP);

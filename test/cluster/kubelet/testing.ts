@@ -81,6 +81,18 @@ export function isReady(p: PodJson | undefined): boolean {
   return p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
+/** Waits until pod `namespace/name` has condition Ready=True; fails after timeoutMs naming the pod. */
+export async function podReady(
+  api: KubeApi,
+  namespace: string,
+  name: string,
+  timeoutMs: number,
+): Promise<void> {
+  await eventually(`pod ${namespace}/${name} Ready`, timeoutMs, async () =>
+    isReady(await api.get<PodJson>(`/api/v1/namespaces/${namespace}/pods/${name}`)) ? true : undefined,
+  );
+}
+
 /** Records every watch event of the namespace's pods, with the time it arrived. */
 export class PodRecorder {
   readonly events: { at: number; type: string; pod: PodJson }[] = [];
