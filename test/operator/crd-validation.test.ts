@@ -13,6 +13,7 @@ import { applyDefaults } from '../../operator/api/types.ts';
 import { computeBudget } from '../../operator/budget.ts';
 import { resolvePolicy } from '../../operator/policy.ts';
 import { ensureTools, repoRoot } from '../cluster/tools.ts';
+import { waitFor } from './operator-harness.ts';
 
 const namespace = `lastcall-crd-${randomBytes(3).toString('hex')}`;
 let kubectlPath: string;
@@ -598,11 +599,12 @@ describe('Pod Security: every pod template passes the restricted profile (PodSec
   }
 
   async function waitForServiceAccount(ns: string, name: string): Promise<void> {
-    const deadline = Date.now() + 60_000;
-    while ((await kubectl(['get', '-n', ns, 'serviceaccount', name])).code !== 0) {
-      if (Date.now() > deadline) throw new Error(`ServiceAccount ${ns}/${name} did not appear within 60 s`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await waitFor(
+      `ServiceAccount ${ns}/${name}`,
+      async () => (await kubectl(['get', '-n', ns, 'serviceaccount', name])).code === 0,
+      60_000,
+      250,
+    );
   }
 
   beforeAll(async () => {

@@ -15,20 +15,11 @@ import {
 } from '../../operator/runtime/resources.ts';
 import { repoRoot } from '../cluster/tools.ts';
 
-export const counterServices: ResourceType = {
-  group: 'lastcall.dev',
-  version: 'v1alpha1',
-  plural: 'counterservices',
-  kind: 'CounterService',
-  namespaced: true,
-};
-export const drainPolicies: ResourceType = {
-  group: 'lastcall.dev',
-  version: 'v1alpha1',
-  plural: 'drainpolicies',
-  kind: 'DrainPolicy',
-  namespaced: false,
-};
+// The operator's own resource types, under the names the tests use.
+export {
+  counterServiceType as counterServices,
+  drainPolicyType as drainPolicies,
+} from '../../operator/reconciler.ts';
 
 export async function adminClient(kubeconfig: string): Promise<KubeClient> {
   const config = new KubeConfig();
