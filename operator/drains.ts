@@ -7,11 +7,10 @@
 // its drain report there). That final status update, or the DELETED event that carries the last
 // state, is where a drain becomes observable.
 import type { DrainRecord, DrainsStatus } from './api/types.ts';
+// The label that ties a pod to its CounterService (desired/ sets it on the pod template).
+import { COUNTER_SERVICE_LABEL } from './desired/labels.ts';
 import type { Change } from './runtime/reflector.ts';
 import type { KubeObject } from './runtime/resources.ts';
-
-/** The label that ties a pod to its CounterService (set by desired/ on the pod template). */
-export const counterServiceLabel = 'lastcall.dev/counterservice';
 
 /** How many recent drains status keeps (also the window in which a pod is recognised again). */
 export const recentDrainsKept = 10;
@@ -112,7 +111,7 @@ export interface ObservedDrain {
  * is not being deleted is a crash, which the Deployment handles; it is not a drain.
  */
 export function drainOf(pod: PodLike): ObservedDrain | undefined {
-  const owner = pod.metadata.labels?.[counterServiceLabel];
+  const owner = pod.metadata.labels?.[COUNTER_SERVICE_LABEL];
   if (!owner || !pod.metadata.deletionTimestamp) return undefined;
   const statuses = pod.status?.containerStatuses ?? [];
   if (statuses.length === 0 || !statuses.every((s) => s.state?.terminated)) return undefined;
