@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError, KubeApi, type WatchEvent } from './kube/rest.ts';
+import { isNotFound, KubeApi, type WatchEvent } from './kube/rest.ts';
 
 /** Helpers for the kubelet and proxy integration tests (real API server, real processes). */
 export function testApi(kubeconfig: string): KubeApi {
@@ -39,7 +39,7 @@ export async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
   try {
     return await p;
   } catch (err) {
-    if (err instanceof ApiError && err.code === 404) return undefined;
+    if (isNotFound(err)) return undefined;
     throw err;
   }
 }
