@@ -1,6 +1,7 @@
 // The CounterService resource: the one source of truth for its CRD schema (crds/), its TypeScript
 // type and its defaults. Descriptions are what `kubectl explain counterservice.spec...` prints.
 import { Type } from '@sinclair/typebox';
+import { API_VERSION, COUNTER_SERVICE_KIND } from './constants.ts';
 import {
   ConditionSchema,
   IntOrString,
@@ -547,7 +548,7 @@ export const CounterServiceStatusSchema = Type.Object(
 
 export const CounterServiceSchema = Type.Object(
   {
-    ...resourceFields('lastcall.dev/v1alpha1', 'CounterService'),
+    ...resourceFields(API_VERSION, COUNTER_SERVICE_KIND),
     spec: CounterServiceSpecSchema,
     status: Type.Optional(CounterServiceStatusSchema),
   },

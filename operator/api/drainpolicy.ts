@@ -2,6 +2,7 @@
 // admins own it (it is cluster-scoped, so namespace tenants cannot write it); teams own their
 // CounterServices. See docs/api.md for why a cluster-scoped resource and how several combine.
 import { Type } from '@sinclair/typebox';
+import { API_VERSION, DRAIN_POLICY_KIND } from './constants.ts';
 import { DRAIN_MODES, drainTermSchema } from './counterservice.ts';
 import { LabelSelectorSchema, resourceFields, StringEnum, withRules } from './schema-helpers.ts';
 
@@ -108,7 +109,7 @@ export const DrainPolicySpecSchema = Type.Object(
 
 export const DrainPolicySchema = Type.Object(
   {
-    ...resourceFields('lastcall.dev/v1alpha1', 'DrainPolicy'),
+    ...resourceFields(API_VERSION, DRAIN_POLICY_KIND),
     spec: DrainPolicySpecSchema,
   },
   {
