@@ -51,15 +51,18 @@ test('sends exactly rate × duration requests and counts every answer by the sec
 
 test('counts non-2xx answers and refused connections as failures, by cause', async () => {
   const served = { 200: 0, 503: 0 };
+  const { promise: halfway, resolve: reachedHalfway } = Promise.withResolvers<void>();
   const port = await serve((_req, res) => {
     const code = (served[200] + served[503] + 1) % 4 === 0 ? 503 : 200;
     served[code]++;
+    if (served[200] + served[503] === 60) reachedHalfway();
     res.statusCode = code;
     res.end();
   });
   const load = startLoad({ vegeta, url: `http://127.0.0.1:${port}/incr`, rate: 40, durationSeconds: 3 });
-  // Halfway through, the server goes away: later requests are refused.
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  // Halfway through (60 of 120 handled), the server goes away: later requests are refused.
+  // A load that ends early (vegeta failing) settles load.done first and fails the test below.
+  await Promise.race([halfway, load.done]);
   server?.closeAllConnections();
   await new Promise((resolve) => server?.close(resolve));
   const totals = await load.done;
