@@ -38,6 +38,7 @@ import type {
 import type { ExperimentOptions } from './options.ts';
 import { formatProgress } from './progress.ts';
 import { type Sample, startSampler } from './sampler.ts';
+import { seconds } from './summary.ts';
 import { nextSweepRate, summarizeSweep } from './sweep.ts';
 
 export interface ClusterTarget {
@@ -376,10 +377,6 @@ function describeCounterService(cs: CounterServiceObject | undefined): string {
     )
     .join(', ');
   return `CounterService phase ${s.phase ?? '?'}, ready ${s.readyReplicas ?? 0}/${cs.spec.replicas}, conditions: ${conditions || 'none'}`;
-}
-
-function seconds(s: number): string {
-  return `${Math.round(s * 10) / 10}s`;
 }
 
 /**

@@ -117,6 +117,7 @@ function formatFailures(failures: Record<string, number>): string {
   return entries.length === 0 ? '' : ` (${entries.map(([cause, n]) => `${n} ${cause}`).join(', ')})`;
 }
 
-function seconds(s: number): string {
+/** Seconds to one decimal, for summaries and progress lines: 3.1s. */
+export function seconds(s: number): string {
   return `${Math.round(s * 10) / 10}s`;
 }
