@@ -107,9 +107,16 @@ describe('DrainPolicy', () => {
       spec: { bounds: { maxGracePeriodSeconds: 300 } },
     });
     await waitFor('accepted with 110s', async () => (await grace('gamma')) === 110);
-    const accepted = await get(client, counterServices, namespace.name, 'gamma');
-    expect(condition(accepted, 'BudgetAccepted')?.status).toBe('True');
+    // The status is written after the Deployment is applied: wait for it rather than reading it
+    // once, or the read can land between the two writes.
+    const accepted = await waitFor('BudgetAccepted=True', async () => {
+      const cs = await get(client, counterServices, namespace.name, 'gamma');
+      return condition(cs, 'BudgetAccepted')?.status === 'True' ? cs : undefined;
+    });
     expect(condition(accepted, 'Degraded')?.status).toBe('False');
+    expect((accepted.status as { budget: { gracePeriodSeconds: number } }).budget.gracePeriodSeconds).toBe(
+      110,
+    );
   });
 
   test('deleting the policy falls back to the built-in defaults', async () => {
