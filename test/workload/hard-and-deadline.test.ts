@@ -9,7 +9,8 @@ test('hard mode (the negative control) loses every pending increment at SIGTERM'
   const workload = await spawnWorkload({
     REDIS_URL: redis.url,
     COUNTER_KEY: key,
-    WORK_DELAY_MS: '1000',
+    // Far longer than sending n and signalling takes, so no increment is due before the SIGTERM.
+    WORK_DELAY_MS: '5000',
     SHUTDOWN_MODE: 'hard',
   });
   const n = 100;
@@ -36,13 +37,16 @@ test('a drain deadline shorter than the work: exit 1, the abandoned increments l
   const workload = await spawnWorkload({
     REDIS_URL: redis.url,
     COUNTER_KEY: key,
-    WORK_DELAY_MS: '1500',
+    // The late increments must all still be pending at the signal, however slowly they are sent.
+    WORK_DELAY_MS: '4000',
     DRAIN_TIMEOUT_MS: '300',
   });
   const early = 30;
   await sendIncrements(workload.baseUrl, early);
   // Let the first increments land, then promise more that cannot finish within the deadline.
-  await waitFor('the first increments counted', async () => (await readCounter(redis, key)) === early);
+  await waitFor('the first increments counted', async () => (await readCounter(redis, key)) === early, {
+    timeoutMs: 20_000,
+  });
   const late = 40;
   await sendIncrements(workload.baseUrl, late);
 
@@ -58,7 +62,8 @@ test('a drain deadline shorter than the work: exit 1, the abandoned increments l
   expect(Number(summary.abandoned)).toBeGreaterThanOrEqual(late);
   expect(counted).toBe(early + late - Number(summary.abandoned));
   expect(Number(summary.drainMs)).toBeGreaterThanOrEqual(300);
-  expect(Number(summary.drainMs)).toBeLessThan(1400);
+  // Ended at the 300 ms deadline, not after the 4 s of work.
+  expect(Number(summary.drainMs)).toBeLessThan(2500);
   const logged = workload.logs.find((line) => line.msg === 'drain deadline passed, increments abandoned');
   expect(logged).toMatchObject({ abandoned: summary.abandoned, exitCode: 1 });
   expect(workload.logs.at(-1)).toMatchObject({ msg: 'exit', exitCode: 1 });

@@ -7,7 +7,8 @@ const redis = useFileRedis({ durable: true });
 
 test('Redis killed and restarted in the middle of a drain: the counter still ends at exactly N', async () => {
   const key = 'restart';
-  const workload = await spawnWorkload({ REDIS_URL: redis.url, COUNTER_KEY: key, WORK_DELAY_MS: '1000' });
+  // The work falls due well after Redis is killed, however long signalling and killing take.
+  const workload = await spawnWorkload({ REDIS_URL: redis.url, COUNTER_KEY: key, WORK_DELAY_MS: '3000' });
   await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200);
   const n = 150;
   await sendIncrements(workload.baseUrl, n);
@@ -16,7 +17,7 @@ test('Redis killed and restarted in the middle of a drain: the counter still end
   await workload.waitForLog('signal received');
   await redis.kill();
   // The increments fall due while Redis is down: they fail and are retried with backoff.
-  await workload.waitForLog('increment failed, retrying', 5000);
+  await workload.waitForLog('increment failed, retrying', 15_000);
   await redis.start();
 
   const { code } = await workload.exited;

@@ -35,11 +35,14 @@ function refused(port: number): Promise<boolean> {
 
 test('SHUTDOWN_DELAY_MS: readiness off but still serving and counting; then refused, keep-alive gets Connection: close', async () => {
   const key = 'delay';
+  // Margins for a loaded machine: the work outlasts everything before the signal (so all `before`
+  // increments are pending at it), the delay outlasts the requests sent during it.
+  const shutdownDelayMs = 3000;
   const workload = await spawnWorkload({
     REDIS_URL: redis.url,
     COUNTER_KEY: key,
-    WORK_DELAY_MS: '1000',
-    SHUTDOWN_DELAY_MS: '2000',
+    WORK_DELAY_MS: '3000',
+    SHUTDOWN_DELAY_MS: String(shutdownDelayMs),
   });
   const before = 20;
   await sendIncrements(workload.baseUrl, before);
@@ -84,5 +87,5 @@ test('SHUTDOWN_DELAY_MS: readiness off but still serving and counting; then refu
     exitCode: 0,
   });
   // The drain lasted at least the delay.
-  expect(Number(workload.terminationMessage().drainMs)).toBeGreaterThanOrEqual(2000);
+  expect(Number(workload.terminationMessage().drainMs)).toBeGreaterThanOrEqual(shutdownDelayMs);
 });

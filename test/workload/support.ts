@@ -215,8 +215,10 @@ export function spawnWorkloadProcess(env: Record<string, string>): Omit<Workload
   };
   if (proc.stdout) collect(proc.stdout);
   if (proc.stderr) collect(proc.stderr);
+  // 'close', not 'exit': 'exit' may come while the last log lines (the summary, "exit") are still in
+  // the stdout pipe; 'close' comes once both streams ended, so `logs` is complete when this resolves.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
-    proc.once('exit', (code, signal) => {
+    proc.once('close', (code, signal) => {
       running.delete(proc);
       r({ code, signal });
     }),
