@@ -78,6 +78,15 @@ describe('DrainPolicy', () => {
       spec: { defaults: { marginSeconds: 1 } },
     });
     await waitFor('policy budget 15s after the margin change', async () => (await grace('gamma')) === 15);
+    // And its status, written after the Deployment: the next test changes the spec at once, and a
+    // spec change landing before this write makes it conflict and be redone from the new spec.
+    const margin1 = await waitFor('status budget after the margin change', async () => {
+      const cs = await get(client, counterServices, namespace.name, 'gamma');
+      const b = (cs?.status as { budget?: { gracePeriodSeconds: number; formula: string } } | undefined)
+        ?.budget;
+      return b?.gracePeriodSeconds === 15 ? b : undefined;
+    });
+    expect(margin1.formula).toBe('5 + 5 + 4 + 1 = 15s');
   });
 
   test('a CounterService outside the bounds is refused with a condition and an event, not clamped', async () => {
