@@ -114,6 +114,18 @@ export class PodRecorder {
     return this.events.filter((e) => e.pod.metadata.name === name);
   }
 
+  /**
+   * Waits until this recorder saw the DELETED event of pod `name` and resolves with its arrival
+   * time. A GET answering 404 is not enough: the watch may deliver the event after it.
+   */
+  gone(name: string, timeoutMs: number): Promise<number> {
+    return eventually(
+      `the DELETED event of pod ${name}`,
+      timeoutMs,
+      async () => this.of(name).find((e) => e.type === 'DELETED')?.at,
+    );
+  }
+
   async stop(): Promise<void> {
     this.abort.abort();
     await this.done;
