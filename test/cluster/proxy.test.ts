@@ -136,12 +136,14 @@ describe.runIf(local)('service proxy (local cluster)', () => {
       kind: 'Pod',
       metadata: { name: 'last', labels: { app: 'last' } },
       spec: {
-        terminationGracePeriodSeconds: 10,
+        terminationGracePeriodSeconds: 30,
         containers: [
           {
             ...namedHttpContainer('busybox', '/'),
             // The server keeps serving during the preStop sleep: its endpoint is serving and terminating.
-            lifecycle: { preStop: { sleep: { seconds: 4 } } },
+            // The sleep must outlast the whole check below (slice update, proxy watch, 5 requests),
+            // which takes seconds on a loaded machine; after it SIGTERM ends the server.
+            lifecycle: { preStop: { sleep: { seconds: 20 } } },
           },
         ],
       },
@@ -179,8 +181,9 @@ describe.runIf(local)('service proxy (local cluster)', () => {
     });
     // Wait until the proxy itself has seen the terminating endpoint (its debug view), then every
     // request must still succeed.
+    const proxy = await proxyEndpoint();
     await eventually('the proxy sees the terminating endpoint', 10_000, async () => {
-      const r = await httpGetText(`${await proxyEndpoint()}/debug/endpoints?service=${ns}/last`);
+      const r = await httpGetText(`${proxy}/debug/endpoints?service=${ns}/last`);
       if (!('body' in r)) return undefined;
       const eps = JSON.parse(r.body) as { conditions: { terminating?: boolean } }[];
       return eps[0]?.conditions.terminating ? true : undefined;
@@ -191,6 +194,12 @@ describe.runIf(local)('service proxy (local cluster)', () => {
       during.push('body' in r ? `${r.status} ${r.body}` : r.error);
     }
     expect(during).toEqual(Array(5).fill('200 last'));
+    // Done: cut the long preStop short so the pod does not outlive the file by 20 s.
+    await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/last`, {
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      gracePeriodSeconds: 1,
+    });
   });
 
   it('relays a half-closed connection to the end (the client shuts down its side, the answer still arrives)', async () => {
