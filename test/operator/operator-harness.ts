@@ -237,8 +237,10 @@ export class OperatorProcess {
 
   private constructor(child: ChildProcess) {
     this.child = child;
+    // 'close', not 'exit': 'exit' can come before the last lines on stdout are read, and tests
+    // look for the shutdown's own log lines (e.g. 'released the lease') right after stop().
     this.exited = new Promise((resolve) =>
-      child.once('exit', (code, signal) => resolve(signal ? null : code)),
+      child.once('close', (code, signal) => resolve(signal ? null : code)),
     );
     let buffered = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
