@@ -22,7 +22,9 @@ let namespace: { name: string; remove: () => Promise<void> };
 const replicas: OperatorProcess[] = [];
 const leaseName = `lastcall-leader-${process.pid}`;
 
-type Lease = KubeObject & { spec: { holderIdentity?: string | null; leaseTransitions?: number } };
+type Lease = KubeObject & {
+  spec: { holderIdentity?: string | null; leaseTransitions?: number; renewTime?: string };
+};
 
 function startReplica(identity: string): Promise<OperatorProcess> {
   return OperatorProcess.watching(kubeconfig, namespace.name, leaseName, [
@@ -41,6 +43,38 @@ function startReplica(identity: string): Promise<OperatorProcess> {
 }
 
 const lease = () => get<Lease>(client, coreTypes.lease, 'default', leaseName);
+const leasePath = `/apis/coordination.k8s.io/v1/namespaces/default/leases`;
+
+/**
+ * Every version of the Lease from `from` on, as the API server's watch delivers them (each write
+ * once, in order), with when the test received it: a poll could miss a record that lived 100 ms.
+ */
+function watchLease(from: Lease) {
+  const records: Array<{ holder: string; renewTime: string; seenAt: number }> = [];
+  const stop = new AbortController();
+  const done = client
+    .watch<Lease>(
+      leasePath,
+      { fieldSelector: `metadata.name=${leaseName}`, resourceVersion: from.metadata.resourceVersion },
+      (event) => {
+        if (event.type !== 'ADDED' && event.type !== 'MODIFIED') return;
+        records.push({
+          holder: event.object.spec.holderIdentity ?? '',
+          renewTime: event.object.spec.renewTime ?? '',
+          seenAt: Date.now(),
+        });
+      },
+      { signal: stop.signal },
+    )
+    .catch(() => undefined);
+  return {
+    records,
+    close: async () => {
+      stop.abort();
+      await done;
+    },
+  };
+}
 const leaderOf = async (candidates: OperatorProcess[]) => {
   const flags = await Promise.all(candidates.map((r) => r.metric('lastcall_leader')));
   return flags.filter((f) => f === 1).length === 1 ? candidates[flags.indexOf(1)] : undefined;
@@ -65,7 +99,7 @@ describe('leader election', () => {
   test('of two replicas one leads and reconciles; both are ready; the leader hands over on SIGTERM', async () => {
     const [a, b] = await Promise.all([startReplica('replica-a'), startReplica('replica-b')]);
     if (!a || !b) throw new Error('replicas did not start');
-    const leader = await waitFor('exactly one leader', () => leaderOf([a, b]), 20_000);
+    const leader = await waitFor('exactly one leader', () => leaderOf([a, b]));
     const standby = leader === a ? b : a;
     expect((await lease())?.spec.holderIdentity).toBe(leader === a ? 'replica-a' : 'replica-b');
     await waitFor(
@@ -74,33 +108,59 @@ describe('leader election', () => {
     );
 
     await create(client, counterServices, counterService('first', namespace.name));
-    await waitFor(
-      'first reconciled',
-      () => get(client, coreTypes.deployment, namespace.name, 'first'),
-      10_000,
-    );
+    await waitFor('first reconciled', () => get(client, coreTypes.deployment, namespace.name, 'first'));
     // The Deployment is applied before the reconcile ends (its first status
     // write waits for the Deployment's status), so wait for the count too.
     await waitFor(
       'the leader counted the reconcile',
       async () => (await leader.metric('lastcall_reconcile_total')) > 0,
-      10_000,
     );
     expect(await standby.metric('lastcall_reconcile_total')).toBe(0);
     expect(await standby.writes()).toBe(0);
 
-    const stoppedAt = Date.now();
-    expect(await leader.stop('SIGTERM')).toBe(0);
-    expect(leader.logs.some((l) => l.msg === 'released the lease')).toBe(true);
-    await waitFor('standby leads', async () => (await standby.metric('lastcall_leader')) === 1, 10_000);
-    // Released, not expired: the takeover does not wait out the 6 s lease.
-    expect(Date.now() - stoppedAt).toBeLessThan(5_000);
+    const leaderIdentity = leader === a ? 'replica-a' : 'replica-b';
+    const standbyIdentity = leader === a ? 'replica-b' : 'replica-a';
+    const held = await lease();
+    if (!held) throw new Error('the lease is gone');
+    const history = watchLease(held);
+    try {
+      expect(await leader.stop('SIGTERM')).toBe(0);
+      expect(leader.logs.some((l) => l.msg === 'released the lease')).toBe(true);
+      await waitFor('standby leads', async () => (await standby.metric('lastcall_leader')) === 1);
+      await waitFor('the takeover in the watch', () =>
+        history.records.some((r) => r.holder === standbyIdentity),
+      );
+    } finally {
+      await history.close();
+    }
+    // Released, not expired: the Lease went from the leader to no holder to the standby, and the
+    // standby took it before the 6 s lease could have run out. Expiry counts from the leader's last
+    // renewal (the standby's clock starts when it sees it), so measure from that renewal rather than
+    // from the SIGTERM, whose shutdown (last reconciles first) a loaded machine stretches.
+    const records = [
+      { holder: held.spec.holderIdentity ?? '', renewTime: held.spec.renewTime ?? '', seenAt: 0 },
+      ...history.records,
+    ];
+    const holders = records.map((r) => r.holder);
+    const takeover = holders.indexOf(standbyIdentity);
+    expect(holders.slice(0, takeover).at(-1), holders.join(' -> ')).toBe('');
+    const lastRenewal = records
+      .slice(0, takeover)
+      .filter((r) => r.holder === leaderIdentity)
+      .at(-1);
+    expect(lastRenewal, holders.join(' -> ')).toBeDefined();
+    const takenAt = records[takeover]?.seenAt ?? Number.NaN;
+    expect(takenAt - Date.parse(lastRenewal?.renewTime ?? '')).toBeLessThan(6_000);
 
     await create(client, counterServices, counterService('second', namespace.name));
     await waitFor('second reconciled by the new leader', () =>
       get(client, coreTypes.deployment, namespace.name, 'second'),
     );
-    expect(await standby.metric('lastcall_reconcile_total')).toBeGreaterThan(0);
+    // The Deployment is applied before the reconcile ends and is counted: wait for the count.
+    await waitFor(
+      'the new leader counted the reconcile',
+      async () => (await standby.metric('lastcall_reconcile_total')) > 0,
+    );
   });
 
   test('a leader that dies without releasing is replaced once its lease expires', async () => {
@@ -114,11 +174,17 @@ describe('leader election', () => {
 
     const killedAt = Date.now();
     await current.stop('SIGKILL');
-    await waitFor('replica-c leads', async () => (await next.metric('lastcall_leader')) === 1, 20_000);
-    const takeover = Date.now() - killedAt;
-    // Not before the 6 s lease ran out (measured from its last renewal, up to 1 s before the kill).
-    expect(takeover).toBeGreaterThan(4_000);
-    expect(takeover).toBeLessThan(15_000);
+    // The dead leader's last renewal. (A renewal it sent just before dying and the API server
+    // applies after this read would only make the bound below looser.)
+    const lastRenewal = (await lease())?.spec;
+    expect(lastRenewal?.holderIdentity).not.toBe('replica-c');
+    await waitFor('replica-c leads', async () => (await next.metric('lastcall_leader')) === 1, 30_000);
+    const takenAt = Date.now();
+    // Not before the 6 s lease ran out: replica-c counts the 6 s from when it saw that renewal,
+    // which is after the renewal was written (the renewal may be up to the 4 s renew deadline
+    // before the kill, so the kill itself is no reference point).
+    expect(takenAt - Date.parse(lastRenewal?.renewTime ?? '')).toBeGreaterThanOrEqual(6_000);
+    expect(takenAt - killedAt).toBeLessThan(15_000);
     expect((await lease())?.spec).toMatchObject({
       holderIdentity: 'replica-c',
       leaseTransitions: transitions + 1,
