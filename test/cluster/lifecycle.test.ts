@@ -178,8 +178,11 @@ describe(`cluster lifecycle (${components})`, () => {
     expect(progress).toContain('replacing it');
     const pids = await readPids();
     for (const name of expectedNames) expect(pids[name]?.pid).not.toBe(firstPids[name]?.pid);
-    // The old processes were stopped, not left behind.
-    for (const record of Object.values(firstPids)) expect(existsSync(`/proc/${record.pid}`)).toBe(false);
+    // The old processes were stopped, not left behind (a stopped child lingers in /proc as a zombie
+    // until it is reaped, which happens asynchronously: wait for that, briefly).
+    await eventually('the replaced processes to be reaped', 10_000, async () =>
+      Object.values(firstPids).every((record) => !existsSync(`/proc/${record.pid}`)) ? true : undefined,
+    );
     expect((await status({ stateDir })).running).toBe(true);
     // The replacement keeps the state dir's ranges (its registry entry).
     expect((await status({ stateDir })).network).toEqual(network);
@@ -204,8 +207,13 @@ describe(`cluster lifecycle (${components})`, () => {
     for (const pid of podPids) expect(existsSync(`/proc/${pid}`), `pod process ${pid}`).toBe(true);
     await down({ stateDir });
 
-    await eventually('the recorded processes to be gone', 10_000, async () =>
-      Object.values(firstPids).every((record) => !existsSync(`/proc/${record.pid}`)) ? true : undefined,
+    // Stopped processes leave /proc once reaped (pod processes by init, after the kubelet is gone),
+    // asynchronously: wait for the pod processes as for the components, not read them once.
+    await eventually('the recorded and pod processes to be gone', 10_000, async () =>
+      Object.values(firstPids).every((record) => !existsSync(`/proc/${record.pid}`)) &&
+      podPids.every((pid) => !existsSync(`/proc/${pid}`))
+        ? true
+        : undefined,
     );
     for (const pid of podPids) expect(existsSync(`/proc/${pid}`), `pod process ${pid}`).toBe(false);
     // Every component was started with the state dir in its arguments.
