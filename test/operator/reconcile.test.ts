@@ -2,7 +2,7 @@
 // events, drift correction, cascading deletion, and a restart that writes nothing.
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import type { KubeClient } from '../../operator/runtime/client.ts';
-import { coreTypes, type KubeObject } from '../../operator/runtime/resources.ts';
+import { coreTypes, type KubeObject, resourcePath } from '../../operator/runtime/resources.ts';
 import {
   adminClient,
   condition,
@@ -66,7 +66,7 @@ describe('reconcile', () => {
       counterServices,
       counterService('alpha', namespace.name, { replicas: 2 }),
     );
-    const deployment = await waitFor('Deployment alpha', () => deploymentOf('alpha'), 10_000);
+    const deployment = await waitFor('Deployment alpha', () => deploymentOf('alpha'));
     // 5 propagation + 5 work + 2 cleanup + 3 margin (built-in policy defaults).
     expect(deployment.spec.template.spec.terminationGracePeriodSeconds).toBe(15);
     expect(container(deployment)?.lifecycle?.preStop?.sleep?.seconds).toBe(5);
@@ -167,24 +167,33 @@ describe('reconcile', () => {
       condition(await get(client, counterServices, namespace.name, 'beta'), 'Ready'),
     );
     // Let the world settle: the Deployment controller has observed both Deployments, each
-    // CounterService's status reflects its Deployment, and the operator has gone quiet.
-    await waitFor('statuses reflect settled Deployments', async () => {
-      for (const name of ['alpha', 'beta']) {
-        const d = await deploymentOf(name);
-        const cs = await get(client, counterServices, namespace.name, name);
-        const ds = d?.status as
-          | { observedGeneration?: number; replicas?: number; updatedReplicas?: number }
-          | undefined;
-        const status = cs?.status as { replicas?: number; updatedReplicas?: number } | undefined;
-        if (!d || ds?.observedGeneration !== d.metadata.generation) return false;
-        if (
-          status?.replicas !== (ds?.replicas ?? 0) ||
-          status?.updatedReplicas !== (ds?.updatedReplicas ?? 0)
-        )
-          return false;
-      }
-      return true;
-    });
+    // CounterService's status reflects its Deployment, no pod is terminating, and the operator has
+    // gone quiet. A terminating pod matters: the hand edits above changed the pod template, so the
+    // Deployment controller may have deleted a pod, and a pod that finishes terminating (after its
+    // 5 s preStop sleep) is a drain the operator writes to status, maybe only after the restart.
+    const counts = ['replicas', 'updatedReplicas', 'readyReplicas', 'availableReplicas'] as const;
+    await waitFor(
+      'statuses reflect settled Deployments',
+      async () => {
+        for (const name of ['alpha', 'beta']) {
+          const d = await deploymentOf(name);
+          const cs = await get(client, counterServices, namespace.name, name);
+          const ds = d?.status as
+            | ({ observedGeneration?: number } & Partial<Record<(typeof counts)[number], number>>)
+            | undefined;
+          const status = cs?.status as Partial<Record<(typeof counts)[number], number>> | undefined;
+          if (!d || ds?.observedGeneration !== d.metadata.generation) return false;
+          if (counts.some((field) => status?.[field] !== (ds?.[field] ?? 0))) return false;
+        }
+        const pods = await client.request<{ items: KubeObject[] }>(
+          'GET',
+          resourcePath(coreTypes.pod, { namespace: namespace.name }),
+        );
+        return pods.items.every((p) => !p.metadata.deletionTimestamp);
+      },
+      60_000,
+      500,
+    );
     let reconciles = -1;
     await waitFor(
       'no reconcile for a second',
