@@ -6,6 +6,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePorts } from '../cluster/ports.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
@@ -33,14 +34,15 @@ export async function waitFor<T>(
   }
 }
 
-/** A free TCP port on 127.0.0.1 (the OS picks it; released before use, so bind promptly). */
+/**
+ * A free TCP port on 127.0.0.1, released before use. Not one from listen(0): that is an ephemeral
+ * port, which any outgoing connection on the machine may take before redis-server binds it (or
+ * binds it again after a restart). ports.ts picks below the ephemeral range.
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const address = server.address();
-  await new Promise<void>((r) => server.close(() => r()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
+  const [port] = await freePorts(1);
+  if (port === undefined) throw new Error('no free port');
+  return port;
 }
 
 export interface RedisHandle {
@@ -71,10 +73,10 @@ export async function startRedis({
   /** A command to run redis-server under, e.g. `['taskset', '-c', '1']` (the benchmark pins CPUs). */
   prefix?: string[];
 } = {}): Promise<RedisHandle> {
-  const port = await freePort();
+  let port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'lastcall-redis-'));
   let proc: ChildProcess | undefined;
-  const args = [
+  const args = () => [
     '--port',
     String(port),
     '--bind',
@@ -89,24 +91,23 @@ export async function startRedis({
     'always',
     ...(password === undefined ? [] : ['--requirepass', password]),
   ];
-  const url = `redis://127.0.0.1:${port}`;
-  const client = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => 50,
-    ...(password === undefined ? {} : { password }),
-  });
-  client.on('error', () => {});
-
   const start = async (): Promise<void> => {
-    const [command, ...rest] = [...prefix, REDIS_SERVER, ...args];
+    const [command, ...rest] = [...prefix, REDIS_SERVER, ...args()];
     proc = spawn(command ?? REDIS_SERVER, rest, { stdio: 'ignore' });
     const started = proc;
-    await waitFor(`redis-server on port ${port}`, async () => {
-      if (started.exitCode !== null) throw new Error(`redis-server exited with ${started.exitCode}`);
-      // With requirepass, an unauthenticated PING answers NOAUTH: the server is up all the same.
-      return /^(PONG|-NOAUTH)/.test(await pingOnce(port));
+    const outcome = await waitFor(
+      `redis-server on port ${port}`,
+      async () => {
+        if (started.exitCode !== null) return 'exited';
+        // With requirepass, an unauthenticated PING answers NOAUTH: the server is up all the same.
+        return /^(PONG|-NOAUTH)/.test(await pingOnce(port)) && 'up';
+      },
+      { timeoutMs: 30_000 },
+    ).catch(async (error: unknown) => {
+      await kill(); // not left running after a failed start
+      throw error;
     });
+    if (outcome === 'exited') throw new RedisExitedError(port, started.exitCode ?? -1);
   };
   const kill = async (): Promise<void> => {
     const running = proc;
@@ -115,7 +116,28 @@ export async function startRedis({
     running.kill('SIGKILL');
     await exited;
   };
-  await start();
+  // Another process may still bind the chosen port before redis-server does (it then exits at
+  // once): the first start picks another port. A restart keeps its port (clients know it).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (error) {
+      if (!(error instanceof RedisExitedError) || attempt === 5) {
+        rmSync(dir, { recursive: true, force: true });
+        throw error;
+      }
+      port = await freePort();
+    }
+  }
+  const url = `redis://127.0.0.1:${port}`;
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => 50,
+    ...(password === undefined ? {} : { password }),
+  });
+  client.on('error', () => {});
   await client.connect();
   return {
     port,
@@ -129,6 +151,12 @@ export async function startRedis({
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+class RedisExitedError extends Error {
+  constructor(port: number, code: number) {
+    super(`redis-server on port ${port} exited with ${code} while starting`);
+  }
 }
 
 /** One PING on a fresh connection (no client state to reset between restarts). */
