@@ -573,6 +573,19 @@ describe('config/ (kustomize)', () => {
     beforeAll(async () => {
       await ok(['apply', '-f', join(repoRoot, 'config', 'default', 'namespace.yaml')]);
       await ok(['apply', '-k', join(repoRoot, 'config', 'rbac')]);
+      // The RBAC authorizer reads roles and bindings from the API server's informers, a moment
+      // behind the apply: wait until it sees both bindings (one grant of each) before asking.
+      for (const args of [
+        ['list', 'counterservices.lastcall.dev', '--all-namespaces'],
+        ['update', 'leases.coordination.k8s.io', '--namespace=lastcall-system'],
+      ]) {
+        await waitFor(
+          `the authorizer to grant ${args.join(' ')}`,
+          async () => (await kubectl(['auth', 'can-i', ...args, `--as=${sa}`])).stdout.trim() === 'yes',
+          60_000,
+          250,
+        );
+      }
     });
 
     it.each(canI)('%s %s (namespace %s): %s', async (verb, resource, ns, expected) => {
@@ -621,6 +634,17 @@ describe('Pod Security: every pod template passes the restricted profile (PodSec
       await kubectl(['create', '-n', namespace, 'serviceaccount', 'default']);
     }
     await waitForServiceAccount(namespace, 'default');
+    // PodSecurity admission reads the namespace's labels from an informer, a moment behind the
+    // label: wait until it enforces, or the pods below would be admitted without being judged.
+    await waitFor(
+      'PodSecurity to enforce restricted in the namespace',
+      async () =>
+        (
+          await admitPod(namespace, { spec: { containers: [{ name: 'x', image: 'busybox:1' }] } })
+        ).stderr.includes('violates PodSecurity'),
+      60_000,
+      250,
+    );
   });
 
   it('is enforced here: a pod without a security context is refused', async () => {
