@@ -143,7 +143,7 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
     // The NodePort on 127.0.0.1 and the ClusterIP's loopback twin both reach the pods, round robin.
     const nodePort = svc.spec.ports[0]?.nodePort as number;
     const names = new Set<string>();
-    await eventually('NodePort answers from both pods', 20_000, async () => {
+    await eventually('NodePort answers from both pods', 30_000, async () => {
       const r = await httpGetText(`http://127.0.0.1:${nodePort}/`);
       if ('body' in r && r.status === 200) names.add(r.body);
       return names.size === 2 ? true : undefined;
@@ -205,7 +205,7 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
       pod('graceful', `trap '${stamp}; exit 0' TERM; while true; do sleep 0.1; done`),
     );
     for (const name of ['stubborn', 'graceful']) {
-      await podReady(api, ns, name, 30_000);
+      await podReady(api, ns, name, 60_000);
     }
     const deletedAt = Date.now();
     await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/stubborn`);
@@ -295,7 +295,7 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, pod('overrun', 3, 10));
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, pod('shortened', 30));
     for (const name of ['overrun', 'shortened']) {
-      await podReady(api, ns, name, 30_000);
+      await podReady(api, ns, name, 60_000);
     }
     const deletedAt = Date.now();
     await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/overrun`);
@@ -411,7 +411,7 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
         },
       },
     });
-    await eventually('client Running', 30_000, async () =>
+    await eventually('client Running', 60_000, async () =>
       (await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/client`)).status?.phase === 'Running'
         ? true
         : undefined,

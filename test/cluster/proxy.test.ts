@@ -105,26 +105,26 @@ describe.runIf(local)('service proxy (local cluster)', () => {
       }
       return seen;
     };
-    await eventually('both pods answer', 30_000, async () => {
+    await eventually('both pods answer', 60_000, async () => {
       const seen = new Set(await answers(4));
       return seen.has('rot-a') && seen.has('rot-b') ? true : undefined;
     });
 
     rmSync(a.readyFile);
     const notReadyAt = Date.now();
-    await eventually('rot-a not Ready', 15_000, async () =>
+    await eventually('rot-a not Ready', 30_000, async () =>
       !isReady(await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/rot-a`)) ? true : undefined,
     );
     // Propagation is asynchronous (EndpointSlice controller, then the proxy's watch): wait for it,
     // then every new connection must go to rot-b.
-    await eventually('only rot-b answers', 15_000, async () =>
+    await eventually('only rot-b answers', 30_000, async () =>
       (await answers(4)).every((x) => x === 'rot-b') ? true : undefined,
     );
     const propagationMs = Date.now() - notReadyAt;
     expect(await answers(20)).toEqual(Array(20).fill('rot-b'));
 
     writeFileSync(a.readyFile, '');
-    await eventually('rot-a back in rotation', 15_000, async () =>
+    await eventually('rot-a back in rotation', 30_000, async () =>
       (await answers(4)).includes('rot-a') ? true : undefined,
     );
     console.log(`readiness failure -> out of rotation in ${propagationMs} ms`);
@@ -163,7 +163,7 @@ describe.runIf(local)('service proxy (local cluster)', () => {
       },
     );
     const url = `http://127.0.0.1:${svc.spec.ports[0]?.nodePort}/`;
-    await eventually('the pod answers', 30_000, async () => {
+    await eventually('the pod answers', 60_000, async () => {
       const r = await httpGetText(url);
       return 'status' in r && r.status === 200 ? true : undefined;
     });
@@ -247,7 +247,7 @@ describe.runIf(local)('service proxy (local cluster)', () => {
         s.on('error', reject);
         s.on('connect', () => s.end('hello world'));
       });
-    const answer = await eventually('an answer through the ClusterIP', 30_000, async () => {
+    const answer = await eventually('an answer through the ClusterIP', 60_000, async () => {
       const a = await exchange().catch(() => undefined);
       return a ? a : undefined;
     });

@@ -255,7 +255,7 @@ export function spawnWorkloadProcess(env: Record<string, string>): Omit<Workload
   void exited.then(() => {
     hasExited = true;
   });
-  const waitForLog = (msg: string | ((line: LogLine) => boolean), timeoutMs = 15_000): Promise<LogLine> => {
+  const waitForLog = (msg: string | ((line: LogLine) => boolean), timeoutMs = 30_000): Promise<LogLine> => {
     const match = typeof msg === 'string' ? (line: LogLine) => line.msg === msg : msg;
     return waitFor(
       `log line ${typeof msg === 'string' ? JSON.stringify(msg) : msg.toString()}`,

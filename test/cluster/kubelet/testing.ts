@@ -51,7 +51,7 @@ export async function createNamespace(api: KubeApi, name: string): Promise<void>
     metadata: { name },
   });
   // Pods need the default ServiceAccount, which the serviceaccount controller creates.
-  await eventually(`ServiceAccount ${name}/default`, 30_000, () =>
+  await eventually(`ServiceAccount ${name}/default`, 60_000, () =>
     orUndefined(api.get(`/api/v1/namespaces/${name}/serviceaccounts/default`)),
   );
 }
