@@ -57,20 +57,28 @@ afterAll(async () => {
       '--ignore-not-found',
       '--wait=false',
     ]).catch(() => undefined);
+    // Its pods watch every namespace: until they are gone they would also reconcile what the next
+    // test file creates (or overwrite a status it writes by hand).
+    await waitFor(
+      'the in-cluster operator pods gone',
+      async () => (await operatorPods({ terminating: true })).length === 0,
+      120_000,
+      500,
+    ).catch((err) => console.warn(String(err)));
   }
   await namespace?.remove();
   await client?.close();
 });
 
-async function operatorPods(): Promise<
-  Array<KubeObject & { status?: { conditions?: Array<{ type: string; status: string }> } }>
-> {
+async function operatorPods({
+  terminating = false,
+} = {}): Promise<Array<KubeObject & { status?: { conditions?: Array<{ type: string; status: string }> } }>> {
   const list = await client.request<{
     items: Array<KubeObject & { status?: { conditions?: Array<{ type: string; status: string }> } }>;
   }>('GET', resourcePath(coreTypes.pod, { namespace: operatorNamespace }), {
     query: { labelSelector: 'app.kubernetes.io/name=lastcall,app.kubernetes.io/component=operator' },
   });
-  return list.items.filter((p) => !p.metadata.deletionTimestamp);
+  return terminating ? list.items : list.items.filter((p) => !p.metadata.deletionTimestamp);
 }
 
 async function canI(
@@ -123,16 +131,24 @@ describe('the operator in the cluster', () => {
       180_000,
       1000,
     );
-    const lease = await waitFor('the leader lease', () =>
-      get<KubeObject & { spec?: { holderIdentity?: string } }>(
-        client,
-        coreTypes.lease,
-        operatorNamespace,
-        'lastcall-operator',
-      ),
+    // The Lease may be left from an earlier install (another suite's operator released it or died
+    // holding it): wait until one of these pods holds it rather than reading it once.
+    const names = ready.map((p) => p.metadata.name);
+    const lease = await waitFor(
+      'one of the ready pods to hold the leader lease',
+      async () => {
+        const live = await get<KubeObject & { spec?: { holderIdentity?: string } }>(
+          client,
+          coreTypes.lease,
+          operatorNamespace,
+          'lastcall-operator',
+        );
+        return names.includes(live?.spec?.holderIdentity ?? '') ? live : undefined;
+      },
+      60_000,
+      500,
     );
-    const holder = lease.spec?.holderIdentity ?? '';
-    expect(ready.map((p) => p.metadata.name)).toContain(holder);
+    expect(names).toContain(lease?.spec?.holderIdentity);
 
     const ns = namespace?.name ?? '';
     await create(client, counterServices, counterService('in-cluster', ns));
