@@ -4,7 +4,7 @@
  */
 import { inject } from 'vitest';
 import { ensureTools } from '../cluster/tools.ts';
-import { kubectl } from '../experiment/kube.ts';
+import { kubectl, waitFor } from '../experiment/kube.ts';
 import type { ExperimentResult } from '../experiment/model.ts';
 import { DEFAULT_OPTIONS, type ExperimentOptions } from '../experiment/options.ts';
 import { writeReport } from '../experiment/report.ts';
@@ -62,5 +62,22 @@ export async function e2eTarget(): Promise<ClusterTarget> {
  * file that installed it removes the operator again (the CRDs, which everyone shares, stay).
  */
 export async function removeInClusterOperator(): Promise<void> {
-  await kubectl(await e2eTarget(), ['delete', '-k', 'config/manager', '--ignore-not-found', '--wait=false']);
+  const target = await e2eTarget();
+  await kubectl(target, ['delete', '-k', 'config/manager', '--ignore-not-found', '--wait=false']);
+  // Its pods watch every namespace: until they are gone they would also reconcile what the next
+  // test file creates. The Deployment goes at once; its pods after the garbage collector and
+  // their graceful shutdown.
+  await waitFor('the in-cluster operator pods to be gone', 120_000, async () => {
+    const pods = await kubectl(target, [
+      'get',
+      'pods',
+      '-n',
+      'lastcall-system',
+      '-l',
+      'app.kubernetes.io/name=lastcall,app.kubernetes.io/component=operator',
+      '-o',
+      'name',
+    ]);
+    return pods.trim() === '' ? true : undefined;
+  });
 }
