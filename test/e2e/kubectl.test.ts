@@ -77,14 +77,20 @@ describe('kubectl', () => {
     const header = (wide.split('\n')[0] ?? '').split(/\s{2,}/);
     expect(header).toEqual(['NAME', ...columns.map((c) => c.name.toUpperCase())]);
 
-    const plain = await k('get', 'csvc', '-n', namespace);
+    // NAME READY GRACE IMAGE PHASE AGE. The row is the status of the moment: wait for the ready
+    // one (a readiness probe that times out on a loaded machine briefly makes it 0/1) rather than
+    // read it once.
+    const readyRow = new RegExp(`^${name}\\s+1/1\\s+\\d+\\s+lastcall/workload:v1\\s+Ready\\s+\\S+$`);
+    const plain = await waitFor('the ready row of kubectl get csvc', 60_000, async () => {
+      const out = await k('get', 'csvc', '-n', namespace);
+      return readyRow.test(out.trim().split('\n')[1] ?? '') ? out : undefined;
+    });
     const [head, row] = plain.trim().split('\n');
     expect(head?.split(/\s{2,}/)).toEqual([
       'NAME',
       ...columns.filter((c) => (c.priority ?? 0) === 0).map((c) => c.name.toUpperCase()),
     ]);
-    // NAME READY GRACE IMAGE PHASE AGE
-    expect(row).toMatch(new RegExp(`^${name}\\s+1/1\\s+\\d+\\s+lastcall/workload:v1\\s+Ready\\s+\\S+$`));
+    expect(row).toMatch(readyRow);
     expect(await k('get', 'lastcall', '-n', namespace, '-o', 'name')).toContain(
       `counterservice.lastcall.dev/${name}`,
     );
