@@ -15,6 +15,7 @@ import {
 import type { CounterService, CounterServiceStatus, DrainPolicy, DrainRecord } from './api/types.ts';
 import { type Budget, computeBudget, recommendGracePeriod } from './budget.ts';
 import {
+  budgetInForce,
   desiredDeployment,
   desiredPodDisruptionBudget,
   desiredService,
@@ -127,12 +128,13 @@ export class CounterServiceReconciler {
     const decision = computeBudget(cs.spec, policy);
     const live = this.#deps.deployments.get(key);
 
-    let budget: Budget | undefined = cs.status?.budget;
+    // Until a new budget is accepted, the one in force is the one the live Deployment carries.
+    let budget: Budget | undefined = budgetInForce(live) ?? cs.status?.budget;
     let budgetCondition: ConditionInput;
     let deployment = live;
     if (!decision.accepted) {
       // A budget outside the policy is refused, not clamped: the pods keep the budget they have
-      // (status.budget stays the one in force) and the condition says what to fix.
+      // (status.budget reports the one in force) and the condition says what to fix.
       budgetCondition = {
         type: 'BudgetAccepted',
         status: 'False',

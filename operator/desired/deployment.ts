@@ -12,6 +12,29 @@ export const TERMINATION_MESSAGE_PATH = '/dev/termination-log';
 export const WORKLOAD_UID = 1000;
 /** Annotation on the pod template recording the budget formula, for humans reading the pod. */
 export const BUDGET_ANNOTATION = 'lastcall.dev/grace-period-formula';
+/**
+ * Annotation on the Deployment (not its pod template, so it never starts a rollout by itself)
+ * holding the whole budget it was applied with, as JSON. When a later spec is refused, the status
+ * reports this budget as the one in force: it is read from the object the pods come from, so it
+ * stays right even when the status write that followed the last apply was lost to a conflict.
+ */
+export const BUDGET_IN_FORCE_ANNOTATION = 'lastcall.dev/budget-in-force';
+
+/** The budget a live Deployment was applied with, or undefined when it carries none (or garbage). */
+export function budgetInForce(
+  deployment: { metadata: { annotations?: Record<string, string> } } | undefined,
+) {
+  const text = deployment?.metadata.annotations?.[BUDGET_IN_FORCE_ANNOTATION];
+  if (!text) return undefined;
+  try {
+    const parsed = JSON.parse(text) as Partial<Budget> | null;
+    return typeof parsed?.gracePeriodSeconds === 'number' && typeof parsed.formula === 'string'
+      ? (parsed as Budget)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 type EnvVar =
   | { name: string; value: string }
@@ -30,7 +53,10 @@ export function desiredDeployment(cs: CounterService, budget: Budget) {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: ownedMetadata(cs),
+    metadata: {
+      ...ownedMetadata(cs),
+      annotations: { [BUDGET_IN_FORCE_ANNOTATION]: JSON.stringify(budget) },
+    },
     spec: {
       replicas: spec.replicas,
       selector: { matchLabels: selectorLabels(cs) },

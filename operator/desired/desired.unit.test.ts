@@ -3,6 +3,8 @@ import { applyDefaults, type CounterService } from '../api/types.ts';
 import { computeBudget } from '../budget.ts';
 import { resolvePolicy } from '../policy.ts';
 import {
+  BUDGET_IN_FORCE_ANNOTATION,
+  budgetInForce,
   desiredDeployment,
   desiredPodDisruptionBudget,
   desiredService,
@@ -142,6 +144,26 @@ describe('desiredDeployment (Graceful)', () => {
 
   it('is deterministic (server-side apply of the same input writes nothing)', () => {
     expect(JSON.stringify(desiredDeployment(cs, budgetOf(cs)))).toBe(JSON.stringify(deployment));
+  });
+});
+
+describe('the budget in force, carried by the Deployment', () => {
+  it('round-trips the whole budget through the annotation, outside the pod template', () => {
+    const cs = counterService({ work: { durationSeconds: 7 } });
+    const budget = budgetOf(cs);
+    const deployment = desiredDeployment(cs, budget);
+    expect(budgetInForce(deployment)).toEqual(budget);
+    // On the Deployment's metadata only: a budget that changes only its wording must not roll pods.
+    expect(deployment.spec.template.metadata.annotations).not.toHaveProperty(BUDGET_IN_FORCE_ANNOTATION);
+  });
+
+  it('is undefined for a Deployment without it or with something that is not a budget', () => {
+    expect(budgetInForce(undefined)).toBeUndefined();
+    expect(budgetInForce({ metadata: {} })).toBeUndefined();
+    for (const text of ['', 'not json', 'null', '{"gracePeriodSeconds":"15"}', '[]'])
+      expect(
+        budgetInForce({ metadata: { annotations: { [BUDGET_IN_FORCE_ANNOTATION]: text } } }),
+      ).toBeUndefined();
   });
 });
 

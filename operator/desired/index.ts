@@ -1,6 +1,8 @@
 // The objects a CounterService owns, as plain JSON ready for server-side apply.
 export {
   BUDGET_ANNOTATION,
+  BUDGET_IN_FORCE_ANNOTATION,
+  budgetInForce,
   CONTAINER_NAME,
   CONTAINER_PORT,
   desiredDeployment,
