@@ -7,13 +7,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  REPO_ROOT,
-  type RedisHandle,
-  readCounter,
-  startRedis,
-  waitFor,
-} from '../../test/workload/support.ts';
+import { waitFor } from '../../test/support/poll.ts';
+import { REPO_ROOT, type RedisHandle, readCounter, startRedis } from '../../test/workload/support.ts';
 import {
   closeClient,
   goSpec,
@@ -129,7 +124,6 @@ async function measureThroughput(
       const result = await runWrk({ url, connections: CONNECTIONS, seconds, prefix: helperPrefix });
       await waitFor(`${service.name}: pending work done`, async () => (await service.pending()) === 0, {
         timeoutMs: THROUGHPUT_WORK_DELAY_MS * 4,
-        intervalMs: 100,
       });
       return { ...result, cpuUs: ((service.cpuSeconds() - cpuBefore) * 1e6) / result.requests };
     };

@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, waitFor } from '../../test/workload/support.ts';
+import { waitFor } from '../../test/support/poll.ts';
+import { REPO_ROOT } from '../../test/workload/support.ts';
 
 /** One service under test, running as a child process. */
 export interface Service {
@@ -76,15 +77,19 @@ export async function startService(spec: ServiceSpec, prefix: string[]): Promise
     exitedAt = performance.now();
     rmSync(scratch, { recursive: true, force: true });
   });
-  const port = await waitFor(`${spec.name} to start`, () => {
-    if (proc.exitCode !== null) throw new Error(`${spec.name} exited: ${output}`);
-    const started = output
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { msg?: string; port?: number })
-      .find((l) => l.msg === 'started');
-    return started?.port;
-  });
+  const port = await waitFor(
+    `${spec.name} to start`,
+    () => {
+      if (proc.exitCode !== null) throw new Error(`${spec.name} exited: ${output}`);
+      const started = output
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg?: string; port?: number })
+        .find((l) => l.msg === 'started');
+      return started?.port;
+    },
+    { timeoutMs: 10_000, intervalMs: 20 },
+  );
   const baseUrl = `http://127.0.0.1:${port}`;
   const pid = proc.pid ?? 0;
   return {

@@ -1,6 +1,7 @@
 import { expect, test } from 'vitest';
+import { waitFor } from '../support/poll.ts';
 import { useFileRedis } from './file-redis.ts';
-import { readCounter, sendIncrements, spawnWorkload, startRedis, waitFor } from './support.ts';
+import { readCounter, sendIncrements, spawnWorkload, startRedis } from './support.ts';
 
 const redis = useFileRedis();
 
@@ -14,7 +15,10 @@ test('N increments pending at SIGTERM: the counter ends at exactly N, exit 0, th
     WORK_DELAY_MS: '3000',
     LASTCALL_IMAGE: 'lastcall/workload:v1',
   });
-  await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200);
+  await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200, {
+    timeoutMs: 10_000,
+    intervalMs: 20,
+  });
   const health = (await (await fetch(`${workload.baseUrl}/healthz`)).json()) as Record<string, unknown>;
   expect(health).toMatchObject({ image: 'lastcall/workload:v1', mode: 'graceful', phase: 'serving' });
 
@@ -87,7 +91,10 @@ test('REDIS_PASSWORD authenticates; an unwritable termination message path is on
       WORK_DELAY_MS: '200',
       TERMINATION_MESSAGE_PATH: '/nonexistent-dir/termination-log',
     });
-    await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200);
+    await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
     await sendIncrements(workload.baseUrl, 5);
     workload.signal('SIGINT');
     expect((await workload.exited).code).toBe(0);
@@ -113,8 +120,14 @@ test('Redis down at start: not ready, increments wait and land once Redis is up'
     await sendIncrements(workload.baseUrl, 7);
     await workload.waitForLog('increment failed, retrying');
     await late.start();
-    await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200);
-    await waitFor('7 counted', async () => (await readCounter(late)) === 7);
+    await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
+    await waitFor('7 counted', async () => (await readCounter(late)) === 7, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
     workload.signal('SIGTERM');
     expect((await workload.exited).code).toBe(0);
   } finally {

@@ -1,6 +1,7 @@
 import { expect, test } from 'vitest';
+import { waitFor } from '../support/poll.ts';
 import { useFileRedis } from './file-redis.ts';
-import { readCounter, sendIncrements, spawnWorkload, waitFor } from './support.ts';
+import { readCounter, sendIncrements, spawnWorkload } from './support.ts';
 
 const redis = useFileRedis();
 
@@ -46,6 +47,7 @@ test('a drain deadline shorter than the work: exit 1, the abandoned increments l
   // Let the first increments land, then promise more that cannot finish within the deadline.
   await waitFor('the first increments counted', async () => (await readCounter(redis, key)) === early, {
     timeoutMs: 20_000,
+    intervalMs: 20,
   });
   const late = 40;
   await sendIncrements(workload.baseUrl, late);

@@ -1,6 +1,7 @@
 import { expect, test } from 'vitest';
+import { waitFor } from '../support/poll.ts';
 import { useFileRedis } from './file-redis.ts';
-import { readCounter, sendIncrements, spawnWorkload, startLossyProxy, waitFor } from './support.ts';
+import { readCounter, sendIncrements, spawnWorkload, startLossyProxy } from './support.ts';
 
 // Durable (AOF, fsync always): the restart must not lose what Redis confirmed.
 const redis = useFileRedis({ durable: true });
@@ -9,7 +10,10 @@ test('Redis killed and restarted in the middle of a drain: the counter still end
   const key = 'restart';
   // The work falls due well after Redis is killed, however long signalling and killing take.
   const workload = await spawnWorkload({ REDIS_URL: redis.url, COUNTER_KEY: key, WORK_DELAY_MS: '3000' });
-  await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200);
+  await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200, {
+    timeoutMs: 10_000,
+    intervalMs: 20,
+  });
   const n = 150;
   await sendIncrements(workload.baseUrl, n);
 
@@ -37,17 +41,23 @@ test('a reply lost after Redis applied a batch: the re-sent batch is not counted
   const proxy = await startLossyProxy(redis.port);
   try {
     const workload = await spawnWorkload({ REDIS_URL: proxy.url, COUNTER_KEY: key, WORK_DELAY_MS: '300' });
-    await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200);
+    await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
     // One increment first, so Redis has the script cached and the next EVALSHA really applies
     // (rather than answering NOSCRIPT).
     await sendIncrements(workload.baseUrl, 1);
-    await waitFor('the first increment counted', async () => (await readCounter(redis, key)) === 1);
+    await waitFor('the first increment counted', async () => (await readCounter(redis, key)) === 1, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
     // The next increment script to pass the proxy is applied by Redis, its reply swallowed and the
     // connection cut: ioredis reconnects and the same batch goes out again.
     proxy.arm('evalsha');
     const n = 51;
     await sendIncrements(workload.baseUrl, n - 1, 1);
-    await waitFor('a swallowed reply', () => proxy.lostReplies === 1);
+    await waitFor('a swallowed reply', () => proxy.lostReplies === 1, { timeoutMs: 10_000, intervalMs: 20 });
 
     workload.signal('SIGTERM');
     expect((await workload.exited).code).toBe(0);

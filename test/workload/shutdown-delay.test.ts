@@ -1,7 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import { expect, test } from 'vitest';
+import { waitFor } from '../support/poll.ts';
 import { useFileRedis } from './file-redis.ts';
-import { readCounter, sendIncrements, spawnWorkload, waitFor } from './support.ts';
+import { readCounter, sendIncrements, spawnWorkload } from './support.ts';
 
 const redis = useFileRedis();
 
@@ -50,7 +51,10 @@ test('SHUTDOWN_DELAY_MS: readiness off but still serving and counting; then refu
   // A keep-alive client: one full request, answered without Connection: close...
   const keepAlive = await rawConnection(workload.port);
   keepAlive.socket.write('GET /healthz HTTP/1.1\r\nHost: workload\r\n\r\n');
-  await waitFor('first keep-alive answer', () => keepAlive.received().includes('"status":"alive"'));
+  await waitFor('first keep-alive answer', () => keepAlive.received().includes('"status":"alive"'), {
+    timeoutMs: 10_000,
+    intervalMs: 20,
+  });
   expect(keepAlive.received()).toMatch(/^Connection: keep-alive\r$/im);
   // ...then half a request, so the socket is busy (not idle) when the listener closes.
   keepAlive.socket.write('GET /incr HTTP/1.1\r\nHost: workload\r\n');
@@ -65,7 +69,7 @@ test('SHUTDOWN_DELAY_MS: readiness off but still serving and counting; then refu
   expect(workload.logs.some((line) => line.phase === 'closing')).toBe(false);
 
   await workload.waitForLog((line) => line.phase === 'closing');
-  await waitFor('listener closed', () => refused(workload.port));
+  await waitFor('listener closed', () => refused(workload.port), { timeoutMs: 10_000, intervalMs: 20 });
 
   // The busy keep-alive socket finishes its request: answered, counted, told to close, closed.
   const seen = keepAlive.received().length;

@@ -7,32 +7,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePorts } from '../cluster/ports.ts';
+import { waitFor } from '../support/poll.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
-
-/** Polls `condition` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  condition: () => T | undefined | false | Promise<T | undefined | false>,
-  { timeoutMs = 10_000, intervalMs = 20 }: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await condition();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      const reason = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${reason}`);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
 
 /**
  * A free TCP port on 127.0.0.1, released before use. Not one from listen(0): that is an ephemeral
@@ -102,7 +80,7 @@ export async function startRedis({
         // With requirepass, an unauthenticated PING answers NOAUTH: the server is up all the same.
         return /^(PONG|-NOAUTH)/.test(await pingOnce(port)) && 'up';
       },
-      { timeoutMs: 30_000 },
+      { intervalMs: 20 },
     ).catch(async (error: unknown) => {
       await kill(); // not left running after a failed start
       throw error;
