@@ -1,5 +1,6 @@
 import pino from 'pino';
 import { describe, expect, test } from 'vitest';
+import { waitFor } from '../../test/support/poll.ts';
 import { Controller, type Reconcile } from './controller.ts';
 import { createMetrics } from './metrics.ts';
 
@@ -17,14 +18,6 @@ function deferred() {
   return { promise, resolve };
 }
 
-async function until(check: () => boolean, timeoutMs = 2000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}
-
 describe('Controller', () => {
   test('stop() waits for the reconciles in flight and takes no new keys', async () => {
     const gate = deferred();
@@ -39,7 +32,10 @@ describe('Controller', () => {
     controller.start();
     controller.enqueue('a');
     controller.enqueue('b');
-    await until(() => started.length === 1);
+    await waitFor('the first reconcile to start', () => started.length === 1, {
+      timeoutMs: 2000,
+      intervalMs: 1,
+    });
     let stopped = false;
     const stopping = controller.stop().then(() => {
       stopped = true;
@@ -61,7 +57,7 @@ describe('Controller', () => {
     });
     controller.start();
     controller.enqueue('k');
-    await until(() => attempts === 3);
+    await waitFor('the third attempt', () => attempts === 3, { timeoutMs: 2000, intervalMs: 1 });
     await new Promise((r) => setTimeout(r, 50));
     expect(attempts).toBe(3);
     expect(controller.queue.failures('k')).toBe(0);
@@ -76,7 +72,7 @@ describe('Controller', () => {
     });
     controller.start();
     controller.enqueue('k');
-    await until(() => times.length === 2);
+    await waitFor('the requeued second run', () => times.length === 2, { timeoutMs: 2000, intervalMs: 1 });
     expect((times[1] ?? 0) - (times[0] ?? 0)).toBeGreaterThanOrEqual(25);
     await controller.stop();
   });
@@ -98,7 +94,14 @@ describe('Controller', () => {
       controller.enqueue('same');
       await new Promise((r) => setTimeout(r, 3));
     }
-    await until(() => runs >= 2 && running === 0 && controller.queue.depth === 0);
+    await waitFor(
+      'two runs and an idle, empty queue',
+      () => runs >= 2 && running === 0 && controller.queue.depth === 0,
+      {
+        timeoutMs: 2000,
+        intervalMs: 1,
+      },
+    );
     await new Promise((r) => setTimeout(r, 30));
     expect(maxRunning).toBe(1);
     // Five adds collapse into far fewer runs: the one running plus one queued behind it.
