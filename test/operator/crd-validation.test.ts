@@ -13,7 +13,7 @@ import { applyDefaults } from '../../operator/api/types.ts';
 import { computeBudget } from '../../operator/budget.ts';
 import { resolvePolicy } from '../../operator/policy.ts';
 import { ensureTools, repoRoot } from '../cluster/tools.ts';
-import { waitFor } from './operator-harness.ts';
+import { waitFor } from '../support/poll.ts';
 
 const namespace = `lastcall-crd-${randomBytes(3).toString('hex')}`;
 let kubectlPath: string;
@@ -582,8 +582,7 @@ describe('config/ (kustomize)', () => {
         await waitFor(
           `the authorizer to grant ${args.join(' ')}`,
           async () => (await kubectl(['auth', 'can-i', ...args, `--as=${sa}`])).stdout.trim() === 'yes',
-          60_000,
-          250,
+          { timeoutMs: 60_000, intervalMs: 250 },
         );
       }
     });
@@ -615,8 +614,7 @@ describe('Pod Security: every pod template passes the restricted profile (PodSec
     await waitFor(
       `ServiceAccount ${ns}/${name}`,
       async () => (await kubectl(['get', '-n', ns, 'serviceaccount', name])).code === 0,
-      60_000,
-      250,
+      { timeoutMs: 60_000, intervalMs: 250 },
     );
   }
 
@@ -642,8 +640,7 @@ describe('Pod Security: every pod template passes the restricted profile (PodSec
         (
           await admitPod(namespace, { spec: { containers: [{ name: 'x', image: 'busybox:1' }] } })
         ).stderr.includes('violates PodSecurity'),
-      60_000,
-      250,
+      { timeoutMs: 60_000, intervalMs: 250 },
     );
   });
 

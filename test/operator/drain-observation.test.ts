@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { ApiError, type KubeClient } from '../../operator/runtime/client.ts';
 import { coreTypes, type KubeObject, resourcePath } from '../../operator/runtime/resources.ts';
 import { loopbackTwin } from '../cluster/addresses.ts';
+import { waitFor } from '../support/poll.ts';
 import {
   adminClient,
   counterService,
@@ -17,7 +18,6 @@ import {
   installCrds,
   OperatorProcess,
   testNamespace,
-  waitFor,
 } from './operator-harness.ts';
 
 interface Pod extends KubeObject {
@@ -76,8 +76,7 @@ const drainsReaching = (name: string, observed: number) =>
       const d = await drainsOf(name);
       return d && d.observed >= observed ? d : undefined;
     },
-    60_000,
-    250,
+    { timeoutMs: 60_000, intervalMs: 250 },
   );
 
 async function readyPods(selector: string): Promise<Pod[]> {
@@ -113,8 +112,7 @@ describe('drain observation', () => {
         const pods = await readyPods('lastcall.dev/counterservice=drainer');
         return pods.length === 1 ? pods : undefined;
       },
-      120_000,
-      500,
+      { timeoutMs: 120_000, intervalMs: 500 },
     );
     if (!pod?.status?.podIP) throw new Error('pod has no IP');
     // Three increments in flight (each takes 2 s), then the deletion.
@@ -207,14 +205,12 @@ async function runAndDeleteStubbornPod(): Promise<string> {
         throw err;
       }
     },
-    60_000,
-    250,
+    { timeoutMs: 60_000, intervalMs: 250 },
   );
   await waitFor(
     'stubborn-pod running',
     async () => (await readyPods('lastcall.dev/counterservice=stubborn')).length === 1,
-    60_000,
-    500,
+    { timeoutMs: 60_000, intervalMs: 500 },
   );
   await client.request(
     'DELETE',

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import type { KubeClient } from '../../operator/runtime/client.ts';
 import { coreTypes, type KubeObject, resourcePath } from '../../operator/runtime/resources.ts';
 import { ensureTools, repoRoot } from '../cluster/tools.ts';
+import { waitFor } from '../support/poll.ts';
 import {
   adminClient,
   counterService,
@@ -16,7 +17,6 @@ import {
   create,
   get,
   testNamespace,
-  waitFor,
 } from './operator-harness.ts';
 
 const run = promisify(execFile);
@@ -62,8 +62,7 @@ afterAll(async () => {
     await waitFor(
       'the in-cluster operator pods gone',
       async () => (await operatorPods({ terminating: true })).length === 0,
-      120_000,
-      500,
+      { timeoutMs: 120_000, intervalMs: 500 },
     ).catch((err) => console.warn(String(err)));
   }
   await namespace?.remove();
@@ -128,8 +127,7 @@ describe('the operator in the cluster', () => {
         );
         return readyPods.length === 2 ? readyPods : undefined;
       },
-      180_000,
-      1000,
+      { timeoutMs: 180_000, intervalMs: 1000 },
     );
     // The Lease may be left from an earlier install (another suite's operator released it or died
     // holding it): wait until one of these pods holds it rather than reading it once.
@@ -145,8 +143,7 @@ describe('the operator in the cluster', () => {
         );
         return names.includes(live?.spec?.holderIdentity ?? '') ? live : undefined;
       },
-      60_000,
-      500,
+      { timeoutMs: 60_000, intervalMs: 500 },
     );
     expect(names).toContain(lease?.spec?.holderIdentity);
 
@@ -155,8 +152,7 @@ describe('the operator in the cluster', () => {
     await waitFor(
       'Deployment reconciled by the in-cluster operator',
       () => get(client, coreTypes.deployment, ns, 'in-cluster'),
-      60_000,
-      250,
+      { timeoutMs: 60_000, intervalMs: 250 },
     );
     await waitFor('status written', async () => {
       const cs = await get(client, counterServices, ns, 'in-cluster');

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import type { KubeClient } from '../../operator/runtime/client.ts';
 import { coreTypes, type KubeObject } from '../../operator/runtime/resources.ts';
+import { waitFor } from '../support/poll.ts';
 import {
   adminClient,
   counterService,
@@ -13,7 +14,6 @@ import {
   installCrds,
   OperatorProcess,
   testNamespace,
-  waitFor,
 } from './operator-harness.ts';
 
 const kubeconfig = inject('kubeconfig');
@@ -178,7 +178,7 @@ describe('leader election', () => {
     // applies after this read would only make the bound below looser.)
     const lastRenewal = (await lease())?.spec;
     expect(lastRenewal?.holderIdentity).not.toBe('replica-c');
-    await waitFor('replica-c leads', async () => (await next.metric('lastcall_leader')) === 1, 30_000);
+    await waitFor('replica-c leads', async () => (await next.metric('lastcall_leader')) === 1);
     const takenAt = Date.now();
     // Not before the 6 s lease ran out: replica-c counts the 6 s from when it saw that renewal,
     // which is after the renewal was written (the renewal may be up to the 4 s renew deadline

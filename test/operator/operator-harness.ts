@@ -14,6 +14,7 @@ import {
   resourcePath,
 } from '../../operator/runtime/resources.ts';
 import { repoRoot } from '../cluster/tools.ts';
+import { waitFor } from '../support/poll.ts';
 
 // The operator's own resource types, under the names the tests use.
 export {
@@ -25,31 +26,6 @@ export async function adminClient(kubeconfig: string): Promise<KubeClient> {
   const config = new KubeConfig();
   config.loadFromFile(kubeconfig);
   return KubeClient.fromKubeConfig(config, { userAgent: 'lastcall-operator-tests' });
-}
-
-/** Polls `probe` until it returns a value other than undefined/false; fails after `timeoutMs` with `what`. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 30_000,
-  intervalMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError}` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
 }
 
 /** Applies crds/*.yaml (server-side apply, idempotent) and waits until they are Established. */
@@ -309,8 +285,7 @@ export class OperatorProcess {
         }
         return undefined;
       },
-      timeoutMs,
-      50,
+      { timeoutMs, intervalMs: 50 },
     );
   }
 

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import type { KubeClient } from '../../operator/runtime/client.ts';
 import { coreTypes, type KubeObject } from '../../operator/runtime/resources.ts';
+import { waitFor } from '../support/poll.ts';
 import {
   adminClient,
   condition,
@@ -18,7 +19,6 @@ import {
   OperatorProcess,
   remove,
   testNamespace,
-  waitFor,
 } from './operator-harness.ts';
 
 type Deployment = KubeObject & { spec: { template: { spec: { terminationGracePeriodSeconds: number } } } };

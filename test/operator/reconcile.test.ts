@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import type { KubeClient } from '../../operator/runtime/client.ts';
 import { coreTypes, type KubeObject, resourcePath } from '../../operator/runtime/resources.ts';
+import { waitFor } from '../support/poll.ts';
 import {
   adminClient,
   condition,
@@ -16,7 +17,6 @@ import {
   OperatorProcess,
   remove,
   testNamespace,
-  waitFor,
 } from './operator-harness.ts';
 
 interface DeploymentJson extends KubeObject {
@@ -191,8 +191,7 @@ describe('reconcile', () => {
         );
         return pods.items.every((p) => !p.metadata.deletionTimestamp);
       },
-      60_000,
-      500,
+      { timeoutMs: 60_000, intervalMs: 500 },
     );
     let reconciles = -1;
     await waitFor(
@@ -203,8 +202,7 @@ describe('reconcile', () => {
         reconciles = now;
         return quiet;
       },
-      30_000,
-      1000,
+      { intervalMs: 1000 },
     );
     expect(await operator.stop()).toBe(0);
 
@@ -229,8 +227,7 @@ describe('reconcile', () => {
         !(await get(client, coreTypes.deployment, namespace.name, 'alpha')) &&
         !(await get(client, coreTypes.service, namespace.name, 'alpha')) &&
         !(await get(client, coreTypes.podDisruptionBudget, namespace.name, 'alpha')),
-      60_000,
-      250,
+      { timeoutMs: 60_000, intervalMs: 250 },
     );
     // beta is untouched.
     expect(await get(client, coreTypes.deployment, namespace.name, 'beta')).toBeDefined();

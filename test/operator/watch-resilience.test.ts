@@ -18,6 +18,7 @@ import {
   type ResourceType,
   resourcePath,
 } from '../../operator/runtime/resources.ts';
+import { waitFor } from '../support/poll.ts';
 import {
   adminClient,
   counterService,
@@ -28,7 +29,6 @@ import {
   mergePatch,
   OperatorProcess,
   testNamespace,
-  waitFor,
 } from './operator-harness.ts';
 
 /** A TCP proxy to the API server that can fail like a network does. */
@@ -166,7 +166,7 @@ describe('watch resilience', () => {
       changes.length = 0;
 
       // Several server-side watch timeouts: reconnects from the last version deliver nothing new.
-      await waitFor('three reconnects', () => restarts.filter((r) => r === 'reconnect').length >= 3, 30_000);
+      await waitFor('three reconnects', () => restarts.filter((r) => r === 'reconnect').length >= 3);
       expect(changes).toEqual([]);
 
       proxy.cut();
@@ -176,13 +176,13 @@ describe('watch resilience', () => {
       });
       await admin.request('DELETE', `${path}/b`);
       await admin.request('POST', path, { body: configMap('c', '1') });
-      await waitFor('the reflector noticed the cut', () => restarts.includes('error'), 30_000);
+      await waitFor('the reflector noticed the cut', () => restarts.includes('error'));
       proxy.restore();
 
-      await waitFor('three changes after the cut', () => changes.length >= 3, 30_000);
+      await waitFor('three changes after the cut', () => changes.length >= 3);
       // And nothing more over further reconnects.
       const reconnects = restarts.length;
-      await waitFor('two more reconnects', () => restarts.length >= reconnects + 2, 30_000);
+      await waitFor('two more reconnects', () => restarts.length >= reconnects + 2);
       expect(changes.sort()).toEqual(['added c', 'deleted b', 'updated a']);
       expect(reflector.store.keys().sort()).toEqual([`${namespace.name}/a`, `${namespace.name}/c`]);
       expect(reflector.store.get(`${namespace.name}/a`)?.data).toEqual({ value: '2' });
@@ -213,7 +213,7 @@ describe('watch resilience', () => {
       changes.length = 0;
 
       proxy.cut();
-      await waitFor('the reflector noticed the cut', () => restarts.includes('error'), 30_000);
+      await waitFor('the reflector noticed the cut', () => restarts.includes('error'));
       const staleVersion = reflector.resourceVersion;
       await admin.request('DELETE', `${path}/doomed`);
       // Churn another config map until the API server's watch cache no longer reaches back to the
@@ -243,8 +243,8 @@ describe('watch resilience', () => {
         );
       }
       proxy.restore();
-      await waitFor('a relist', () => restarts.includes('relist'), 30_000);
-      await waitFor('the deletion delivered', () => changes.includes('deleted doomed'), 30_000);
+      await waitFor('a relist', () => restarts.includes('relist'));
+      await waitFor('the deletion delivered', () => changes.includes('deleted doomed'));
       expect(changes).toEqual(['deleted doomed']);
       expect(reflector.store.keys()).toEqual([`${namespace.name}/kept`]);
     } finally {
@@ -268,17 +268,16 @@ describe('watch resilience', () => {
           | { replicas?: number }
           | undefined
       )?.replicas;
-    await waitFor('one reconciled', async () => (await replicas('one')) === 1, 30_000);
+    await waitFor('one reconciled', async () => (await replicas('one')) === 1);
 
     // Across server-side watch expiries.
     await waitFor(
       'watches reopened after their timeout',
       async () =>
         ((await operator?.metric('lastcall_watch_restarts_total', { reason: 'reconnect' })) ?? 0) >= 7,
-      30_000,
     );
     await mergePatch(admin, counterServices, namespace.name, 'one', { spec: { replicas: 3 } });
-    await waitFor('one scaled to 3', async () => (await replicas('one')) === 3, 30_000);
+    await waitFor('one scaled to 3', async () => (await replicas('one')) === 3);
 
     // Across a network cut: changes made while the operator could not see them.
     proxy.cut();
@@ -288,12 +287,11 @@ describe('watch resilience', () => {
     await waitFor(
       'the operator noticed the cut',
       async () => ((await operator?.metric('lastcall_watch_restarts_total', { reason: 'error' })) ?? 0) > 0,
-      30_000,
     );
     proxy.restore();
     // Reflectors that failed during the cut retry after a back-off (up to 30 s in principle).
-    await waitFor('one scaled to 2', async () => (await replicas('one')) === 2, 60_000);
-    await waitFor('two reconciled', async () => (await replicas('two')) === 1, 60_000);
+    await waitFor('one scaled to 2', async () => (await replicas('one')) === 2, { timeoutMs: 60_000 });
+    await waitFor('two reconciled', async () => (await replicas('two')) === 1, { timeoutMs: 60_000 });
     expect(operator.child.exitCode).toBeNull();
   });
 });
