@@ -17,9 +17,9 @@ import {
   installRedis,
   kubectl,
   listPods,
-  waitFor,
 } from '../experiment/kube.ts';
 import type { ClusterTarget } from '../experiment/run.ts';
+import { waitFor } from '../support/poll.ts';
 import { e2eTarget, log, removeInClusterOperator } from './plans.ts';
 
 const namespace = 'lastcall-e2e-kubectl';
@@ -81,10 +81,14 @@ describe('kubectl', () => {
     // one (a readiness probe that times out on a loaded machine briefly makes it 0/1) rather than
     // read it once.
     const readyRow = new RegExp(`^${name}\\s+1/1\\s+\\d+\\s+lastcall/workload:v1\\s+Ready\\s+\\S+$`);
-    const plain = await waitFor('the ready row of kubectl get csvc', 60_000, async () => {
-      const out = await k('get', 'csvc', '-n', namespace);
-      return readyRow.test(out.trim().split('\n')[1] ?? '') ? out : undefined;
-    });
+    const plain = await waitFor(
+      'the ready row of kubectl get csvc',
+      async () => {
+        const out = await k('get', 'csvc', '-n', namespace);
+        return readyRow.test(out.trim().split('\n')[1] ?? '') ? out : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
     const [head, row] = plain.trim().split('\n');
     expect(head?.split(/\s{2,}/)).toEqual([
       'NAME',
@@ -113,24 +117,35 @@ describe('kubectl', () => {
   test('scale goes through the scale subresource to the pods, and describe shows the drain of the pod removed', async () => {
     const cluster = connect(target.kubeconfig, target.binDir);
     await k('scale', '-n', namespace, `counterservice/${name}`, '--replicas=2');
-    await waitFor('2 ready pods', 180_000, async () =>
-      (await listPods(cluster, namespace, name)).filter((p) => p.ready).length === 2 ? true : undefined,
+    await waitFor(
+      '2 ready pods',
+      async () =>
+        (await listPods(cluster, namespace, name)).filter((p) => p.ready).length === 2 ? true : undefined,
+      { timeoutMs: 180_000, intervalMs: 500 },
     );
     expect(await k('get', 'deployment', name, '-n', namespace, '-o', 'jsonpath={.spec.replicas}')).toBe('2');
     await k('wait', '-n', namespace, '--for=jsonpath={.status.ready}=2/2', `csvc/${name}`, '--timeout=120s');
 
     const before = new Set((await listPods(cluster, namespace, name)).map((p) => p.name));
     await k('scale', '-n', namespace, `counterservice.lastcall.dev/${name}`, '--replicas=1');
-    const removed = await waitFor('one pod to be removed', 120_000, async () => {
-      const now = new Set((await listPods(cluster, namespace, name)).map((p) => p.name));
-      const gone = [...before].filter((p) => !now.has(p));
-      return gone.length === 1 && now.size === 1 ? gone[0] : undefined;
-    });
+    const removed = await waitFor(
+      'one pod to be removed',
+      async () => {
+        const now = new Set((await listPods(cluster, namespace, name)).map((p) => p.name));
+        const gone = [...before].filter((p) => !now.has(p));
+        return gone.length === 1 && now.size === 1 ? gone[0] : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
 
-    const describeOut = await waitFor(`describe to show the drain event of ${removed}`, 60_000, async () => {
-      const out = await k('describe', 'counterservice', name, '-n', namespace);
-      return /Drained/.test(out) && out.includes(removed as string) ? out : undefined;
-    });
+    const describeOut = await waitFor(
+      `describe to show the drain event of ${removed}`,
+      async () => {
+        const out = await k('describe', 'counterservice', name, '-n', namespace);
+        return /Drained/.test(out) && out.includes(removed as string) ? out : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
     expect(describeOut).toMatch(new RegExp(`Normal\\s+Drained\\s+.*pod ${removed} drained`));
   });
 });

@@ -4,12 +4,13 @@
  */
 import { inject } from 'vitest';
 import { ensureTools } from '../cluster/tools.ts';
-import { kubectl, waitFor } from '../experiment/kube.ts';
+import { kubectl } from '../experiment/kube.ts';
 import type { ExperimentResult } from '../experiment/model.ts';
 import { DEFAULT_OPTIONS, type ExperimentOptions } from '../experiment/options.ts';
 import { writeReport } from '../experiment/report.ts';
 import { type ClusterTarget, defaultReportPath, runExperiment } from '../experiment/run.ts';
 import { formatSummary } from '../experiment/summary.ts';
+import { waitFor } from '../support/poll.ts';
 
 export type Plan = Pick<ExperimentOptions, 'rate' | 'durationSeconds' | 'replicas' | 'rollouts' | 'mode'>;
 
@@ -67,17 +68,21 @@ export async function removeInClusterOperator(): Promise<void> {
   // Its pods watch every namespace: until they are gone they would also reconcile what the next
   // test file creates. The Deployment goes at once; its pods after the garbage collector and
   // their graceful shutdown.
-  await waitFor('the in-cluster operator pods to be gone', 120_000, async () => {
-    const pods = await kubectl(target, [
-      'get',
-      'pods',
-      '-n',
-      'lastcall-system',
-      '-l',
-      'app.kubernetes.io/name=lastcall,app.kubernetes.io/component=operator',
-      '-o',
-      'name',
-    ]);
-    return pods.trim() === '' ? true : undefined;
-  });
+  await waitFor(
+    'the in-cluster operator pods to be gone',
+    async () => {
+      const pods = await kubectl(target, [
+        'get',
+        'pods',
+        '-n',
+        'lastcall-system',
+        '-l',
+        'app.kubernetes.io/name=lastcall,app.kubernetes.io/component=operator',
+        '-o',
+        'name',
+      ]);
+      return pods.trim() === '' ? true : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 500 },
+  );
 }

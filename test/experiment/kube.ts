@@ -8,7 +8,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import {
   ApiException,
@@ -22,6 +21,7 @@ import {
 } from '@kubernetes/client-node';
 import { API_VERSION, COUNTER_SERVICE_PLURAL, GROUP, VERSION } from '../../operator/api/constants.ts';
 import { repoRoot } from '../cluster/tools.ts';
+import { waitFor } from '../support/poll.ts';
 import type { DrainModeOption } from './options.ts';
 
 const run = promisify(execFile);
@@ -105,36 +105,6 @@ export async function kubectl(
 
 export function isNotFound(error: unknown): boolean {
   return error instanceof ApiException && error.code === 404;
-}
-
-/** Polls `check` every `intervalMs` until it returns a value; the error names what was awaited and the last state. */
-export async function waitFor<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<T | undefined>,
-  describeState: () => string = () => '',
-  intervalMs = 500,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError = '';
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-      lastError = '';
-    } catch (error) {
-      lastError = error instanceof Error ? error.message : String(error);
-    }
-    if (Date.now() > deadline) {
-      const state = describeState();
-      throw new Error(
-        `timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${what}` +
-          (state ? `; ${state}` : '') +
-          (lastError ? `; last error: ${lastError}` : ''),
-      );
-    }
-    await sleep(intervalMs);
-  }
 }
 
 /**
@@ -304,7 +274,6 @@ export async function deleteCounterService(
   }
   await waitFor(
     `CounterService ${namespace}/${name}, its pods and its Service to be gone`,
-    timeoutMs,
     async () => {
       const [cs, pods, service] = await Promise.all([
         readCounterService(cluster, namespace, name),
@@ -316,6 +285,7 @@ export async function deleteCounterService(
       ]);
       return cs === undefined && pods.length === 0 && service === undefined ? true : undefined;
     },
+    { timeoutMs, intervalMs: 500 },
   );
 }
 

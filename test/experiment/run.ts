@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { recentDrainsKept } from '../../operator/drains.ts';
 import { repoRoot } from '../cluster/tools.ts';
+import { waitFor } from '../support/poll.ts';
 import {
   assertInstalled,
   type Cluster,
@@ -24,7 +25,6 @@ import {
   patchImage,
   readCounter,
   readCounterService,
-  waitFor,
 } from './kube.ts';
 import { type LoadRun, startLoad } from './load.ts';
 import type {
@@ -141,7 +141,6 @@ export async function runExperiment(
   try {
     await waitFor(
       `${replicas} ready pod(s) of ${namespace}/${name} answering GET /count through NodePort ${nodePort}`,
-      180_000,
       async () => {
         lastCs = await readCounterService(cluster, namespace, name);
         const pods = await listPods(cluster, namespace, name);
@@ -152,7 +151,7 @@ export async function runExperiment(
         if (pods.filter((p) => p.ready).length < replicas) return undefined;
         return (await readCounter(nodePort)) === 0 ? true : undefined;
       },
-      () => describeCounterService(lastCs),
+      { timeoutMs: 180_000, intervalMs: 500, describeState: () => describeCounterService(lastCs) },
     );
     log(`setup: ready after ${seconds((Date.now() - wallStart) / 1000)}; starting the load`);
     const result = await measure(cluster, target, options, hooks);
@@ -247,13 +246,16 @@ async function measure(
     phase = 'waiting for the rollout and the drains';
     await waitFor(
       'the last rollout to complete (every pod on the new image and ready, every old pod gone)',
-      240_000,
       async () => {
         const last = records.at(-1);
         return last === undefined || last.completedAt !== null ? true : undefined;
       },
-      () => `pods: ${describePods(sampler.pods)}; ${describeCounterService(sampler.counterService)}`,
-      250,
+      {
+        timeoutMs: 240_000,
+        intervalMs: 250,
+        describeState: () =>
+          `pods: ${describePods(sampler.pods)}; ${describeCounterService(sampler.counterService)}`,
+      },
     );
 
     const replaced = [...sampler.podsSeen].filter(([, image]) => image !== finalImage).map(([pod]) => pod);
@@ -264,7 +266,6 @@ async function measure(
     phase = 'waiting for the drain records';
     await waitFor(
       `drain records of ${replaced.length} replaced pod(s) in status.drains`,
-      60_000,
       async () => {
         const observed = sampler.counterService?.status?.drains?.observed ?? 0;
         // status keeps only the newest records; beyond them the observed count must do
@@ -273,8 +274,11 @@ async function measure(
           ? true
           : undefined;
       },
-      () => `found ${drainsFor().length}: ${describeCounterService(sampler.counterService)}`,
-      250,
+      {
+        timeoutMs: 60_000,
+        intervalMs: 250,
+        describeState: () => `found ${drainsFor().length}: ${describeCounterService(sampler.counterService)}`,
+      },
     ).catch((error: unknown) => log(`drains: ${error instanceof Error ? error.message : String(error)}`));
 
     // The last increments land WORK_SECONDS after their answer: wait for the counter to reach the
@@ -282,18 +286,22 @@ async function measure(
     phase = 'waiting for the counter to settle';
     await waitFor(
       `the counter to reach ${totals.ok} or settle`,
-      90_000,
       async () => {
         if (sampler.counter === totals.ok) return true;
         const quiet = Date.now() - sampler.counterChangedAt;
         const sinceLoad = Date.now() - loadEndedAt;
         return sinceLoad > (WORK_SECONDS + 3) * 1000 && quiet > 4000 ? true : undefined;
       },
-      () => `counter ${sampler.counter}, answered ${totals.ok}`,
-      250,
+      {
+        timeoutMs: 90_000,
+        intervalMs: 250,
+        describeState: () => `counter ${sampler.counter}, answered ${totals.ok}`,
+      },
     ).catch((error: unknown) => log(`counter: ${error instanceof Error ? error.message : String(error)}`));
     await sampler.stop();
-    const counter = await waitFor('GET /count to answer', 30_000, async () => readCounter(nodePort));
+    const counter = await waitFor('GET /count to answer', async () => readCounter(nodePort), {
+      intervalMs: 500,
+    });
 
     const drains = drainsFor();
     const first = records[0];
