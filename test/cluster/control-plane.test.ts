@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AuthenticationV1Api, CoreV1Api, KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { eventually } from './kubelet/testing.ts';
+import { waitFor } from '../support/poll.ts';
 import { ensureTools } from './tools.ts';
 
 const kubeconfig = inject('kubeconfig');
@@ -43,11 +43,15 @@ describe('control plane', () => {
     const name = `lc-ns-${randomBytes(3).toString('hex')}`;
     await core.createNamespace({ body: { metadata: { name } } });
     // serviceaccount controller and root-ca-cert-publisher (kube-controller-manager)
-    await eventually('the default ServiceAccount', 30_000, () =>
-      unlessGone(() => core.readNamespacedServiceAccount({ name: 'default', namespace: name })),
+    await waitFor(
+      'the default ServiceAccount',
+      () => unlessGone(() => core.readNamespacedServiceAccount({ name: 'default', namespace: name })),
+      { intervalMs: 200 },
     );
-    const rootCa = await eventually('the kube-root-ca.crt ConfigMap', 30_000, () =>
-      unlessGone(() => core.readNamespacedConfigMap({ name: 'kube-root-ca.crt', namespace: name })),
+    const rootCa = await waitFor(
+      'the kube-root-ca.crt ConfigMap',
+      () => unlessGone(() => core.readNamespacedConfigMap({ name: 'kube-root-ca.crt', namespace: name })),
+      { intervalMs: 200 },
     );
     expect(rootCa.data?.['ca.crt']).toContain('BEGIN CERTIFICATE');
     await core.createNamespacedConfigMap({
@@ -59,8 +63,10 @@ describe('control plane', () => {
     const terminating = await unlessGone(() => core.readNamespace({ name }));
     // The namespace controller empties the namespace, then removes the `kubernetes` finalizer.
     if (terminating !== undefined) expect(terminating.status?.phase).toBe('Terminating');
-    await eventually(`namespace ${name} to be gone`, 60_000, async () =>
-      (await unlessGone(() => core.readNamespace({ name }))) === undefined ? true : undefined,
+    await waitFor(
+      `namespace ${name} to be gone`,
+      async () => ((await unlessGone(() => core.readNamespace({ name }))) === undefined ? true : undefined),
+      { timeoutMs: 60_000, intervalMs: 200 },
     );
   });
 
@@ -97,16 +103,22 @@ describe('control plane', () => {
         );
         if (stillThere !== undefined) expect(stillThere.metadata?.finalizers).toContain('foregroundDeletion');
       }
-      await eventually('the dependent ConfigMap to be collected', 60_000, async () =>
-        (await unlessGone(() => core.readNamespacedConfigMap({ name: dependentName, namespace }))) ===
-        undefined
-          ? true
-          : undefined,
+      await waitFor(
+        'the dependent ConfigMap to be collected',
+        async () =>
+          (await unlessGone(() => core.readNamespacedConfigMap({ name: dependentName, namespace }))) ===
+          undefined
+            ? true
+            : undefined,
+        { timeoutMs: 60_000, intervalMs: 200 },
       );
-      await eventually('the owner ConfigMap to be gone', 60_000, async () =>
-        (await unlessGone(() => core.readNamespacedConfigMap({ name: ownerName, namespace }))) === undefined
-          ? true
-          : undefined,
+      await waitFor(
+        'the owner ConfigMap to be gone',
+        async () =>
+          (await unlessGone(() => core.readNamespacedConfigMap({ name: ownerName, namespace }))) === undefined
+            ? true
+            : undefined,
+        { timeoutMs: 60_000, intervalMs: 200 },
       );
     },
   );

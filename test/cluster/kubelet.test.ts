@@ -3,10 +3,10 @@
 // in-cluster credentials. Pods are busybox pods running host commands (python3, sh).
 import { rmdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { waitFor } from '../support/poll.ts';
 import {
   createNamespace,
   deleteNamespace,
-  eventually,
   httpGetText,
   isReady,
   namedHttpContainer,
@@ -84,10 +84,14 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
     const leasePath = '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/lastcall-node';
     const first = await api.get<{ spec: { renewTime: string; leaseDurationSeconds: number } }>(leasePath);
     expect(first.spec.leaseDurationSeconds).toBe(40);
-    const renewed = await eventually('the lease to be renewed', 15_000, async () => {
-      const l = await api.get<{ spec: { renewTime: string } }>(leasePath);
-      return l.spec.renewTime !== first.spec.renewTime ? l : undefined;
-    });
+    const renewed = await waitFor(
+      'the lease to be renewed',
+      async () => {
+        const l = await api.get<{ spec: { renewTime: string } }>(leasePath);
+        return l.spec.renewTime !== first.spec.renewTime ? l : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 200 },
+    );
     const gap = new Date(renewed.spec.renewTime).getTime() - new Date(first.spec.renewTime).getTime();
     expect(gap).toBeGreaterThan(8_000);
     expect(gap).toBeLessThan(13_000);
@@ -111,13 +115,17 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
       },
     );
     const started = Date.now();
-    await eventually('Deployment web Available with 2 ready replicas', 60_000, async () => {
-      const d = await api.get<{
-        status?: { readyReplicas?: number; conditions?: { type: string; status: string }[] };
-      }>(`/apis/apps/v1/namespaces/${ns}/deployments/${name}`);
-      const available = d.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True');
-      return available && d.status?.readyReplicas === 2 ? d : undefined;
-    });
+    await waitFor(
+      'Deployment web Available with 2 ready replicas',
+      async () => {
+        const d = await api.get<{
+          status?: { readyReplicas?: number; conditions?: { type: string; status: string }[] };
+        }>(`/apis/apps/v1/namespaces/${ns}/deployments/${name}`);
+        const available = d.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True');
+        return available && d.status?.readyReplicas === 2 ? d : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
     const availableMs = Date.now() - started;
     const rs = await api.get<List<{ status: { readyReplicas?: number } }>>(
       `/apis/apps/v1/namespaces/${ns}/replicasets?labelSelector=app%3D${name}`,
@@ -129,25 +137,33 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
     const ips = running.map((p) => p.status?.podIP).sort();
     for (const ip of ips) expect(ip).toMatch(/^10\.\d+\.\d+\.\d+$/); // the cluster's pod network, never loopback
     expect(new Set(ips).size).toBe(2);
-    const slices = await eventually('EndpointSlice with both pods ready', 30_000, async () => {
-      const l = await api.get<
-        List<{ endpoints?: { addresses: string[]; conditions: { ready: boolean } }[] }>
-      >(
-        `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3D${name}`,
-      );
-      const ready = l.items.flatMap((s) => s.endpoints ?? []).filter((e) => e.conditions.ready);
-      return ready.length === 2 ? ready : undefined;
-    });
+    const slices = await waitFor(
+      'EndpointSlice with both pods ready',
+      async () => {
+        const l = await api.get<
+          List<{ endpoints?: { addresses: string[]; conditions: { ready: boolean } }[] }>
+        >(
+          `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3D${name}`,
+        );
+        const ready = l.items.flatMap((s) => s.endpoints ?? []).filter((e) => e.conditions.ready);
+        return ready.length === 2 ? ready : undefined;
+      },
+      { intervalMs: 200 },
+    );
     expect(slices.flatMap((e) => e.addresses).sort()).toEqual(ips);
 
     // The NodePort on 127.0.0.1 and the ClusterIP's loopback twin both reach the pods, round robin.
     const nodePort = svc.spec.ports[0]?.nodePort as number;
     const names = new Set<string>();
-    await eventually('NodePort answers from both pods', 30_000, async () => {
-      const r = await httpGetText(`http://127.0.0.1:${nodePort}/`);
-      if ('body' in r && r.status === 200) names.add(r.body);
-      return names.size === 2 ? true : undefined;
-    });
+    await waitFor(
+      'NodePort answers from both pods',
+      async () => {
+        const r = await httpGetText(`http://127.0.0.1:${nodePort}/`);
+        if ('body' in r && r.status === 200) names.add(r.body);
+        return names.size === 2 ? true : undefined;
+      },
+      { intervalMs: 200 },
+    );
     expect([...names].sort()).toEqual(running.map((p) => p.metadata.name).sort());
     const twin = `127.${svc.spec.clusterIP.split('.').slice(1).join('.')}`;
     const viaClusterIP = await httpGetText(`http://${twin}:80/`);
@@ -162,13 +178,16 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
         'application/merge-patch+json',
       );
     await scale(3);
-    await eventually('3 ready pods', 60_000, async () =>
-      (await pods(`app=${name}`)).filter(isReady).length === 3 ? true : undefined,
+    await waitFor(
+      '3 ready pods',
+      async () => ((await pods(`app=${name}`)).filter(isReady).length === 3 ? true : undefined),
+      { timeoutMs: 60_000, intervalMs: 200 },
     );
     await scale(1);
-    await eventually('1 pod left', 60_000, async () =>
-      (await pods(`app=${name}`)).length === 1 ? true : undefined,
-    );
+    await waitFor('1 pod left', async () => ((await pods(`app=${name}`)).length === 1 ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
     const left = await pods(`app=${name}`);
     expect(isReady(left[0])).toBe(true);
     console.log(`deployment available after ${availableMs} ms`);
@@ -302,12 +321,16 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
     await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/shortened`);
     // The second DELETE must find the kubelet already killing the pod with the 30 s grace: wait for
     // its Killing event (recorded when the kill starts) rather than a fixed pause.
-    await eventually('the Killing event of shortened', 20_000, async () => {
-      const l = await api.get<List<{ reason: string }>>(
-        `/api/v1/namespaces/${ns}/events?fieldSelector=involvedObject.name%3Dshortened`,
-      );
-      return l.items.some((e) => e.reason === 'Killing') ? true : undefined;
-    });
+    await waitFor(
+      'the Killing event of shortened',
+      async () => {
+        const l = await api.get<List<{ reason: string }>>(
+          `/api/v1/namespaces/${ns}/events?fieldSelector=involvedObject.name%3Dshortened`,
+        );
+        return l.items.some((e) => e.reason === 'Killing') ? true : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
     const shortenedAt = Date.now();
     await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/shortened`, {
       apiVersion: 'v1',
@@ -411,10 +434,13 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
         },
       },
     });
-    await eventually('client Running', 60_000, async () =>
-      (await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/client`)).status?.phase === 'Running'
-        ? true
-        : undefined,
+    await waitFor(
+      'client Running',
+      async () =>
+        (await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/client`)).status?.phase === 'Running'
+          ? true
+          : undefined,
+      { timeoutMs: 60_000, intervalMs: 200 },
     );
     await api.request('POST', `/api/v1/namespaces/${ns}/services`, {
       apiVersion: 'v1',
@@ -422,12 +448,16 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
       metadata: { name: 'redis' },
       spec: { selector: { app: 'redis' }, ports: [{ port: 6379, targetPort: 'redis' }] },
     });
-    const done = await eventually('client Succeeded', 60_000, async () => {
-      const p = await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/client`);
-      if (p.status?.phase === 'Failed')
-        throw new Error(`client failed: ${JSON.stringify(p.status.containerStatuses)}`);
-      return p.status?.phase === 'Succeeded' ? p : undefined;
-    });
+    const done = await waitFor(
+      'client Succeeded',
+      async () => {
+        const p = await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/client`);
+        if (p.status?.phase === 'Failed')
+          throw new Error(`client failed: ${JSON.stringify(p.status.containerStatuses)}`);
+        return p.status?.phase === 'Succeeded' ? p : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
     const message = done.status?.containerStatuses?.[0]?.state.terminated?.message;
     // PONG twice through the proxy; the API server knows the ServiceAccount (403 Forbidden, not 401).
     expect(message).toBe('+PONG +PONG 403');
@@ -454,10 +484,13 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
         ],
       },
     });
-    await eventually('logger Succeeded', 60_000, async () =>
-      (await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/logger`)).status?.phase === 'Succeeded'
-        ? true
-        : undefined,
+    await waitFor(
+      'logger Succeeded',
+      async () =>
+        (await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/logger`)).status?.phase === 'Succeeded'
+          ? true
+          : undefined,
+      { timeoutMs: 60_000, intervalMs: 200 },
     );
     const current = await api.request<string>(
       'GET',
@@ -517,11 +550,15 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
         ],
       },
     });
-    const reader = await eventually('reader terminated', 60_000, async () => {
-      const p = await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/secure`);
-      const s = p.status?.containerStatuses?.find((c) => c.name === 'reader');
-      return s?.state.terminated ? s.state.terminated : undefined;
-    });
+    const reader = await waitFor(
+      'reader terminated',
+      async () => {
+        const p = await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/secure`);
+        const s = p.status?.containerStatuses?.find((c) => c.name === 'reader');
+        return s?.state.terminated ? s.state.terminated : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
     expect(reader.exitCode).toBe(0);
     expect(reader.message).toBe('1000:1000:1000,2000 from-writer hello read-only\n');
 
@@ -535,11 +572,15 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
         containers: [{ name: 'main', image: 'busybox', command: ['sleep', '30'] }],
       },
     });
-    const waiting = await eventually('CreateContainerConfigError', 30_000, async () => {
-      const p = await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/rootless`);
-      const w = p.status?.containerStatuses?.[0]?.state.waiting;
-      return w?.reason === 'CreateContainerConfigError' ? w : undefined;
-    });
+    const waiting = await waitFor(
+      'CreateContainerConfigError',
+      async () => {
+        const p = await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/rootless`);
+        const w = p.status?.containerStatuses?.[0]?.state.waiting;
+        return w?.reason === 'CreateContainerConfigError' ? w : undefined;
+      },
+      { intervalMs: 200 },
+    );
     expect(waiting.message).toMatch(/container has runAsNonRoot and image will run as root/);
   });
 
@@ -550,13 +591,17 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
       metadata: { name: 'unknown-image' },
       spec: { containers: [{ name: 'main', image: 'example.com/nothing:1' }] },
     });
-    const waiting = await eventually('a pull error', 30_000, async () => {
-      const p = await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/unknown-image`);
-      const w = p.status?.containerStatuses?.[0]?.state.waiting as
-        | { reason: string; message: string }
-        | undefined;
-      return w && ['ErrImagePull', 'ImagePullBackOff'].includes(w.reason) ? w : undefined;
-    });
+    const waiting = await waitFor(
+      'a pull error',
+      async () => {
+        const p = await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/unknown-image`);
+        const w = p.status?.containerStatuses?.[0]?.state.waiting as
+          | { reason: string; message: string }
+          | undefined;
+        return w && ['ErrImagePull', 'ImagePullBackOff'].includes(w.reason) ? w : undefined;
+      },
+      { intervalMs: 200 },
+    );
     expect(waiting.message).toMatch(/"example.com\/nothing:1".*not in images.json/);
   });
 
@@ -577,20 +622,28 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
         ],
       },
     });
-    const restarted = await eventually('restartCount >= 2', 60_000, async () => {
-      const p = await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/unhealthy`);
-      const s = p.status?.containerStatuses?.[0];
-      return s && s.restartCount >= 2 ? s : undefined;
-    });
+    const restarted = await waitFor(
+      'restartCount >= 2',
+      async () => {
+        const p = await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/unhealthy`);
+        const s = p.status?.containerStatuses?.[0];
+        return s && s.restartCount >= 2 ? s : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
     expect(restarted.lastState?.terminated?.exitCode).toBe(143);
     // Events are written by their own queue, apart from the status: wait for them, not read once.
-    const events = await eventually('Unhealthy, Killing and BackOff events', 30_000, async () => {
-      const l = await api.get<List<{ reason: string; message: string }>>(
-        `/api/v1/namespaces/${ns}/events?fieldSelector=involvedObject.name%3Dunhealthy`,
-      );
-      const reasons = new Set(l.items.map((e) => e.reason));
-      return ['Unhealthy', 'Killing', 'BackOff'].every((r) => reasons.has(r)) ? l : undefined;
-    });
+    const events = await waitFor(
+      'Unhealthy, Killing and BackOff events',
+      async () => {
+        const l = await api.get<List<{ reason: string; message: string }>>(
+          `/api/v1/namespaces/${ns}/events?fieldSelector=involvedObject.name%3Dunhealthy`,
+        );
+        const reasons = new Set(l.items.map((e) => e.reason));
+        return ['Unhealthy', 'Killing', 'BackOff'].every((r) => reasons.has(r)) ? l : undefined;
+      },
+      { intervalMs: 200 },
+    );
     expect(events.items.find((e) => e.reason === 'Killing')?.message).toMatch(
       /failed liveness probe, will be restarted/,
     );

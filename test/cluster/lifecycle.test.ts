@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../support/poll.ts';
 import type { DaemonRecord } from './components/daemon.ts';
 import { kubeletMain } from './components/kubelet.ts';
 import { proxyMain } from './components/proxy.ts';
-import { eventually } from './kubelet/testing.ts';
 import { type ClusterHandle, type ComponentSet, down, status, up } from './launcher.ts';
 import { type ClusterNetwork, registeredNetworks } from './network-plan.ts';
 import { ensureTools, repoRoot, requiredTools } from './tools.ts';
@@ -163,10 +163,14 @@ describe(`cluster lifecycle (${components})`, () => {
     const victim = firstPids['kube-scheduler'];
     if (victim === undefined) throw new Error('no kube-scheduler in pids.json');
     process.kill(victim.pid, 'SIGKILL');
-    const broken = await eventually('status to see the scheduler dead', 10_000, async () => {
-      const current = await status({ stateDir });
-      return current.running ? undefined : current;
-    });
+    const broken = await waitFor(
+      'status to see the scheduler dead',
+      async () => {
+        const current = await status({ stateDir });
+        return current.running ? undefined : current;
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
     const scheduler = broken.components.find((component) => component.name === 'kube-scheduler');
     expect(scheduler?.alive).toBe(false);
     expect(scheduler?.logTail ?? '').not.toBe('');
@@ -180,8 +184,11 @@ describe(`cluster lifecycle (${components})`, () => {
     for (const name of expectedNames) expect(pids[name]?.pid).not.toBe(firstPids[name]?.pid);
     // The old processes were stopped, not left behind (a stopped child lingers in /proc as a zombie
     // until it is reaped, which happens asynchronously: wait for that, briefly).
-    await eventually('the replaced processes to be reaped', 10_000, async () =>
-      Object.values(firstPids).every((record) => !existsSync(`/proc/${record.pid}`)) ? true : undefined,
+    await waitFor(
+      'the replaced processes to be reaped',
+      async () =>
+        Object.values(firstPids).every((record) => !existsSync(`/proc/${record.pid}`)) ? true : undefined,
+      { timeoutMs: 10_000, intervalMs: 200 },
     );
     expect((await status({ stateDir })).running).toBe(true);
     // The replacement keeps the state dir's ranges (its registry entry).
@@ -199,8 +206,10 @@ describe(`cluster lifecycle (${components})`, () => {
         ['run', 'sleeper', '--image=busybox:1.36', '--restart=Never', '--', 'sh', '-c', 'sleep 1000'],
         { env: { ...process.env, KUBECONFIG: first.kubeconfig } },
       );
-      await eventually('the pod process', 60_000, async () =>
-        existsSync(podGroups) && (await readdir(podGroups)).length > 0 ? true : undefined,
+      await waitFor(
+        'the pod process',
+        async () => (existsSync(podGroups) && (await readdir(podGroups)).length > 0 ? true : undefined),
+        { timeoutMs: 60_000, intervalMs: 200 },
       );
     }
     const podPids = existsSync(podGroups) ? (await readdir(podGroups)).map(Number) : [];
@@ -209,11 +218,14 @@ describe(`cluster lifecycle (${components})`, () => {
 
     // Stopped processes leave /proc once reaped (pod processes by init, after the kubelet is gone),
     // asynchronously: wait for the pod processes as for the components, not read them once.
-    await eventually('the recorded and pod processes to be gone', 10_000, async () =>
-      Object.values(firstPids).every((record) => !existsSync(`/proc/${record.pid}`)) &&
-      podPids.every((pid) => !existsSync(`/proc/${pid}`))
-        ? true
-        : undefined,
+    await waitFor(
+      'the recorded and pod processes to be gone',
+      async () =>
+        Object.values(firstPids).every((record) => !existsSync(`/proc/${record.pid}`)) &&
+        podPids.every((pid) => !existsSync(`/proc/${pid}`))
+          ? true
+          : undefined,
+      { timeoutMs: 10_000, intervalMs: 200 },
     );
     for (const pid of podPids) expect(existsSync(`/proc/${pid}`), `pod process ${pid}`).toBe(false);
     // Every component was started with the state dir in its arguments.

@@ -4,11 +4,11 @@ import { rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { waitFor } from '../support/poll.ts';
 import { tempDirsOfFile } from '../support/temp-dirs.ts';
 import {
   createNamespace,
   deleteNamespace,
-  eventually,
   httpGetText,
   isReady,
   namedHttpContainer,
@@ -105,27 +105,38 @@ describe.runIf(local)('service proxy (local cluster)', () => {
       }
       return seen;
     };
-    await eventually('both pods answer', 60_000, async () => {
-      const seen = new Set(await answers(4));
-      return seen.has('rot-a') && seen.has('rot-b') ? true : undefined;
-    });
+    await waitFor(
+      'both pods answer',
+      async () => {
+        const seen = new Set(await answers(4));
+        return seen.has('rot-a') && seen.has('rot-b') ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
 
     rmSync(a.readyFile);
     const notReadyAt = Date.now();
-    await eventually('rot-a not Ready', 30_000, async () =>
-      !isReady(await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/rot-a`)) ? true : undefined,
+    await waitFor(
+      'rot-a not Ready',
+      async () =>
+        !isReady(await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/rot-a`)) ? true : undefined,
+      { intervalMs: 200 },
     );
     // Propagation is asynchronous (EndpointSlice controller, then the proxy's watch): wait for it,
     // then every new connection must go to rot-b.
-    await eventually('only rot-b answers', 30_000, async () =>
-      (await answers(4)).every((x) => x === 'rot-b') ? true : undefined,
+    await waitFor(
+      'only rot-b answers',
+      async () => ((await answers(4)).every((x) => x === 'rot-b') ? true : undefined),
+      { intervalMs: 200 },
     );
     const propagationMs = Date.now() - notReadyAt;
     expect(await answers(20)).toEqual(Array(20).fill('rot-b'));
 
     writeFileSync(a.readyFile, '');
-    await eventually('rot-a back in rotation', 30_000, async () =>
-      (await answers(4)).includes('rot-a') ? true : undefined,
+    await waitFor(
+      'rot-a back in rotation',
+      async () => ((await answers(4)).includes('rot-a') ? true : undefined),
+      { intervalMs: 200 },
     );
     console.log(`readiness failure -> out of rotation in ${propagationMs} ms`);
   });
@@ -163,31 +174,43 @@ describe.runIf(local)('service proxy (local cluster)', () => {
       },
     );
     const url = `http://127.0.0.1:${svc.spec.ports[0]?.nodePort}/`;
-    await eventually('the pod answers', 60_000, async () => {
-      const r = await httpGetText(url);
-      return 'status' in r && r.status === 200 ? true : undefined;
-    });
+    await waitFor(
+      'the pod answers',
+      async () => {
+        const r = await httpGetText(url);
+        return 'status' in r && r.status === 200 ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
     await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/last`);
-    await eventually('the endpoint is terminating', 10_000, async () => {
-      const l = await api.get<{
-        items: {
-          endpoints?: { conditions: { ready?: boolean; serving?: boolean; terminating?: boolean } }[];
-        }[];
-      }>(
-        `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dlast`,
-      );
-      const c = l.items.flatMap((x) => x.endpoints ?? [])[0]?.conditions;
-      return c?.terminating && c.serving && !c.ready ? true : undefined;
-    });
+    await waitFor(
+      'the endpoint is terminating',
+      async () => {
+        const l = await api.get<{
+          items: {
+            endpoints?: { conditions: { ready?: boolean; serving?: boolean; terminating?: boolean } }[];
+          }[];
+        }>(
+          `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dlast`,
+        );
+        const c = l.items.flatMap((x) => x.endpoints ?? [])[0]?.conditions;
+        return c?.terminating && c.serving && !c.ready ? true : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
     // Wait until the proxy itself has seen the terminating endpoint (its debug view), then every
     // request must still succeed.
     const proxy = await proxyEndpoint();
-    await eventually('the proxy sees the terminating endpoint', 10_000, async () => {
-      const r = await httpGetText(`${proxy}/debug/endpoints?service=${ns}/last`);
-      if (!('body' in r)) return undefined;
-      const eps = JSON.parse(r.body) as { conditions: { terminating?: boolean } }[];
-      return eps[0]?.conditions.terminating ? true : undefined;
-    });
+    await waitFor(
+      'the proxy sees the terminating endpoint',
+      async () => {
+        const r = await httpGetText(`${proxy}/debug/endpoints?service=${ns}/last`);
+        if (!('body' in r)) return undefined;
+        const eps = JSON.parse(r.body) as { conditions: { terminating?: boolean } }[];
+        return eps[0]?.conditions.terminating ? true : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
     const during: string[] = [];
     for (let i = 0; i < 5; i++) {
       const r = await httpGetText(url);
@@ -247,10 +270,14 @@ describe.runIf(local)('service proxy (local cluster)', () => {
         s.on('error', reject);
         s.on('connect', () => s.end('hello world'));
       });
-    const answer = await eventually('an answer through the ClusterIP', 60_000, async () => {
-      const a = await exchange().catch(() => undefined);
-      return a ? a : undefined;
-    });
+    const answer = await waitFor(
+      'an answer through the ClusterIP',
+      async () => {
+        const a = await exchange().catch(() => undefined);
+        return a ? a : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
     expect(answer).toBe('got 11');
   });
 
@@ -266,10 +293,14 @@ describe.runIf(local)('service proxy (local cluster)', () => {
       },
     );
     const twin = `127.${svc.spec.clusterIP.split('.').slice(1).join('.')}`;
-    await eventually('listener open', 10_000, async () => ((await connects(twin, 7777)) ? true : undefined));
+    await waitFor('listener open', async () => ((await connects(twin, 7777)) ? true : undefined), {
+      timeoutMs: 10_000,
+      intervalMs: 200,
+    });
     await api.request('DELETE', `/api/v1/namespaces/${ns}/services/ephemeral`);
-    await eventually('listener closed', 10_000, async () =>
-      !(await connects(twin, 7777)) ? true : undefined,
-    );
+    await waitFor('listener closed', async () => (!(await connects(twin, 7777)) ? true : undefined), {
+      timeoutMs: 10_000,
+      intervalMs: 200,
+    });
   });
 });

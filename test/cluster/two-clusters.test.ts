@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { checkServerIdentity } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { waitFor } from '../support/poll.ts';
 import { ipToNumber, loopbackTwin, numberToIp, parseCidr } from './addresses.ts';
 import type { DaemonRecord } from './components/daemon.ts';
 import {
   createNamespace,
   deleteNamespace,
-  eventually,
   httpGetText,
   namedHttpContainer,
   podReady,
@@ -149,13 +149,13 @@ describe.runIf(local)('two local clusters at once', () => {
     for (const { side, clusterIP, pod } of created) {
       const twin = loopbackTwin(clusterIP);
       // The proxy's watch delivers the Service and the EndpointSlice asynchronously.
-      const body = await eventually(
+      const body = await waitFor(
         `${side.name}: ${clusterIP}:80 answered on ${twin}:80`,
-        30_000,
         async () => {
           const r = await httpGetText(`http://${twin}:80/`);
           return 'body' in r && r.status === 200 ? r.body : undefined;
         },
+        { intervalMs: 200 },
       );
       expect(body, `${side.name} via ${twin}`).toBe(pod);
     }
@@ -170,9 +170,8 @@ describe.runIf(local)('two local clusters at once', () => {
       );
       // Only this cluster's API server has a certificate from this cluster's CA; the name
       // checked is the ClusterIP recorded in the API, as an in-cluster client would check it.
-      const result = await eventually(
+      const result = await waitFor(
         `${side.name}: default/kubernetes on ${loopbackTwin(network.kubernetesServiceIP)}:443`,
-        30_000,
         async () => {
           const r = await getVersion(loopbackTwin(network.kubernetesServiceIP), network.kubernetesServiceIP, {
             ca: ca as string,
@@ -181,6 +180,7 @@ describe.runIf(local)('two local clusters at once', () => {
           });
           return 'status' in r ? r : undefined;
         },
+        { intervalMs: 200 },
       );
       expect(result.status, side.name).toBe(200);
       expect(JSON.parse(result.body)).toHaveProperty('gitVersion');

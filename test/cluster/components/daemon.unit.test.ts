@@ -3,15 +3,17 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { waitFor } from '../../support/poll.ts';
 import { tempDirsOfFile } from '../../support/temp-dirs.ts';
-import { eventually } from '../kubelet/testing.ts';
 import { isAlive, liveProcessGroups, logTail, startDaemon, stopGroups } from './daemon.ts';
 
 const dir = tempDirsOfFile()('lastcall-daemon-');
 
 async function waitForLog(file: string, text: string): Promise<void> {
-  await eventually(`${file} to contain ${text}`, 5000, async () =>
-    (await readFile(file, 'utf8')).includes(text) ? true : undefined,
+  await waitFor(
+    `${file} to contain ${text}`,
+    async () => ((await readFile(file, 'utf8')).includes(text) ? true : undefined),
+    { timeoutMs: 5000, intervalMs: 200 },
   );
 }
 

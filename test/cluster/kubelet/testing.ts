@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../../support/poll.ts';
 import { isNotFound, KubeApi, type WatchEvent } from './kube/rest.ts';
 
 /** Helpers for the kubelet and proxy integration tests (real API server, real processes). */
@@ -9,30 +9,6 @@ export function testApi(kubeconfig: string): KubeApi {
 
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(3).toString('hex')}`;
-}
-
-/** Polls `probe` until it returns a value other than undefined; fails after timeoutMs naming `what`. */
-export async function eventually<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${last})` : ''}`,
-      );
-    }
-    await sleep(200);
-  }
 }
 
 export async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
@@ -51,8 +27,10 @@ export async function createNamespace(api: KubeApi, name: string): Promise<void>
     metadata: { name },
   });
   // Pods need the default ServiceAccount, which the serviceaccount controller creates.
-  await eventually(`ServiceAccount ${name}/default`, 60_000, () =>
-    orUndefined(api.get(`/api/v1/namespaces/${name}/serviceaccounts/default`)),
+  await waitFor(
+    `ServiceAccount ${name}/default`,
+    () => orUndefined(api.get(`/api/v1/namespaces/${name}/serviceaccounts/default`)),
+    { timeoutMs: 60_000, intervalMs: 200 },
   );
 }
 
@@ -88,8 +66,11 @@ export async function podReady(
   name: string,
   timeoutMs: number,
 ): Promise<void> {
-  await eventually(`pod ${namespace}/${name} Ready`, timeoutMs, async () =>
-    isReady(await api.get<PodJson>(`/api/v1/namespaces/${namespace}/pods/${name}`)) ? true : undefined,
+  await waitFor(
+    `pod ${namespace}/${name} Ready`,
+    async () =>
+      isReady(await api.get<PodJson>(`/api/v1/namespaces/${namespace}/pods/${name}`)) ? true : undefined,
+    { timeoutMs, intervalMs: 200 },
   );
 }
 
@@ -119,10 +100,10 @@ export class PodRecorder {
    * time. A GET answering 404 is not enough: the watch may deliver the event after it.
    */
   gone(name: string, timeoutMs: number): Promise<number> {
-    return eventually(
+    return waitFor(
       `the DELETED event of pod ${name}`,
-      timeoutMs,
       async () => this.of(name).find((e) => e.type === 'DELETED')?.at,
+      { timeoutMs, intervalMs: 200 },
     );
   }
 
