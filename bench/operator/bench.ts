@@ -31,6 +31,7 @@ import {
 import { down, up } from '../../test/cluster/launcher.ts';
 import { repoRoot } from '../../test/cluster/tools.ts';
 import { counterServices, installCrds, spawnOperator } from '../../test/operator/operator-harness.ts';
+import { waitFor } from '../../test/support/poll.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -113,14 +114,14 @@ try {
   // The API server builds its server-side apply type information for a kind on first use (about
   // two seconds on a fresh control plane): one warm-up CounterService, not counted.
   await createCounterService(latencyNs, 'warm-up');
-  await until(() => seenAt.has('warm-up'), 30_000, 'Deployment warm-up');
+  await waitFor('Deployment warm-up', () => seenAt.has('warm-up'), { timeoutMs: 30_000, intervalMs: 2 });
   const latencies: number[] = [];
   say(`latency: ${latencySamples} CounterServices, one at a time`);
   for (let i = 0; i < latencySamples; i++) {
     const name = `lat-${i}`;
     const started = performance.now();
     await createCounterService(latencyNs, name);
-    await until(() => seenAt.has(name), 10_000, `Deployment ${name}`);
+    await waitFor(`Deployment ${name}`, () => seenAt.has(name), { timeoutMs: 10_000, intervalMs: 2 });
     latencies.push((seenAt.get(name) ?? 0) - started);
   }
   await deployments.stop();
@@ -146,14 +147,13 @@ try {
   );
   const createdMs = performance.now() - started;
   let rssPeakKb = 0;
-  await until(
+  await waitFor(
+    'convergence',
     async () => {
       rssPeakKb = Math.max(rssPeakKb, rssKb(operator));
       return (await convergedCount(scaleNs)) >= count;
     },
-    600_000,
-    'convergence',
-    500,
+    { timeoutMs: 600_000, intervalMs: 500 },
   );
   const convergeMs = performance.now() - started;
   const after = await requestCounts();
@@ -175,16 +175,16 @@ try {
   // status shows it, nothing changes, so nothing may be written.
   say('waiting for the Deployment controller and the operator to settle');
   const settleStarted = performance.now();
-  await until(
-    async () => (await unsettled(scaleNs)) === 0 && (await unsettled(latencyNs)) === 0,
-    600_000,
+  await waitFor(
     'Deployments settled',
-    1000,
+    async () => (await unsettled(scaleNs)) === 0 && (await unsettled(latencyNs)) === 0,
+    { timeoutMs: 600_000, intervalMs: 1000 },
   );
   // The operator has caught up once its queue is empty and it reconciled nothing for 5 s.
   let last = -1;
   let quietSince = performance.now();
-  await until(
+  await waitFor(
+    'the operator to go quiet',
     async () => {
       const counts = await requestCounts();
       if (counts.reconciles !== last || counts.depth > 0) {
@@ -193,9 +193,7 @@ try {
       }
       return performance.now() - quietSince >= 5000;
     },
-    600_000,
-    'the operator to go quiet',
-    500,
+    { timeoutMs: 600_000, intervalMs: 500 },
   );
   results['settled (everything quiet) after (s)'] = round(
     (convergeMs + performance.now() - settleStarted - 5000) / 1000,
@@ -221,7 +219,10 @@ try {
   const restartedAt = performance.now();
   operator = await startOperator();
   const total = count + latencySamples + 1;
-  await until(async () => (await requestCounts()).reconciles >= total, 120_000, 'resync after restart', 250);
+  await waitFor('resync after restart', async () => (await requestCounts()).reconciles >= total, {
+    timeoutMs: 120_000,
+    intervalMs: 250,
+  });
   const resync = await requestCounts();
   results[`restart: resync of ${total} (s)`] = round((performance.now() - restartedAt) / 1000, 1);
   results['restart: writes during resync'] = resync.writes;
@@ -439,19 +440,6 @@ async function namespace(name: string): Promise<string> {
 
 async function deleteNamespace(name: string): Promise<void> {
   await client.request('DELETE', resourcePath(coreTypes.namespace, { name })).catch(() => undefined);
-}
-
-async function until(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-  intervalMs = 2,
-) {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
 }
 
 function percentile(sorted: number[], p: number): number {
