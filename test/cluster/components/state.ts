@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterNetwork } from '../network-plan.ts';
@@ -148,9 +149,16 @@ export function parsePodGroup(fileName: string, text: string): GroupRef | undefi
 }
 
 /**
- * Serialises up/down on one state dir across processes (two test runs sharing
- * .lastcall/test-cluster, a CLI `down` during a test run's `up`). The lock
+ * Serialises up/down on one state dir (and allocations in the network registry) across processes
+ * (two test runs sharing .lastcall/test-cluster, a CLI `down` during a test run's `up`). The lock
  * file holds the owner's PID; a lock whose owner is gone is taken over.
+ *
+ * Why it is built this way: the lock is created with its PID already inside (written to a private
+ * file, then hard-linked into place, which fails if the lock exists), so no contender ever reads an
+ * empty lock and mistakes it for a stale one; an earlier open('wx') + write left that window, and
+ * six concurrent allocations once handed out the same network twice. Taking over a dead owner's
+ * lock happens under a second, short-lived lock, and only if the lock still names that owner, so
+ * two contenders cannot both remove it and one remove the other's fresh lock.
  */
 export async function withLock<T>(
   stateDir: string,
@@ -159,19 +167,15 @@ export async function withLock<T>(
 ): Promise<T> {
   const lock = statePaths(stateDir).lock;
   await mkdir(dirname(lock), { recursive: true });
+  const me = String(process.pid);
   let reported = false;
   for (;;) {
-    try {
-      const handle = await open(lock, 'wx');
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const owner = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
-    if (!Number.isInteger(owner) || owner <= 0 || !existsSync(`/proc/${owner}`)) {
-      await rm(lock, { force: true });
+    if (await createWithContent(lock, me)) break;
+    const content = await readFile(lock, 'utf8').catch(() => undefined);
+    if (content === undefined) continue; // released between the two calls: try again at once
+    const owner = Number(content.trim());
+    if (!isLivePid(owner)) {
+      await takeOverStale(lock, content, me);
       continue;
     }
     if (!reported) {
@@ -184,5 +188,42 @@ export async function withLock<T>(
     return await work();
   } finally {
     await rm(lock, { force: true });
+  }
+}
+
+function isLivePid(pid: number): boolean {
+  return Number.isInteger(pid) && pid > 0 && existsSync(`/proc/${pid}`);
+}
+
+/** Creates `file` holding `content`, atomically; false if it already exists. */
+async function createWithContent(file: string, content: string): Promise<boolean> {
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(temporary, content);
+  try {
+    await link(temporary, file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await rm(temporary, { force: true });
+  }
+}
+
+/** Removes `lock` if it still holds `staleContent`, under a takeover guard; else leaves it. */
+async function takeOverStale(lock: string, staleContent: string, me: string): Promise<void> {
+  const guard = `${lock}.takeover`;
+  if (!(await createWithContent(guard, me))) {
+    // Another contender is taking over; clear its guard only if it died doing so.
+    const holder = Number((await readFile(guard, 'utf8').catch(() => '')).trim());
+    if (!isLivePid(holder)) await rm(guard, { force: true });
+    else await sleep(50);
+    return;
+  }
+  try {
+    const now = await readFile(lock, 'utf8').catch(() => undefined);
+    if (now === staleContent) await rm(lock, { force: true });
+  } finally {
+    await rm(guard, { force: true });
   }
 }
