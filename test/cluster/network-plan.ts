@@ -20,7 +20,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ipToNumber, numberToIp, parseCidr } from './addresses.ts';
+import { ipToNumber, loopbackTwin, numberToIp, parseCidr } from './addresses.ts';
 import { readJson, withLock, writeJson } from './components/state.ts';
 import { listeningAddresses } from './kubelet/twin-listeners.ts';
 
@@ -106,8 +106,7 @@ function stateDirHolds(stateDir: string, index: number): boolean {
 export function twinsInUse(network: ClusterNetwork, listening: Set<string>): boolean {
   const twins = [network.podNetwork, network.serviceNetwork].map((cidr) => {
     const { network: base, prefix } = parseCidr(cidr);
-    // 10.a.b.c -> 127.a.b.c: replace the first octet.
-    return { base: ((base & 0x00ffffff) | (127 << 24)) >>> 0, size: 2 ** (32 - prefix) };
+    return { base: ipToNumber(loopbackTwin(numberToIp(base))), size: 2 ** (32 - prefix) };
   });
   for (const address of listening) {
     let n: number;
