@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitFor } from '../support/poll.ts';
 import { tempDirsOfFile } from '../support/temp-dirs.ts';
+import { loopbackTwin } from './addresses.ts';
 import {
   createNamespace,
   deleteNamespace,
@@ -258,7 +259,7 @@ describe.runIf(local)('service proxy (local cluster)', () => {
         spec: { selector: { app: 'echo' }, ports: [{ port: 9000, targetPort: 'echo' }] },
       },
     );
-    const twin = `127.${svc.spec.clusterIP.split('.').slice(1).join('.')}`;
+    const twin = loopbackTwin(svc.spec.clusterIP);
     const exchange = () =>
       new Promise<string>((resolve, reject) => {
         const s = net.connect({ host: twin, port: 9000, allowHalfOpen: true });
@@ -292,7 +293,7 @@ describe.runIf(local)('service proxy (local cluster)', () => {
         spec: { selector: { app: 'nothing' }, ports: [{ port: 7777 }] },
       },
     );
-    const twin = `127.${svc.spec.clusterIP.split('.').slice(1).join('.')}`;
+    const twin = loopbackTwin(svc.spec.clusterIP);
     await waitFor('listener open', async () => ((await connects(twin, 7777)) ? true : undefined), {
       timeoutMs: 10_000,
       intervalMs: 200,
