@@ -7,18 +7,14 @@
 // subresource (specReplicasPath, statusReplicasPath, labelSelectorPath) is what is under test.
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import type { KubeClient } from '../../operator/runtime/client.ts';
-import {
-  coreTypes,
-  type KubeObject,
-  type ResourceType,
-  resourcePath,
-} from '../../operator/runtime/resources.ts';
+import { coreTypes, type KubeObject, type ResourceType } from '../../operator/runtime/resources.ts';
 import { waitFor } from '../support/poll.ts';
 import {
   adminClient,
   counterService,
   counterServices,
   create,
+  eventsFor,
   get,
   installCrds,
   mergePatch,
@@ -71,16 +67,10 @@ const sizes = async (name: string) => {
   return { counterService: cs?.spec.replicas, deployment: deployment?.spec.replicas };
 };
 
-const rescaleEvents = async (hpaName: string) => {
-  const list = await client.request<{ items: Array<{ reason: string; message: string }> }>(
-    'GET',
-    resourcePath(coreTypes.event, { namespace: namespace.name }),
-    {
-      query: { fieldSelector: `involvedObject.name=${hpaName},involvedObject.kind=HorizontalPodAutoscaler` },
-    },
-  );
-  return list.items.filter((e) => e.reason === 'SuccessfulRescale').map((e) => e.message);
-};
+const rescaleEvents = async (hpaName: string) =>
+  (await eventsFor(client, namespace.name, hpaName, 'HorizontalPodAutoscaler'))
+    .filter((e) => e.reason === 'SuccessfulRescale')
+    .map((e) => e.message);
 
 describe('HorizontalPodAutoscaler on a CounterService', () => {
   test('scales it up to minReplicas and back down to maxReplicas through the scale subresource', async () => {

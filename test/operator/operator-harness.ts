@@ -161,7 +161,13 @@ export function condition(obj: KubeObject | undefined, type: string): Condition 
   return status?.conditions?.find((c) => c.type === type);
 }
 
-export async function eventsFor(client: KubeClient, namespace: string, name: string) {
+/** Events about the object `kind`/`name` in `namespace`. */
+export async function eventsFor(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  kind = 'CounterService',
+) {
   const list = await client.request<{
     items: Array<{
       reason: string;
@@ -171,12 +177,11 @@ export async function eventsFor(client: KubeClient, namespace: string, name: str
       involvedObject: { name: string; kind: string };
     }>;
   }>('GET', resourcePath(coreTypes.event, { namespace }), {
-    query: { fieldSelector: `involvedObject.name=${name},involvedObject.kind=CounterService` },
+    query: { fieldSelector: `involvedObject.name=${name},involvedObject.kind=${kind}` },
   });
   return list.items;
 }
 
-/** The operator as a real child process. */
 /**
  * `node operator/main.ts` as a test or benchmark runs it: against `kubeconfig`, metrics and health
  * on ephemeral loopback ports, its Lease in `default`. KUBERNETES_SERVICE_HOST is emptied so it
@@ -203,6 +208,7 @@ export function spawnOperator(kubeconfig: string, args: string[], stderr: 'pipe'
   );
 }
 
+/** The operator as a real child process. */
 export class OperatorProcess {
   readonly logs: Array<Record<string, unknown>> = [];
   readonly child: ChildProcess;
