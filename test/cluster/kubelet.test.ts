@@ -4,6 +4,7 @@
 import { rmdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitFor } from '../support/poll.ts';
+import { loopbackTwin } from './addresses.ts';
 import {
   createNamespace,
   deleteNamespace,
@@ -165,7 +166,7 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
       { intervalMs: 200 },
     );
     expect([...names].sort()).toEqual(running.map((p) => p.metadata.name).sort());
-    const twin = `127.${svc.spec.clusterIP.split('.').slice(1).join('.')}`;
+    const twin = loopbackTwin(svc.spec.clusterIP);
     const viaClusterIP = await httpGetText(`http://${twin}:80/`);
     expect(viaClusterIP).toMatchObject({ status: 200 });
 
