@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import type { KubeClient } from '../../operator/runtime/client.ts';
 import { coreTypes, type KubeObject, resourcePath } from '../../operator/runtime/resources.ts';
 import { ensureTools, repoRoot } from '../cluster/tools.ts';
+import { removeInClusterOperator } from '../e2e/plans.ts';
 import { waitFor } from '../support/poll.ts';
 import {
   adminClient,
@@ -46,38 +47,24 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (hasNode) {
-    // Remove the operator itself (other tests run their own); keep the CRDs, which they share.
-    await run(kubectl, [
-      '--kubeconfig',
-      kubeconfig,
-      'delete',
-      '-k',
-      join(repoRoot, 'config', 'manager'),
-      '--ignore-not-found',
-      '--wait=false',
-    ]).catch(() => undefined);
-    // Its pods watch every namespace: until they are gone they would also reconcile what the next
-    // test file creates (or overwrite a status it writes by hand).
-    await waitFor(
-      'the in-cluster operator pods gone',
-      async () => (await operatorPods({ terminating: true })).length === 0,
-      { timeoutMs: 120_000, intervalMs: 500 },
-    ).catch((err) => console.warn(String(err)));
-  }
+  // Remove the operator itself (other tests run their own); keep the CRDs, which they share.
+  if (hasNode) await removeInClusterOperator().catch((err) => console.warn(String(err)));
   await namespace?.remove();
   await client?.close();
 });
 
-async function operatorPods({
-  terminating = false,
-} = {}): Promise<Array<KubeObject & { status?: { conditions?: Array<{ type: string; status: string }> } }>> {
-  const list = await client.request<{
-    items: Array<KubeObject & { status?: { conditions?: Array<{ type: string; status: string }> } }>;
-  }>('GET', resourcePath(coreTypes.pod, { namespace: operatorNamespace }), {
-    query: { labelSelector: 'app.kubernetes.io/name=lastcall,app.kubernetes.io/component=operator' },
-  });
-  return terminating ? list.items : list.items.filter((p) => !p.metadata.deletionTimestamp);
+type Pod = KubeObject & { status?: { conditions?: Array<{ type: string; status: string }> } };
+
+/** The operator's pods that are not shutting down. */
+async function operatorPods(): Promise<Pod[]> {
+  const list = await client.request<{ items: Pod[] }>(
+    'GET',
+    resourcePath(coreTypes.pod, { namespace: operatorNamespace }),
+    {
+      query: { labelSelector: 'app.kubernetes.io/name=lastcall,app.kubernetes.io/component=operator' },
+    },
+  );
+  return list.items.filter((p) => !p.metadata.deletionTimestamp);
 }
 
 async function canI(
