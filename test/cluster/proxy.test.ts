@@ -67,6 +67,25 @@ async function proxyEndpoint(): Promise<string> {
   return proxy.endpoint;
 }
 
+/** Creates a NodePort Service `name` over the pods labelled app=`name`; returns the node port. */
+async function nodePortService(name: string): Promise<number> {
+  const svc = await api.request<{ spec: { ports: { nodePort: number }[] } }>(
+    'POST',
+    `/api/v1/namespaces/${ns}/services`,
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name },
+      spec: {
+        type: 'NodePort',
+        selector: { app: name },
+        ports: [{ name: 'http', port: 80, targetPort: 'http' }],
+      },
+    },
+  );
+  return svc.spec.ports[0]?.nodePort as number;
+}
+
 function connects(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ host, port });
@@ -83,21 +102,7 @@ describe.runIf(local)('service proxy (local cluster)', () => {
     const a = backend('rot-a');
     const b = backend('rot-b');
     for (const x of [a, b]) await api.request('POST', `/api/v1/namespaces/${ns}/pods`, x.pod);
-    const svc = await api.request<{ spec: { ports: { nodePort: number }[] } }>(
-      'POST',
-      `/api/v1/namespaces/${ns}/services`,
-      {
-        apiVersion: 'v1',
-        kind: 'Service',
-        metadata: { name: 'rot' },
-        spec: {
-          type: 'NodePort',
-          selector: { app: 'rot' },
-          ports: [{ name: 'http', port: 80, targetPort: 'http' }],
-        },
-      },
-    );
-    const port = svc.spec.ports[0]?.nodePort as number;
+    const port = await nodePortService('rot');
     const answers = async (n: number) => {
       const seen: string[] = [];
       for (let i = 0; i < n; i++) {
@@ -160,21 +165,7 @@ describe.runIf(local)('service proxy (local cluster)', () => {
         ],
       },
     });
-    const svc = await api.request<{ spec: { ports: { nodePort: number }[] } }>(
-      'POST',
-      `/api/v1/namespaces/${ns}/services`,
-      {
-        apiVersion: 'v1',
-        kind: 'Service',
-        metadata: { name: 'last' },
-        spec: {
-          type: 'NodePort',
-          selector: { app: 'last' },
-          ports: [{ name: 'http', port: 80, targetPort: 'http' }],
-        },
-      },
-    );
-    const url = `http://127.0.0.1:${svc.spec.ports[0]?.nodePort}/`;
+    const url = `http://127.0.0.1:${await nodePortService('last')}/`;
     await waitFor(
       'the pod answers',
       async () => {
