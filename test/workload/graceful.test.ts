@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest';
 import { waitFor } from '../support/poll.ts';
 import { useFileRedis } from './file-redis.ts';
-import { readCounter, sendIncrements, spawnWorkload, startRedis } from './support.ts';
+import { readCounter, sendIncrements, spawnWorkload, startRedis, waitUntilReady } from './support.ts';
 
 const redis = useFileRedis();
 
@@ -15,10 +15,7 @@ test('N increments pending at SIGTERM: the counter ends at exactly N, exit 0, th
     WORK_DELAY_MS: '3000',
     LASTCALL_IMAGE: 'lastcall/workload:v1',
   });
-  await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200, {
-    timeoutMs: 10_000,
-    intervalMs: 20,
-  });
+  await waitUntilReady(workload);
   const health = (await (await fetch(`${workload.baseUrl}/healthz`)).json()) as Record<string, unknown>;
   expect(health).toMatchObject({ image: 'lastcall/workload:v1', mode: 'graceful', phase: 'serving' });
 
@@ -91,10 +88,7 @@ test('REDIS_PASSWORD authenticates; an unwritable termination message path is on
       WORK_DELAY_MS: '200',
       TERMINATION_MESSAGE_PATH: '/nonexistent-dir/termination-log',
     });
-    await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200, {
-      timeoutMs: 10_000,
-      intervalMs: 20,
-    });
+    await waitUntilReady(workload);
     await sendIncrements(workload.baseUrl, 5);
     workload.signal('SIGINT');
     expect((await workload.exited).code).toBe(0);
@@ -120,10 +114,7 @@ test('Redis down at start: not ready, increments wait and land once Redis is up'
     await sendIncrements(workload.baseUrl, 7);
     await workload.waitForLog('increment failed, retrying');
     await late.start();
-    await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200, {
-      timeoutMs: 10_000,
-      intervalMs: 20,
-    });
+    await waitUntilReady(workload);
     await waitFor('7 counted', async () => (await readCounter(late)) === 7, {
       timeoutMs: 10_000,
       intervalMs: 20,

@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest';
 import { waitFor } from '../support/poll.ts';
 import { useFileRedis } from './file-redis.ts';
-import { readCounter, sendIncrements, spawnWorkload, startLossyProxy } from './support.ts';
+import { readCounter, sendIncrements, spawnWorkload, startLossyProxy, waitUntilReady } from './support.ts';
 
 // Durable (AOF, fsync always): the restart must not lose what Redis confirmed.
 const redis = useFileRedis({ durable: true });
@@ -10,10 +10,7 @@ test('Redis killed and restarted in the middle of a drain: the counter still end
   const key = 'restart';
   // The work falls due well after Redis is killed, however long signalling and killing take.
   const workload = await spawnWorkload({ REDIS_URL: redis.url, COUNTER_KEY: key, WORK_DELAY_MS: '3000' });
-  await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200, {
-    timeoutMs: 10_000,
-    intervalMs: 20,
-  });
+  await waitUntilReady(workload);
   const n = 150;
   await sendIncrements(workload.baseUrl, n);
 
@@ -41,10 +38,7 @@ test('a reply lost after Redis applied a batch: the re-sent batch is not counted
   const proxy = await startLossyProxy(redis.port);
   try {
     const workload = await spawnWorkload({ REDIS_URL: proxy.url, COUNTER_KEY: key, WORK_DELAY_MS: '300' });
-    await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200, {
-      timeoutMs: 10_000,
-      intervalMs: 20,
-    });
+    await waitUntilReady(workload);
     // One increment first, so Redis has the script cached and the next EVALSHA really applies
     // (rather than answering NOSCRIPT).
     await sendIncrements(workload.baseUrl, 1);

@@ -183,6 +183,14 @@ export async function spawnWorkload(env: Record<string, string>): Promise<Worklo
   return { ...handle, port, baseUrl: `http://127.0.0.1:${port}` };
 }
 
+/** Waits until the workload's /readyz answers 200 (it reached Redis and is not draining). */
+export async function waitUntilReady(workload: Pick<WorkloadHandle, 'baseUrl'>): Promise<void> {
+  await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200, {
+    timeoutMs: 10_000,
+    intervalMs: 20,
+  });
+}
+
 /** Spawns the workload without waiting for it to start (for configuration errors). */
 export function spawnWorkloadProcess(env: Record<string, string>): Omit<WorkloadHandle, 'port' | 'baseUrl'> {
   const dir = mkdtempSync(join(tmpdir(), 'lastcall-workload-'));
