@@ -30,7 +30,12 @@ import {
 } from '../../operator/runtime/resources.ts';
 import { down, up } from '../../test/cluster/launcher.ts';
 import { repoRoot } from '../../test/cluster/tools.ts';
-import { counterServices, installCrds, spawnOperator } from '../../test/operator/operator-harness.ts';
+import {
+  counterServices,
+  installCrds,
+  spawnOperator,
+  sumMetric,
+} from '../../test/operator/operator-harness.ts';
 import { waitFor } from '../../test/support/poll.ts';
 
 const { values: flags } = parseArgs({
@@ -133,7 +138,6 @@ try {
   // --- converge N at once.
   const before = await requestCounts();
   const cpuBefore = cpuSeconds(operator);
-  const applyBefore = await applyLatency();
   say(`converge: ${count} CounterServices created with 16 requests in flight`);
   const started = performance.now();
   let next = 0;
@@ -158,10 +162,9 @@ try {
   const convergeMs = performance.now() - started;
   const after = await requestCounts();
   const reconciles = after.reconciles - before.reconciles;
-  const applyAfter = await applyLatency();
   results['operator CPU while converging (s)'] = round(cpuSeconds(operator) - cpuBefore, 1);
   results['mean server-side apply latency (ms)'] = round(
-    ((applyAfter.sum - applyBefore.sum) / Math.max(1, applyAfter.count - applyBefore.count)) * 1000,
+    ((after.applySeconds - before.applySeconds) / Math.max(1, after.applies - before.applies)) * 1000,
   );
   results[`${count} created in (s)`] = round(createdMs / 1000, 1);
   results[`${count} converged in (s)`] = round(convergeMs / 1000, 1);
@@ -308,15 +311,24 @@ function rssKb(op: Operator): number {
   }
 }
 
-/** Requests by the current operator: all but watches and lease renewals; writes; reconciles. */
+async function operatorMetrics(): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${operator.metricsPort}/metrics`)).text();
+}
+
+/**
+ * Requests by the current operator: all but watches and lease renewals; writes; reconciles; the
+ * time its server-side applies took and their number. One scrape, so the figures belong together.
+ */
 async function requestCounts(): Promise<{
   requests: number;
   writes: number;
   reconciles: number;
   byKind: Map<string, number>;
   depth: number;
+  applySeconds: number;
+  applies: number;
 }> {
-  const text = await (await fetch(`http://127.0.0.1:${operator.metricsPort}/metrics`)).text();
+  const text = await operatorMetrics();
   let requests = 0;
   let writes = 0;
   let reconciles = 0;
@@ -337,7 +349,15 @@ async function requestCounts(): Promise<{
       byKind.set(`${labels.verb} ${labels.resource} ${labels.code}`, Number(value));
     }
   }
-  return { requests, writes, reconciles, byKind, depth };
+  return {
+    requests,
+    writes,
+    reconciles,
+    byKind,
+    depth,
+    applySeconds: sumMetric(text, 'lastcall_api_request_duration_seconds_sum', { verb: 'apply' }),
+    applies: sumMetric(text, 'lastcall_api_request_duration_seconds_count', { verb: 'apply' }),
+  };
 }
 
 /** user + system CPU time of the operator process, from /proc/<pid>/stat (clock ticks of 10 ms). */
@@ -350,20 +370,8 @@ function cpuSeconds(op: Operator): number {
   }
 }
 
-async function applyLatency(): Promise<{ sum: number; count: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${operator.metricsPort}/metrics`)).text();
-  const sum = Number(
-    /^lastcall_api_request_duration_seconds_sum\{verb="apply"\} (\S+)$/m.exec(text)?.[1] ?? 0,
-  );
-  const count = Number(
-    /^lastcall_api_request_duration_seconds_count\{verb="apply"\} (\S+)$/m.exec(text)?.[1] ?? 0,
-  );
-  return { sum, count };
-}
-
 async function heapUsedBytes(): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${operator.metricsPort}/metrics`)).text();
-  return Number(/^lastcall_operator_nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1] ?? 0);
+  return sumMetric(await operatorMetrics(), 'lastcall_operator_nodejs_heap_size_used_bytes', {});
 }
 
 /** CounterServices whose Deployment the Deployment controller has not caught up with, or whose
