@@ -59,6 +59,18 @@ function webDeployment(name: string, replicas: number) {
   };
 }
 
+/** Waits until the pod `name` of this file's namespace reports `phase`. */
+async function podInPhase(name: string, phase: string): Promise<void> {
+  await waitFor(
+    `${name} ${phase}`,
+    async () =>
+      (await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/${name}`)).status?.phase === phase
+        ? true
+        : undefined,
+    { timeoutMs: 60_000, intervalMs: 200 },
+  );
+}
+
 async function pods(selector: string): Promise<PodJson[]> {
   const list = await api.get<List<PodJson>>(
     `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(selector)}`,
@@ -435,14 +447,7 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
         },
       },
     });
-    await waitFor(
-      'client Running',
-      async () =>
-        (await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/client`)).status?.phase === 'Running'
-          ? true
-          : undefined,
-      { timeoutMs: 60_000, intervalMs: 200 },
-    );
+    await podInPhase('client', 'Running');
     await api.request('POST', `/api/v1/namespaces/${ns}/services`, {
       apiVersion: 'v1',
       kind: 'Service',
@@ -485,14 +490,7 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
         ],
       },
     });
-    await waitFor(
-      'logger Succeeded',
-      async () =>
-        (await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/logger`)).status?.phase === 'Succeeded'
-          ? true
-          : undefined,
-      { timeoutMs: 60_000, intervalMs: 200 },
-    );
+    await podInPhase('logger', 'Succeeded');
     const current = await api.request<string>(
       'GET',
       `/api/v1/namespaces/${ns}/pods/logger/log?container=main`,
