@@ -3,7 +3,7 @@
 // over at once; when a leader dies without releasing, the standby takes over after the lease expires.
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import type { KubeClient } from '../../operator/runtime/client.ts';
-import { coreTypes, type KubeObject } from '../../operator/runtime/resources.ts';
+import { coreTypes, type KubeObject, resourcePath } from '../../operator/runtime/resources.ts';
 import { waitFor } from '../support/poll.ts';
 import {
   adminClient,
@@ -43,7 +43,7 @@ function startReplica(identity: string): Promise<OperatorProcess> {
 }
 
 const lease = () => get<Lease>(client, coreTypes.lease, 'default', leaseName);
-const leasePath = `/apis/coordination.k8s.io/v1/namespaces/default/leases`;
+const leasePath = resourcePath(coreTypes.lease, { namespace: 'default' });
 
 /**
  * Every version of the Lease from `from` on, as the API server's watch delivers them (each write
@@ -89,7 +89,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(replicas.map((r) => r.stop('SIGKILL')));
   await client
-    ?.request('DELETE', `/apis/coordination.k8s.io/v1/namespaces/default/leases/${leaseName}`)
+    ?.request('DELETE', resourcePath(coreTypes.lease, { namespace: 'default', name: leaseName }))
     .catch(() => undefined);
   await namespace?.remove();
   await client?.close();
