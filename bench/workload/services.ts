@@ -20,8 +20,6 @@ export interface Service {
   /** Sends SIGTERM; resolves with performance.now() at the exit and the exit code. */
   terminate(): Promise<{ signalledAt: number; exitedAt: number; code: number | null }>;
   kill(): void;
-  /** The JSON log lines the service printed so far. */
-  logs(): Array<Record<string, unknown>>;
 }
 
 export interface ServiceSpec {
@@ -115,11 +113,6 @@ export async function startService(spec: ServiceSpec, prefix: string[]): Promise
       const code = await exited;
       return { signalledAt, exitedAt, code };
     },
-    logs: () =>
-      output
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
     kill: () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     },
