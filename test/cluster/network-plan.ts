@@ -202,7 +202,8 @@ async function readRegistry(file: string): Promise<Registry> {
   if (value === undefined) return { version: 1, networks: [] };
   if (!Array.isArray(value.networks)) {
     throw new Error(
-      `${file}: "networks" is ${JSON.stringify(value.networks)}, expected a list of {index, stateDir}`,
+      `${file}: "networks" is ${JSON.stringify(value.networks)}, expected a list of {index, stateDir}; ` +
+        'remove the file: the next allocation starts a new registry and still skips networks whose twins are listening',
     );
   }
   return {
