@@ -15,6 +15,7 @@ import {
   PodRecorder,
   podReady,
   runsProcessKubelet,
+  sigtermTrapping,
   testApi,
   uniqueName,
 } from './kubelet/testing.ts';
@@ -305,25 +306,28 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
   it('abandons a preStop hook that overruns the grace period, still leaves 2 s after SIGTERM, and honours a shorter later delete', async () => {
     const recorder = new PodRecorder(api, ns);
     const stamp = `echo "TERM $(date +%s%3N)" >> /dev/termination-log`;
-    const pod = (name: string, grace: number, preStopSeconds?: number) => ({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name },
-      spec: {
-        terminationGracePeriodSeconds: grace,
-        containers: [
-          {
-            name: 'main',
-            image: 'busybox',
-            command: ['sh', '-c', `trap '${stamp}' TERM; while true; do sleep 0.1; done`],
-            // sleep hooks must be shorter than the grace (validation); an exec hook may overrun.
-            ...(preStopSeconds
-              ? { lifecycle: { preStop: { exec: { command: ['sleep', String(preStopSeconds)] } } } }
-              : {}),
-          },
-        ],
-      },
-    });
+    const pod = (name: string, grace: number, preStopSeconds?: number) => {
+      // Ready once the trap is set: `shortened` is deleted right after it is Ready.
+      const { container, volume } = sigtermTrapping(stamp);
+      return {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name },
+        spec: {
+          terminationGracePeriodSeconds: grace,
+          volumes: [volume],
+          containers: [
+            {
+              ...container,
+              // sleep hooks must be shorter than the grace (validation); an exec hook may overrun.
+              ...(preStopSeconds
+                ? { lifecycle: { preStop: { exec: { command: ['sleep', String(preStopSeconds)] } } } }
+                : {}),
+            },
+          ],
+        },
+      };
+    };
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, pod('overrun', 3, 10));
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, pod('shortened', 30));
     for (const name of ['overrun', 'shortened']) {

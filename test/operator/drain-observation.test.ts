@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { ApiError, type KubeClient } from '../../operator/runtime/client.ts';
 import { coreTypes, type KubeObject, resourcePath } from '../../operator/runtime/resources.ts';
 import { loopbackTwin } from '../cluster/addresses.ts';
+import { sigtermTrapping } from '../cluster/kubelet/testing.ts';
 import { waitFor } from '../support/poll.ts';
 import {
   adminClient,
@@ -220,6 +221,7 @@ async function runAndDeleteStubbornPod(): Promise<string> {
 }
 
 function stubbornPod(): KubeObject {
+  const stubborn = sigtermTrapping('', 'busybox:1.36');
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -230,13 +232,9 @@ function stubbornPod(): KubeObject {
     },
     spec: {
       terminationGracePeriodSeconds: 2,
-      containers: [
-        {
-          name: 'counter',
-          image: 'busybox:1.36',
-          command: ['sh', '-c', "trap '' TERM; while true; do sleep 1; done"],
-        },
-      ],
+      // Ready only once SIGTERM is ignored: deleted right after that, it must be killed (137).
+      volumes: [stubborn.volume],
+      containers: [{ ...stubborn.container, name: 'counter' }],
     },
   } as KubeObject;
 }

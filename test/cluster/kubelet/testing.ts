@@ -167,3 +167,24 @@ export async function runsProcessKubelet(api: KubeApi): Promise<boolean> {
   );
   return node?.metadata.labels?.['lastcall.dev/process-kubelet'] === 'true';
 }
+
+/**
+ * A busybox container whose shell traps SIGTERM with `handler` and loops, plus the pod volume it
+ * needs. It turns Ready only once the trap is installed (it touches a file in an emptyDir after
+ * `trap`, an exec readiness probe looks for it): a SIGTERM that arrives before the shell ran `trap`
+ * ends it at once with 143, and a test about what happens to a process that outlives SIGTERM must
+ * not delete the pod in that moment (a CI run did, 300 ms after the pod started).
+ */
+export function sigtermTrapping(handler: string, image = 'busybox') {
+  const armed = '/armed/trap';
+  return {
+    container: {
+      name: 'main',
+      image,
+      command: ['sh', '-c', `trap '${handler}' TERM; touch ${armed}; while true; do sleep 0.1; done`],
+      volumeMounts: [{ name: 'armed', mountPath: '/armed' }],
+      readinessProbe: { exec: { command: ['test', '-e', armed] }, periodSeconds: 1 },
+    },
+    volume: { name: 'armed', emptyDir: {} },
+  };
+}
