@@ -209,34 +209,23 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
 
   it('terminates in the kubelet order: preStop first, SIGTERM after it, SIGKILL at the deadline (137 recorded)', async () => {
     const recorder = new PodRecorder(api, ns);
-    const pod = (name: string, script: string) => ({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name },
-      spec: {
-        terminationGracePeriodSeconds: 6,
-        containers: [
-          {
-            name: 'main',
-            image: 'busybox',
-            command: ['sh', '-c', script],
-            lifecycle: { preStop: { sleep: { seconds: 2 } } },
-          },
-        ],
-      },
-    });
+    const pod = (name: string, handler: string) => {
+      const { container, volume } = sigtermTrapping(handler);
+      return {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name },
+        spec: {
+          terminationGracePeriodSeconds: 6,
+          volumes: [volume],
+          containers: [{ ...container, lifecycle: { preStop: { sleep: { seconds: 2 } } } }],
+        },
+      };
+    };
     // Records the SIGTERM arrival (ms since epoch) in the termination message, then ignores it / exits.
     const stamp = `echo "TERM $(date +%s%3N)" >> /dev/termination-log`;
-    await api.request(
-      'POST',
-      `/api/v1/namespaces/${ns}/pods`,
-      pod('stubborn', `trap '${stamp}' TERM; while true; do sleep 0.1; done`),
-    );
-    await api.request(
-      'POST',
-      `/api/v1/namespaces/${ns}/pods`,
-      pod('graceful', `trap '${stamp}; exit 0' TERM; while true; do sleep 0.1; done`),
-    );
+    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, pod('stubborn', stamp));
+    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, pod('graceful', `${stamp}; exit 0`));
     for (const name of ['stubborn', 'graceful']) {
       await podReady(api, ns, name, 60_000);
     }
