@@ -30,5 +30,5 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
 fi
 
 echo "setup: upstream tools (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, vegeta)"
-bash test/cluster/tools/build.sh >/dev/null
+bash cluster/tools/build.sh >/dev/null
 echo "setup: done"

@@ -20,6 +20,9 @@ import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { parse as parseYaml } from 'yaml';
+import { down, up } from '../../cluster/launcher.ts';
+import { repoRoot } from '../../cluster/tools.ts';
+import { waitFor } from '../../kube/poll.ts';
 import { KubeClient } from '../../operator/runtime/client.ts';
 import { Reflector } from '../../operator/runtime/reflector.ts';
 import {
@@ -28,15 +31,12 @@ import {
   type ResourceType,
   resourcePath,
 } from '../../operator/runtime/resources.ts';
-import { down, up } from '../../test/cluster/launcher.ts';
-import { repoRoot } from '../../test/cluster/tools.ts';
 import {
   counterServices,
   installCrds,
   spawnOperator,
   sumMetric,
 } from '../../test/operator/operator-harness.ts';
-import { waitFor } from '../../test/support/poll.ts';
 
 const { values: flags } = parseArgs({
   options: {

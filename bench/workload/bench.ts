@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { waitFor } from '../../test/support/poll.ts';
+import { waitFor } from '../../kube/poll.ts';
 import { REPO_ROOT, type RedisHandle, readCounter, startRedis } from '../../test/workload/support.ts';
 import {
   closeClient,

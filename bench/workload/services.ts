@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitFor } from '../../test/support/poll.ts';
+import { waitFor } from '../../kube/poll.ts';
 import { REPO_ROOT } from '../../test/workload/support.ts';
 
 /** One service under test, running as a child process. */

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { describe, expect, test } from 'vitest';
-import { waitFor } from '../../test/support/poll.ts';
+import { waitFor } from '../../kube/poll.ts';
 import { Controller, type Reconcile } from './controller.ts';
 import { createMetrics } from './metrics.ts';
 

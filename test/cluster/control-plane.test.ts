@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AuthenticationV1Api, CoreV1Api, KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { waitFor } from '../support/poll.ts';
-import { ensureTools } from './tools.ts';
+import { ensureTools } from '../../cluster/tools.ts';
+import { waitFor } from '../../kube/poll.ts';
 
 const kubeconfig = inject('kubeconfig');
 const local = (process.env.LASTCALL_E2E_KUBECONFIG ?? '') === '';

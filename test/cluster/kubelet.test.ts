@@ -3,8 +3,8 @@
 // in-cluster credentials. Pods are busybox pods running host commands (python3, sh).
 import { rmdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { waitFor } from '../support/poll.ts';
-import { loopbackTwin } from './addresses.ts';
+import { loopbackTwin } from '../../cluster/addresses.ts';
+import { waitFor } from '../../kube/poll.ts';
 import {
   createNamespace,
   deleteNamespace,

@@ -1,33 +1,33 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { tempDirsOfFile } from '../support/temp-dirs.ts';
-import { loopbackTwin, parseCidr } from './addresses.ts';
-import { imageRepository, loadImageMap, resolveCommand } from './images.ts';
-import { CrashBackoff, shouldRestart } from './kubelet/backoff.ts';
-import { Deadline } from './kubelet/deadline.ts';
-import { buildEnv, ContainerConfigError, expand, type PodFacts } from './kubelet/env.ts';
-import { renderHosts, writeInPlace } from './kubelet/hosts.ts';
-import { IpAllocator } from './kubelet/ip-allocator.ts';
-import { PodDir } from './kubelet/pod-files.ts';
+import { loopbackTwin, parseCidr } from '../../cluster/addresses.ts';
+import { imageRepository, loadImageMap, resolveCommand } from '../../cluster/images.ts';
+import { CrashBackoff, shouldRestart } from '../../cluster/kubelet/backoff.ts';
+import { Deadline } from '../../cluster/kubelet/deadline.ts';
+import { buildEnv, ContainerConfigError, expand, type PodFacts } from '../../cluster/kubelet/env.ts';
+import { renderHosts, writeInPlace } from '../../cluster/kubelet/hosts.ts';
+import { IpAllocator } from '../../cluster/kubelet/ip-allocator.ts';
+import { PodDir } from '../../cluster/kubelet/pod-files.ts';
 import {
   ConditionClock,
   type ContainerSummary,
   kubeletConditions,
   type PodSummary,
   podPhase,
-} from './kubelet/pod-status.ts';
-import { ProbeThresholds, probeTiming } from './kubelet/probe-state.ts';
-import { mountScript } from './kubelet/runner.ts';
-import { parseImageUser, processIdentity, setprivArgv } from './kubelet/security.ts';
+} from '../../cluster/kubelet/pod-status.ts';
+import { ProbeThresholds, probeTiming } from '../../cluster/kubelet/probe-state.ts';
+import { mountScript } from '../../cluster/kubelet/runner.ts';
+import { parseImageUser, processIdentity, setprivArgv } from '../../cluster/kubelet/security.ts';
 import {
   exitStatus,
   gracePeriodSeconds,
   runsPreStop,
   stopSignal,
   stopWindowSeconds,
-} from './kubelet/termination.ts';
-import { listeningAddresses } from './kubelet/twin-listeners.ts';
+} from '../../cluster/kubelet/termination.ts';
+import { listeningAddresses } from '../../cluster/kubelet/twin-listeners.ts';
+import { tempDirsOfFile } from '../support/temp-dirs.ts';
 
 /** Temporary directories of this file, removed after its tests. */
 const tempDir = tempDirsOfFile();
@@ -88,7 +88,7 @@ describe('ip allocator', () => {
 });
 
 describe('images', () => {
-  const map = loadImageMap(new URL('./images.json', import.meta.url).pathname);
+  const map = loadImageMap(new URL('../../cluster/images.json', import.meta.url).pathname);
   const p = { NODE: '/n/node', REPO: '/repo', POD_IP: '127.244.0.5' };
   test('repository of an image reference ignores registry, tag and digest', () => {
     expect(imageRepository('redis:7')).toBe('redis');

@@ -8,16 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../support/poll.ts';
-import type { DaemonRecord } from './components/daemon.ts';
-import { kubeletMain } from './components/kubelet.ts';
-import { proxyMain } from './components/proxy.ts';
-import { type ClusterHandle, type ComponentSet, down, status, up } from './launcher.ts';
-import { type ClusterNetwork, registeredNetworks } from './network-plan.ts';
-import { ensureTools, repoRoot, requiredTools } from './tools.ts';
+import type { DaemonRecord } from '../../cluster/components/daemon.ts';
+import { kubeletMain } from '../../cluster/components/kubelet.ts';
+import { proxyMain } from '../../cluster/components/proxy.ts';
+import { type ClusterHandle, type ComponentSet, down, status, up } from '../../cluster/launcher.ts';
+import { type ClusterNetwork, registeredNetworks } from '../../cluster/network-plan.ts';
+import { ensureTools, repoRoot, requiredTools } from '../../cluster/tools.ts';
+import { waitFor } from '../../kube/poll.ts';
 
 const run = promisify(execFile);
-const cli = join(repoRoot, 'test', 'cluster', 'cli.ts');
+const cli = join(repoRoot, 'cluster', 'cli.ts');
 // With the process kubelet and the proxy in the tree the whole cluster is
 // exercised, including pod processes that `down` must stop too.
 const components: ComponentSet =

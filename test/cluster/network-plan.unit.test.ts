@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loopbackTwin, parseCidr } from './addresses.ts';
+import { loopbackTwin, parseCidr } from '../../cluster/addresses.ts';
 import {
   allocateNetwork,
   chooseIndex,
@@ -14,7 +14,7 @@ import {
   registeredNetworks,
   releaseNetwork,
   twinsInUse,
-} from './network-plan.ts';
+} from '../../cluster/network-plan.ts';
 
 const quiet: MachineView = { isLive: () => true, listening: () => new Set() };
 

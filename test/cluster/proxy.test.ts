@@ -4,9 +4,10 @@ import { rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { waitFor } from '../support/poll.ts';
+import { loopbackTwin } from '../../cluster/addresses.ts';
+import { status } from '../../cluster/launcher.ts';
+import { waitFor } from '../../kube/poll.ts';
 import { tempDirsOfFile } from '../support/temp-dirs.ts';
-import { loopbackTwin } from './addresses.ts';
 import {
   createNamespace,
   deleteNamespace,
@@ -18,7 +19,6 @@ import {
   testApi,
   uniqueName,
 } from './kubelet/testing.ts';
-import { status } from './launcher.ts';
 
 const kubeconfig = inject('kubeconfig');
 const api = testApi(kubeconfig);

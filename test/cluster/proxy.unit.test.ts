@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { minimalConnection } from '../../cluster/kubelet/kube/kubeconfig.ts';
+import { backendsFor, type EndpointSlice, RoundRobin } from '../../cluster/proxy/endpoints.ts';
 import { tempDirsOfFile } from '../support/temp-dirs.ts';
-import { minimalConnection } from './kubelet/kube/kubeconfig.ts';
-import { backendsFor, type EndpointSlice, RoundRobin } from './proxy/endpoints.ts';
 
 function slice(endpoints: EndpointSlice['endpoints'], portName = 'http'): EndpointSlice {
   return {

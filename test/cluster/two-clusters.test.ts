@@ -10,9 +10,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { checkServerIdentity } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { waitFor } from '../support/poll.ts';
-import { ipToNumber, loopbackTwin, numberToIp, parseCidr } from './addresses.ts';
-import type { DaemonRecord } from './components/daemon.ts';
+import { ipToNumber, loopbackTwin, numberToIp, parseCidr } from '../../cluster/addresses.ts';
+import type { DaemonRecord } from '../../cluster/components/daemon.ts';
+import { type ClusterStatus, down, status, up } from '../../cluster/launcher.ts';
+import type { ClusterNetwork } from '../../cluster/network-plan.ts';
+import { pkiLayout } from '../../cluster/pki.ts';
+import { waitFor } from '../../kube/poll.ts';
 import {
   createNamespace,
   deleteNamespace,
@@ -23,9 +26,6 @@ import {
   testApi,
   uniqueName,
 } from './kubelet/testing.ts';
-import { type ClusterStatus, down, status, up } from './launcher.ts';
-import type { ClusterNetwork } from './network-plan.ts';
-import { pkiLayout } from './pki.ts';
 
 const sharedKubeconfig = inject('kubeconfig');
 const sharedApi = testApi(sharedKubeconfig);

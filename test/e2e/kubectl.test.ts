@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { repoRoot } from '../cluster/tools.ts';
+import { repoRoot } from '../../cluster/tools.ts';
 import {
   connect,
   deleteCounterService,
@@ -17,9 +17,9 @@ import {
   installRedis,
   kubectl,
   listPods,
-} from '../experiment/kube.ts';
-import type { ClusterTarget } from '../experiment/run.ts';
-import { waitFor } from '../support/poll.ts';
+} from '../../experiment/kube.ts';
+import type { ClusterTarget } from '../../experiment/run.ts';
+import { waitFor } from '../../kube/poll.ts';
 import { e2eTarget, log, removeInClusterOperator } from './plans.ts';
 
 const namespace = 'lastcall-e2e-kubectl';

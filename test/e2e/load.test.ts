@@ -8,8 +8,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, expect, test } from 'vitest';
-import { ensureTools } from '../cluster/tools.ts';
-import { startLoad } from '../experiment/load.ts';
+import { ensureTools } from '../../cluster/tools.ts';
+import { startLoad } from '../../experiment/load.ts';
 
 let vegeta: string;
 let server: Server | undefined;

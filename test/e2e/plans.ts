@@ -3,14 +3,14 @@
  * kind path's check that every image tag they roll to is loaded into kind.
  */
 import { inject } from 'vitest';
-import { ensureTools } from '../cluster/tools.ts';
-import { kubectl } from '../experiment/kube.ts';
-import type { ExperimentResult } from '../experiment/model.ts';
-import { DEFAULT_OPTIONS, type ExperimentOptions } from '../experiment/options.ts';
-import { writeReport } from '../experiment/report.ts';
-import { type ClusterTarget, defaultReportPath, runExperiment } from '../experiment/run.ts';
-import { formatSummary } from '../experiment/summary.ts';
-import { waitFor } from '../support/poll.ts';
+import { ensureTools } from '../../cluster/tools.ts';
+import { kubectl } from '../../experiment/kube.ts';
+import type { ExperimentResult } from '../../experiment/model.ts';
+import { DEFAULT_OPTIONS, type ExperimentOptions } from '../../experiment/options.ts';
+import { writeReport } from '../../experiment/report.ts';
+import { type ClusterTarget, defaultReportPath, runExperiment } from '../../experiment/run.ts';
+import { formatSummary } from '../../experiment/summary.ts';
+import { waitFor } from '../../kube/poll.ts';
 
 export type Plan = Pick<ExperimentOptions, 'rate' | 'durationSeconds' | 'replicas' | 'rollouts' | 'mode'>;
 

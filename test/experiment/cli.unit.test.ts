@@ -5,11 +5,11 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { repoRoot } from '../cluster/tools.ts';
+import { repoRoot } from '../../cluster/tools.ts';
 
 function cli(...args: string[]) {
   // process.execPath: the Node 24 running vitest (the type-stripping one)
-  return spawnSync(process.execPath, [join(repoRoot, 'test', 'experiment', 'cli.ts'), ...args], {
+  return spawnSync(process.execPath, [join(repoRoot, 'experiment', 'cli.ts'), ...args], {
     encoding: 'utf8',
     env: { ...process.env, KUBECONFIG: '/nonexistent/kubeconfig' },
     timeout: 20_000,

@@ -1,5 +1,5 @@
 /** Synthetic results for the unit tests of the summary and the report. */
-import type { ExperimentResult, TimelineSecond } from './model.ts';
+import type { ExperimentResult, TimelineSecond } from '../../experiment/model.ts';
 
 /**
  * A run shaped like the seed experiment: 25/s for 40 s, a rollout at 20 s,

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { DEFAULT_OPTIONS, OptionError, parseOptions } from './options.ts';
+import { DEFAULT_OPTIONS, OptionError, parseOptions } from '../../experiment/options.ts';
 
 describe('parseOptions', () => {
   test('no arguments give the seed experiment: 25/s for 40 s, one replica, one rollout, graceful', () => {

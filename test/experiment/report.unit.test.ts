@@ -2,10 +2,10 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { renderReport, writeReport } from '../../experiment/report.ts';
+import { niceTicks } from '../../experiment/svg.ts';
+import { summarizeSweep } from '../../experiment/sweep.ts';
 import { synthetic } from './fixtures.ts';
-import { renderReport, writeReport } from './report.ts';
-import { niceTicks } from './svg.ts';
-import { summarizeSweep } from './sweep.ts';
 
 describe('report', () => {
   test('niceTicks covers the maximum in steps of 1, 2 or 5 times a power of ten', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import type { RolloutRecord } from './model.ts';
-import { imageTag, mergeTimeline, rolloutTimes } from './run.ts';
-import { trackRollouts } from './sampler.ts';
+import type { RolloutRecord } from '../../experiment/model.ts';
+import { imageTag, mergeTimeline, rolloutTimes } from '../../experiment/run.ts';
+import { trackRollouts } from '../../experiment/sampler.ts';
 
 describe('the runner plan', () => {
   test('rollouts are spread evenly over the load, none at its edges', () => {

@@ -1,6 +1,12 @@
 import { describe, expect, test } from 'vitest';
+import {
+  formatDrain,
+  formatSideBySide,
+  formatSummary,
+  resultJson,
+  verdict,
+} from '../../experiment/summary.ts';
 import { synthetic } from './fixtures.ts';
-import { formatDrain, formatSideBySide, formatSummary, resultJson, verdict } from './summary.ts';
 
 describe('summary', () => {
   test('the JSON line carries the figures a program needs', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import type { SweepPoint } from './model.ts';
-import { nextSweepRate, summarizeSweep } from './sweep.ts';
+import type { SweepPoint } from '../../experiment/model.ts';
+import { nextSweepRate, summarizeSweep } from '../../experiment/sweep.ts';
 
 const ok = (rate: number): SweepPoint => ({
   rate,

@@ -9,11 +9,11 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
+import { ensureTools, repoRoot } from '../../cluster/tools.ts';
+import { waitFor } from '../../kube/poll.ts';
 import { applyDefaults } from '../../operator/api/types.ts';
 import { computeBudget } from '../../operator/budget.ts';
 import { resolvePolicy } from '../../operator/policy.ts';
-import { ensureTools, repoRoot } from '../cluster/tools.ts';
-import { waitFor } from '../support/poll.ts';
 
 const namespace = `lastcall-crd-${randomBytes(3).toString('hex')}`;
 let kubectlPath: string;

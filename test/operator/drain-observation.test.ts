@@ -4,11 +4,11 @@
 // operator records the drain in status and raises an event. A pod that ignores SIGTERM is killed
 // and reported as such. A restarted operator does not count anything twice.
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { loopbackTwin } from '../../cluster/addresses.ts';
+import { waitFor } from '../../kube/poll.ts';
 import { ApiError, type KubeClient } from '../../operator/runtime/client.ts';
 import { coreTypes, type KubeObject, resourcePath } from '../../operator/runtime/resources.ts';
-import { loopbackTwin } from '../cluster/addresses.ts';
 import { sigtermTrapping } from '../cluster/kubelet/testing.ts';
-import { waitFor } from '../support/poll.ts';
 import {
   adminClient,
   counterService,

@@ -6,11 +6,11 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { ensureTools, repoRoot } from '../../cluster/tools.ts';
+import { waitFor } from '../../kube/poll.ts';
 import type { KubeClient } from '../../operator/runtime/client.ts';
 import { coreTypes, type KubeObject, resourcePath } from '../../operator/runtime/resources.ts';
-import { ensureTools, repoRoot } from '../cluster/tools.ts';
 import { removeInClusterOperator } from '../e2e/plans.ts';
-import { waitFor } from '../support/poll.ts';
 import {
   adminClient,
   counterService,

@@ -6,6 +6,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { repoRoot } from '../../cluster/tools.ts';
+import { waitFor } from '../../kube/poll.ts';
 import { contentTypes, isNotFound, KubeClient } from '../../operator/runtime/client.ts';
 import {
   coreTypes,
@@ -13,8 +15,6 @@ import {
   type ResourceType,
   resourcePath,
 } from '../../operator/runtime/resources.ts';
-import { repoRoot } from '../cluster/tools.ts';
-import { waitFor } from '../support/poll.ts';
 
 // The operator's own resource types, under the names the tests use.
 export {

@@ -10,6 +10,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { waitFor } from '../../kube/poll.ts';
 import { KubeClient } from '../../operator/runtime/client.ts';
 import { type Change, Reflector } from '../../operator/runtime/reflector.ts';
 import {
@@ -18,7 +19,6 @@ import {
   type ResourceType,
   resourcePath,
 } from '../../operator/runtime/resources.ts';
-import { waitFor } from '../support/poll.ts';
 import {
   adminClient,
   counterService,

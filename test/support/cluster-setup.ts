@@ -3,10 +3,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { kubeletMain } from '../cluster/components/kubelet.ts';
-import { proxyMain } from '../cluster/components/proxy.ts';
-import { type ComponentSet, down, up } from '../cluster/launcher.ts';
-import { repoRoot } from '../cluster/tools.ts';
+import { kubeletMain } from '../../cluster/components/kubelet.ts';
+import { proxyMain } from '../../cluster/components/proxy.ts';
+import { type ComponentSet, down, up } from '../../cluster/launcher.ts';
+import { repoRoot } from '../../cluster/tools.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { waitFor } from '../support/poll.ts';
+import { waitFor } from '../../kube/poll.ts';
 import { useFileRedis } from './file-redis.ts';
 import { readCounter, sendIncrements, spawnWorkload, startLossyProxy, waitUntilReady } from './support.ts';
 

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { expect, test } from 'vitest';
-import { waitFor } from '../support/poll.ts';
+import { waitFor } from '../../kube/poll.ts';
 import { useFileRedis } from './file-redis.ts';
 import { readCounter, sendIncrements, spawnWorkload } from './support.ts';
 

@@ -6,8 +6,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePorts } from '../cluster/ports.ts';
-import { waitFor } from '../support/poll.ts';
+import { freePorts } from '../../cluster/ports.ts';
+import { waitFor } from '../../kube/poll.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';

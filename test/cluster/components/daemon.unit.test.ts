@@ -3,9 +3,15 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { waitFor } from '../../support/poll.ts';
+import {
+  isAlive,
+  liveProcessGroups,
+  logTail,
+  startDaemon,
+  stopGroups,
+} from '../../../cluster/components/daemon.ts';
+import { waitFor } from '../../../kube/poll.ts';
 import { tempDirsOfFile } from '../../support/temp-dirs.ts';
-import { isAlive, liveProcessGroups, logTail, startDaemon, stopGroups } from './daemon.ts';
 
 const dir = tempDirsOfFile()('lastcall-daemon-');
 

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { waitFor } from '../../support/poll.ts';
-import { statePaths, withLock } from './state.ts';
+import { statePaths, withLock } from '../../../cluster/components/state.ts';
+import { waitFor } from '../../../kube/poll.ts';
 
 let dir: string;
 beforeEach(() => {
@@ -48,7 +48,7 @@ describe('withLock', () => {
     const script = `
       import { appendFileSync } from 'node:fs';
       import { setTimeout as sleep } from 'node:timers/promises';
-      const { withLock } = await import(${JSON.stringify(new URL('./state.ts', import.meta.url).href)});
+      const { withLock } = await import(${JSON.stringify(new URL('../../../cluster/components/state.ts', import.meta.url).href)});
       for (let i = 0; i < 10; i++) {
         await withLock(${JSON.stringify(target)}, () => {}, async () => {
           appendFileSync(${JSON.stringify(journal)}, 'enter ' + process.pid + '\\n');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePodGroup } from './state.ts';
+import { parsePodGroup } from '../../../cluster/components/state.ts';
 
 describe('parsePodGroup (kubelet/pids/<pid> files)', () => {
   it('reads the kubelet format: JSON with pgid and owner', () => {

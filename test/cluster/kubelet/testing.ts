@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { waitFor } from '../../support/poll.ts';
-import { isNotFound, KubeApi, type WatchEvent } from './kube/rest.ts';
+import { isNotFound, KubeApi, type WatchEvent } from '../../../cluster/kubelet/kube/rest.ts';
+import { waitFor } from '../../../kube/poll.ts';
 
 /** Helpers for the kubelet and proxy integration tests (real API server, real processes). */
 export function testApi(kubeconfig: string): KubeApi {

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import type { ClusterLayout, Component } from './component.ts';
 
-export const proxyMain = (repoRoot: string) => join(repoRoot, 'test', 'cluster', 'proxy', 'main.ts');
+export const proxyMain = (repoRoot: string) => join(repoRoot, 'cluster', 'proxy', 'main.ts');
 
-/** The service proxy (test/cluster/proxy/): ClusterIP and NodePort Services on their loopback twins. */
+/** The service proxy (cluster/proxy/): ClusterIP and NodePort Services on their loopback twins. */
 export function proxy(layout: ClusterLayout): Component {
   const url = `http://127.0.0.1:${layout.ports.proxyHealth}`;
   return {

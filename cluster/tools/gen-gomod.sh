@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 upstream="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/${K8S_VERSION}.mod"
 [ -f "$upstream" ] || go mod download "k8s.io/kubernetes@${K8S_VERSION}"
 {
-  echo "module lastcall.dev/test/cluster/tools"
+  echo "module lastcall.dev/cluster/tools"
   echo
   echo "go $(awk '/^go /{print $2; exit}' "$upstream")"
   echo

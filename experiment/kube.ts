@@ -19,9 +19,9 @@ import {
   setHeaderOptions,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { API_VERSION, COUNTER_SERVICE_PLURAL, GROUP, VERSION } from '../../operator/api/constants.ts';
 import { repoRoot } from '../cluster/tools.ts';
-import { waitFor } from '../support/poll.ts';
+import { waitFor } from '../kube/poll.ts';
+import { API_VERSION, COUNTER_SERVICE_PLURAL, GROUP, VERSION } from '../operator/api/constants.ts';
 import type { DrainModeOption } from './options.ts';
 
 const run = promisify(execFile);

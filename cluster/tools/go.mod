@@ -1,4 +1,4 @@
-module lastcall.dev/test/cluster/tools
+module lastcall.dev/cluster/tools
 
 go 1.26.0
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run e2e:kind: the end-to-end suite (test/e2e) against a kind cluster.
-#  1. kind create cluster (test/kind/kind-config.yaml publishes NodePorts 30080 and 30081 on 127.0.0.1)
+#  1. kind create cluster (cluster/kind/kind-config.yaml publishes NodePorts 30080 and 30081 on 127.0.0.1)
 #  2. docker build the Dockerfile's targets: workload (tagged v1..v6, one tag per
 #     rolling update the suite makes: the image is the same, only the tag changes,
 #     as in the seed experiment) and operator (lastcall/operator:dev)
@@ -34,7 +34,7 @@ step() { echo "e2e:kind: $*"; }
 mkdir -p "$state"
 
 # kubectl and vegeta: the same builds the local cluster uses (cached after the first build).
-bin="$(bash test/cluster/tools/build.sh | tail -n 1)"
+bin="$(bash cluster/tools/build.sh | tail -n 1)"
 kubectl=("$bin/kubectl" --kubeconfig "$kubeconfig")
 
 if kind get clusters 2>/dev/null | grep -qx "$cluster"; then
@@ -44,7 +44,7 @@ else
   step "creating kind cluster $cluster"
   node_image=()
   if [ -n "${LASTCALL_KIND_NODE_IMAGE:-}" ]; then node_image=(--image "$LASTCALL_KIND_NODE_IMAGE"); fi
-  kind create cluster --name "$cluster" --config test/kind/kind-config.yaml --kubeconfig "$kubeconfig" \
+  kind create cluster --name "$cluster" --config cluster/kind/kind-config.yaml --kubeconfig "$kubeconfig" \
     --wait 120s "${node_image[@]}"
 fi
 cleanup() {

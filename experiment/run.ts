@@ -7,9 +7,9 @@
  */
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { recentDrainsKept } from '../../operator/drains.ts';
 import { repoRoot } from '../cluster/tools.ts';
-import { waitFor } from '../support/poll.ts';
+import { waitFor } from '../kube/poll.ts';
+import { recentDrainsKept } from '../operator/drains.ts';
 import {
   assertInstalled,
   type Cluster,

@@ -5,10 +5,10 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The repository root (this file is test/cluster/tools.ts). */
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The repository root (this file is cluster/tools.ts). */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-const buildScript = join(repoRoot, 'test', 'cluster', 'tools', 'build.sh');
+const buildScript = join(repoRoot, 'cluster', 'tools', 'build.sh');
 
 /** The binaries the local cluster needs in the bin directory. */
 export const requiredTools = [

@@ -8,12 +8,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { repoRoot } from '../cluster/tools.ts';
+import { repoRoot } from '../../cluster/tools.ts';
+import { DEFAULT_OPTIONS } from '../../experiment/options.ts';
+import { imageTag } from '../../experiment/run.ts';
 import { ALL_PLANS, E2E_NODE_PORT } from '../e2e/plans.ts';
-import { DEFAULT_OPTIONS } from '../experiment/options.ts';
-import { imageTag } from '../experiment/run.ts';
 
-const here = join(repoRoot, 'test', 'kind');
+const here = join(repoRoot, 'cluster', 'kind');
 const runSh = readFileSync(join(here, 'run.sh'), 'utf8');
 
 describe('the kind path', () => {
@@ -52,7 +52,7 @@ describe('the kind path', () => {
       `${dockerfile} must exist: run.sh builds --target workload and operator`,
     ).toBe(true);
     const text = readFileSync(dockerfile, 'utf8');
-    const images = JSON.parse(readFileSync(join(repoRoot, 'test', 'cluster', 'images.json'), 'utf8')).images;
+    const images = JSON.parse(readFileSync(join(repoRoot, 'cluster', 'images.json'), 'utf8')).images;
     for (const [target, repository] of [
       ['workload', 'lastcall/workload'],
       ['operator', 'lastcall/operator'],

@@ -6,10 +6,10 @@ export function kubeletStateDir(stateDir: string): string {
   return join(stateDir, 'kubelet');
 }
 
-export const kubeletMain = (repoRoot: string) => join(repoRoot, 'test', 'cluster', 'kubelet', 'main.ts');
+export const kubeletMain = (repoRoot: string) => join(repoRoot, 'cluster', 'kubelet', 'main.ts');
 
 /**
- * The process kubelet (test/cluster/kubelet/), run by the same Node 24 as the
+ * The process kubelet (cluster/kubelet/), run by the same Node 24 as the
  * launcher. Its /healthz answers 200 only once its Node is registered. It runs
  * each pod's containers in process groups of their own and records them under
  * <state>/kubelet/pids/, which `down` also stops.
@@ -35,7 +35,7 @@ export function kubelet(layout: ClusterLayout): Component {
         '--repo',
         layout.repoRoot,
         '--images',
-        join(layout.repoRoot, 'test', 'cluster', 'images.json'),
+        join(layout.repoRoot, 'cluster', 'images.json'),
         '--health-port',
         String(layout.ports.kubeletHealth),
       ],

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * The image map of the local cluster (test/cluster/images.json): which local command stands in for
+ * The image map of the local cluster (cluster/images.json): which local command stands in for
  * which container image. The tag is ignored for the choice but handed to the process as
  * LASTCALL_IMAGE, so a rollout from :v1 to :v2 is a real rollout of the same code.
  */

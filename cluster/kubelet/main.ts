@@ -18,8 +18,8 @@ import type { Pod } from './types.ts';
 
 /**
  * The lastcall process kubelet: wiring only. See docs/kubelet-and-proxy.md.
- *   node test/cluster/kubelet/main.ts --kubeconfig F --node-name N --state-dir D --ca-file CA
- *     --api-server-port P --repo R --images R/test/cluster/images.json --health-port H
+ *   node cluster/kubelet/main.ts --kubeconfig F --node-name N --state-dir D --ca-file CA
+ *     --api-server-port P --repo R --images R/cluster/images.json --health-port H
  */
 const log = pino({ name: 'kubelet' });
 
@@ -52,7 +52,7 @@ const { values } = parseArgs({
 const nodeName = required(values, 'node-name');
 const stateDir = resolve(required(values, 'state-dir'));
 const repo = resolve(required(values, 'repo'));
-const imagesFile = values.images ?? join(repo, 'test/cluster/images.json');
+const imagesFile = values.images ?? join(repo, 'cluster/images.json');
 const healthPort = port(required(values, 'health-port'), 'health-port');
 const apiServerPort = port(required(values, 'api-server-port'), 'api-server-port');
 const caFile = required(values, 'ca-file');

@@ -12,7 +12,7 @@ import { desiredRoutes, type Route, type Service } from './routes.ts';
 /**
  * The lastcall service proxy: a userspace kube-proxy for loopback. Wiring only; the choices live in
  * routes.ts (what to listen on) and endpoints.ts (where a new connection goes).
- *   node test/cluster/proxy/main.ts --kubeconfig F --health-port H
+ *   node cluster/proxy/main.ts --kubeconfig F --health-port H
  */
 const log = pino({ name: 'proxy' });
 const { values } = parseArgs({
