@@ -8,6 +8,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { LoadTally, type LoadTotals, type VegetaResult } from './load-tally.ts';
+
+export type { LoadSecond, LoadTotals } from './load-tally.ts';
 
 export interface LoadPlan {
   /** the vegeta binary */
@@ -20,29 +23,8 @@ export interface LoadPlan {
   timeoutSeconds?: number;
 }
 
-/** One second of load, by the time requests were sent. */
-export interface LoadSecond {
-  sent: number;
-  ok: number;
-  failed: number;
-}
-
-export interface LoadTotals {
-  sent: number;
-  ok: number;
-  failed: number;
-  /** failures by cause ("503", "connection refused", ...) */
-  failures: Record<string, number>;
-  /** per second since startedAt, by request start */
-  perSecond: LoadSecond[];
-  /** slowest answer in milliseconds */
-  maxLatencyMs: number;
-  startedAt: number;
-  finishedAt: number;
-}
-
 export interface LoadRun {
-  /** wall-clock ms when vegeta was started */
+  /** wall-clock ms when vegeta was started (spawned); its first request follows later */
   readonly startedAt: number;
   /** live figures: results so far */
   snapshot(): LoadTotals;
@@ -52,14 +34,6 @@ export interface LoadRun {
   readonly done: Promise<LoadTotals>;
   /** ends the attack early (SIGINT: vegeta stops and flushes what it has) */
   stop(): void;
-}
-
-/** The subset of vegeta's JSON result that matters here (lib/results.go). */
-interface VegetaResult {
-  code: number;
-  timestamp: string;
-  latency: number;
-  error: string;
 }
 
 export function startLoad(plan: LoadPlan): LoadRun {
@@ -82,16 +56,7 @@ export function startLoad(plan: LoadPlan): LoadRun {
   attack.stdin.end(`GET ${plan.url}\n`);
   attack.stdout.pipe(encode.stdin);
 
-  const totals: LoadTotals = {
-    sent: 0,
-    ok: 0,
-    failed: 0,
-    failures: {},
-    perSecond: [],
-    maxLatencyMs: 0,
-    startedAt,
-    finishedAt: 0,
-  };
+  const tally = new LoadTally(startedAt);
   const stderr: string[] = [];
   collect(attack, stderr);
   collect(encode, stderr);
@@ -99,68 +64,36 @@ export function startLoad(plan: LoadPlan): LoadRun {
   const lines = createInterface({ input: encode.stdout, crlfDelay: Number.POSITIVE_INFINITY });
   lines.on('line', (line) => {
     if (line.trim() === '') return;
-    addResult(totals, JSON.parse(line) as VegetaResult);
+    tally.add(JSON.parse(line) as VegetaResult);
   });
 
   let stopped = false;
   const done = (async () => {
     const [attackExit] = await Promise.all([exitOf(attack), exitOf(encode), once(lines, 'close')]);
-    totals.finishedAt = Date.now();
+    tally.finish(Date.now());
     if (attackExit.code !== 0 && attackExit.signal !== 'SIGINT' && !stopped) {
       throw new Error(
         `vegeta attack exited with ${attackExit.code ?? attackExit.signal}: ${stderr.join('')}`,
       );
     }
-    return snapshotOf(totals);
+    return tally.snapshot();
   })();
 
   return {
     startedAt,
     done,
-    snapshot: () => snapshotOf(totals),
-    scheduledSent: (now = Date.now()) =>
-      Math.min(plan.rate * plan.durationSeconds, Math.floor(((now - startedAt) / 1000) * plan.rate) + 1),
+    snapshot: () => tally.snapshot(),
+    scheduledSent: (now = Date.now()) => {
+      // the pacer's clock starts with the first request; until that is known, nothing is due
+      const first = tally.firstSentAt;
+      if (first === null) return 0;
+      return Math.min(plan.rate * plan.durationSeconds, Math.floor(((now - first) / 1000) * plan.rate) + 1);
+    },
     stop() {
       stopped = true;
       attack.kill('SIGINT');
     },
   };
-}
-
-/** Counts one result: 2xx is ok, anything else (a code or a transport error) failed. */
-export function addResult(totals: LoadTotals, result: VegetaResult): void {
-  const second = Math.max(0, Math.floor((Date.parse(result.timestamp) - totals.startedAt) / 1000));
-  while (totals.perSecond.length <= second) totals.perSecond.push({ sent: 0, ok: 0, failed: 0 });
-  const bucket = totals.perSecond[second] as LoadSecond;
-  totals.sent++;
-  bucket.sent++;
-  totals.maxLatencyMs = Math.max(totals.maxLatencyMs, result.latency / 1e6);
-  if (result.code >= 200 && result.code < 300) {
-    totals.ok++;
-    bucket.ok++;
-    return;
-  }
-  totals.failed++;
-  bucket.failed++;
-  const cause = failureCause(result);
-  totals.failures[cause] = (totals.failures[cause] ?? 0) + 1;
-}
-
-/**
- * A short, countable cause. vegeta's transport errors carry the whole
- * request line ("Get \"http://...\": dial tcp 127.0.0.1:30080: connect:
- * connection refused"); the last clause names what happened.
- */
-export function failureCause(result: Pick<VegetaResult, 'code' | 'error'>): string {
-  if (result.code !== 0) return `HTTP ${result.code}`;
-  const error = result.error.trim();
-  if (error === '') return 'no answer';
-  const parts = error.split(': ');
-  return (parts[parts.length - 1] as string).slice(0, 80);
-}
-
-function snapshotOf(t: LoadTotals): LoadTotals {
-  return { ...t, failures: { ...t.failures }, perSecond: t.perSecond.map((s) => ({ ...s })) };
 }
 
 function collect(child: ChildProcess, into: string[]): void {

@@ -27,6 +27,7 @@ import {
   readCounterService,
 } from './kube.ts';
 import { type LoadRun, startLoad } from './load.ts';
+import { perSecondSince } from './load-tally.ts';
 import type {
   DrainRecord,
   ExperimentResult,
@@ -328,7 +329,7 @@ async function measure(
       drains,
       drainsMissing: replaced.filter((pod) => !drains.some((d) => d.pod === pod)),
       gracePeriodSeconds: sampler.counterService?.status?.budget?.gracePeriodSeconds ?? null,
-      timeline: mergeTimeline(totals.perSecond, sampler.samples),
+      timeline: mergeTimeline(perSecondSince(t0, totals), sampler.samples),
       reportPath: null,
     };
   } finally {
