@@ -1,21 +1,9 @@
-// The lastcall operator process: wiring only. Configuration, API client, caches (reflectors),
-// leader election, the CounterService controller, probe and metrics servers, graceful shutdown.
+// The lastcall operator process: wiring only. Configuration, API client, leader election, the
+// CounterService controller (its caches and reconciler: counterservice-controller.ts), probe and
+// metrics servers, graceful shutdown.
 import pino from 'pino';
-import { FIELD_MANAGER } from './api/constants.ts';
-import type { CounterService, DrainPolicy } from './api/types.ts';
-import { COUNTER_SERVICE_LABEL, OWNED_SELECTOR } from './desired/index.ts';
-import { DrainLedger, type PodLike, trimPod } from './drains.ts';
-import {
-  CounterServiceReconciler,
-  counterServiceType,
-  type Deployment,
-  drainPolicyType,
-  keysFor,
-} from './reconciler.ts';
-import { Applier } from './runtime/apply.ts';
+import { setupCounterServiceController } from './counterservice-controller.ts';
 import { KubeClient } from './runtime/client.ts';
-import { Controller } from './runtime/controller.ts';
-import { EventRecorder } from './runtime/events.ts';
 import {
   inClusterCredentials,
   kubeconfigCredentials,
@@ -25,10 +13,7 @@ import {
 import { LeaderElector } from './runtime/leader.ts';
 import { createMetrics } from './runtime/metrics.ts';
 import { type OperatorOptions, OptionsError, parseOptions } from './runtime/options.ts';
-import { Reflector } from './runtime/reflector.ts';
-import { coreTypes, type KubeObject, type ResourceType } from './runtime/resources.ts';
 import { startMetricsServer, startProbeServer } from './runtime/servers.ts';
-import { dropManagedFields } from './runtime/store.ts';
 
 let options: OperatorOptions;
 try {
@@ -76,74 +61,17 @@ async function connect(opts: OperatorOptions): Promise<KubeClient> {
   }
 }
 
-function reflect<T extends KubeObject>(
-  type: ResourceType,
-  selectors: { labelSelector?: string; fieldSelector?: string } = {},
-  transform: (obj: T) => T = dropManagedFields,
-): Reflector<T> {
-  return new Reflector<T>({
-    client,
-    type,
-    log,
-    ...selectors,
-    transform,
-    namespace: type.namespaced ? options.watchNamespace : undefined,
-    watchTimeoutSeconds: options.watchTimeoutSeconds,
-    onRestart: (reason) => metrics.watchRestarts.inc({ resource: type.plural, reason }),
-  });
-}
-
-// Owned objects carry the managed-by label (desired/labels.ts): watching only those keeps the
-// cache small in a cluster full of other Deployments.
-const counterServices = reflect<CounterService & KubeObject>(counterServiceType);
-const deployments = reflect<Deployment>(coreTypes.deployment, { labelSelector: OWNED_SELECTOR });
-const services = reflect(coreTypes.service, { labelSelector: OWNED_SELECTOR });
-const podDisruptionBudgets = reflect(coreTypes.podDisruptionBudget, { labelSelector: OWNED_SELECTOR });
-const drainPolicies = reflect<DrainPolicy & KubeObject>(drainPolicyType);
-const namespaces = reflect(
-  coreTypes.namespace,
-  options.watchNamespace ? { fieldSelector: `metadata.name=${options.watchNamespace}` } : {},
-);
-const pods = reflect<PodLike>(coreTypes.pod, { labelSelector: COUNTER_SERVICE_LABEL }, trimPod);
-const reflectors = [
-  counterServices,
-  deployments,
-  services,
-  podDisruptionBudgets,
-  drainPolicies,
-  namespaces,
-  pods,
-];
-
-const ledger = new DrainLedger();
-const reconciler = new CounterServiceReconciler({
-  counterServices: counterServices.store,
-  deployments: deployments.store,
-  services: services.store,
-  podDisruptionBudgets: podDisruptionBudgets.store,
-  drainPolicies: drainPolicies.store,
-  namespaces: namespaces.store,
-  applier: new Applier(client, FIELD_MANAGER, metrics),
-  recorder: new EventRecorder({ client, log, component: FIELD_MANAGER, instance: options.identity }),
-  ledger,
-  log,
-  onDrainRecorded: (record) => metrics.drains.inc({ outcome: record.outcome }),
-});
-const controller = new Controller({
-  name: 'counterservice',
-  reconcile: reconciler.reconcile,
+// Aborted when the lease is lost: the reconciles in flight stop writing at once, since another
+// replica may take over as soon as the lease expires.
+const leadership = new AbortController();
+const controller = setupCounterServiceController({
+  client,
   log,
   metrics,
-  concurrency: options.concurrency,
+  options,
+  signal: leadership.signal,
 });
-controller.watch(counterServices, keysFor.counterService);
-for (const owned of [deployments, services, podDisruptionBudgets]) controller.watch(owned, keysFor.owned);
-controller.watch(drainPolicies, keysFor.drainPolicy(counterServices.store, namespaces.store));
-controller.watch(namespaces, keysFor.namespace(counterServices.store));
-controller.watch(pods, (change) => {
-  const key = ledger.observe(change);
-  return key ? [key] : [];
-});
+const { reflectors } = controller;
 
 const elector = options.leaderElect
   ? new LeaderElector({
@@ -224,15 +152,13 @@ if (elector) {
     elector.keepRenewing((reason) => {
       // Another replica may take over once the lease expires: stop acting at once, as
       // controller-runtime does, and let the restart start over as a candidate.
+      leadership.abort(new Error(`lost leadership: ${reason}`));
       void stop(`lost leadership: ${reason}`, 1);
     });
   }
 }
 if (!stopping.signal.aborted) {
   metrics.leader.set(1);
-  await Promise.all(reflectors.map((r) => r.waitForSync()));
-  // Everything known gets one reconcile; the handlers already queued most, the queue dedups.
-  for (const key of counterServices.store.keys()) controller.enqueue(key);
-  controller.start();
-  log.info({ counterServices: counterServices.store.size }, 'caches synced, reconciling');
+  await controller.run();
+  log.info({ counterServices: controller.size }, 'caches synced, reconciling');
 }

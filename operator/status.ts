@@ -2,6 +2,7 @@
 // summarises them, and the Deployment rollout state they are derived from. Pure functions.
 import { CONDITION_TYPES, type ConditionType } from './api/constants.ts';
 import type { Condition, CounterServiceStatus, Phase } from './api/types.ts';
+import type { KubeObject } from './runtime/resources.ts';
 
 export interface ConditionInput {
   type: ConditionType;
@@ -82,13 +83,25 @@ export interface DeploymentStatus {
   conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }>;
 }
 
-interface DeploymentLike {
-  metadata: { generation?: number };
-  spec?: { replicas?: number };
+/**
+ * The part of an apps/v1 Deployment the operator reads: replicas, the grace period and image of
+ * its template (for events), and its status (for the rollout state). The cache holds the whole
+ * object as JSON; this is only the view the code is typed against.
+ */
+export interface Deployment extends KubeObject {
+  spec?: {
+    replicas?: number;
+    template?: {
+      spec?: {
+        terminationGracePeriodSeconds?: number;
+        containers?: Array<{ name?: string; image?: string }>;
+      };
+    };
+  };
   status?: DeploymentStatus;
 }
 
-export function rolloutState(deployment: DeploymentLike): RolloutState {
+export function rolloutState(deployment: Deployment): RolloutState {
   const status = deployment.status ?? {};
   const desired = deployment.spec?.replicas ?? 1;
   const replicas = status.replicas ?? 0;
@@ -182,9 +195,9 @@ export function phaseOf(conditions: readonly Condition[]): Phase {
 
 type Rollout = NonNullable<CounterServiceStatus['lastRollout']>;
 
-interface DeploymentWithImage extends DeploymentLike {
-  metadata: { generation?: number; creationTimestamp?: string };
-  spec?: { replicas?: number; template?: { spec?: { containers?: Array<{ image?: string }> } } };
+/** The image of the workload container, the one a rollout is named by. */
+export function imageOf(deployment: Deployment | undefined): string | undefined {
+  return deployment?.spec?.template?.spec?.containers?.[0]?.image;
 }
 
 /**
@@ -193,12 +206,8 @@ interface DeploymentWithImage extends DeploymentLike {
  * rollout started; it reports every pod updated and available: that rollout completed. The first
  * rollout starts when the Deployment was created.
  */
-export function nextRollout(
-  previous: Rollout | undefined,
-  deployment: DeploymentWithImage | undefined,
-  now: string,
-) {
-  const image = deployment?.spec?.template?.spec?.containers?.[0]?.image;
+export function nextRollout(previous: Rollout | undefined, deployment: Deployment | undefined, now: string) {
+  const image = imageOf(deployment);
   if (!deployment || !image) return previous;
   let rollout: Rollout;
   if (!previous) rollout = { toImage: image, startedAt: deployment.metadata.creationTimestamp ?? now };

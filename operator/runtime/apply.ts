@@ -40,6 +40,7 @@ export class Applier {
     type: ResourceType,
     desired: T,
     live: T | undefined,
+    signal?: AbortSignal,
   ): Promise<ApplyResult<T>> {
     const hashed = withAppliedHash(desired);
     if (live && !live.metadata.deletionTimestamp && containsDesired(live, hashed)) {
@@ -53,13 +54,14 @@ export class Applier {
         query: { fieldManager: this.#fieldManager, force: true },
         body: hashed,
         contentType: contentTypes.apply,
+        signal,
       },
     );
     return { written: true, object };
   }
 
   /** Server-side apply of the status subresource (custom resources accept no strategic merge patch). */
-  async applyStatus<T extends KubeObject>(type: ResourceType, patch: T): Promise<T> {
+  async applyStatus<T extends KubeObject>(type: ResourceType, patch: T, signal?: AbortSignal): Promise<T> {
     return this.#client.request<T>(
       'PATCH',
       resourcePath(type, {
@@ -71,6 +73,7 @@ export class Applier {
         query: { fieldManager: this.#fieldManager, force: true },
         body: patch,
         contentType: contentTypes.apply,
+        signal,
       },
     );
   }

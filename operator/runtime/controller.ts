@@ -10,7 +10,12 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
-export type Reconcile = (key: string) => Promise<ReconcileResult | undefined>;
+/**
+ * Reconciles one key. `signal` aborts when this replica must stop writing (the controller's
+ * `signal` aborted: lost lease, shutdown); a reconcile checks it before each write and rejects
+ * with its reason.
+ */
+export type Reconcile = (key: string, signal: AbortSignal) => Promise<ReconcileResult | undefined>;
 
 /** Maps a change of a watched object to the keys of the objects whose reconcile it affects. */
 export type KeyMapper<T extends KubeObject> = (change: Change<T>) => Iterable<string>;
@@ -22,6 +27,11 @@ export interface ControllerOptions {
   metrics: Metrics;
   /** Keys reconciled in parallel (never the same key twice at once). */
   concurrency?: number;
+  /**
+   * Aborting it cancels the reconciles in flight (their writes stop at once) and stops the workers,
+   * e.g. when the lease is lost: another replica may already be writing.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -34,6 +44,7 @@ export class Controller {
   readonly queue: WorkQueue;
   readonly #opts: ControllerOptions;
   readonly #workers: Promise<void>[] = [];
+  readonly #cancel = new AbortController();
   #started = false;
 
   constructor(opts: ControllerOptions) {
@@ -41,6 +52,7 @@ export class Controller {
     this.queue = new WorkQueue({
       onDepthChange: (depth) => opts.metrics.queueDepth.set({ controller: opts.name }, depth),
     });
+    opts.signal?.addEventListener('abort', () => this.cancel(opts.signal?.reason), { once: true });
   }
 
   /** Enqueue the keys `map` returns for every change `reflector` sees. */
@@ -67,14 +79,24 @@ export class Controller {
     await Promise.all(this.#workers);
   }
 
+  /**
+   * Stop taking keys and abort the reconciles in flight: for a replica that must stop writing now
+   * (lost lease), not for a graceful shutdown, which lets them finish. `stop()` then waits for them.
+   */
+  cancel(reason: unknown = new Error('controller cancelled')): void {
+    this.queue.shutDown();
+    if (!this.#cancel.signal.aborted) this.#cancel.abort(reason);
+  }
+
   async #work(): Promise<void> {
     const { name, reconcile, log, metrics } = this.#opts;
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
       const end = metrics.reconcileDuration.startTimer({ controller: name });
+      const signal = this.#cancel.signal;
       try {
-        const result = await reconcile(key);
+        const result = await reconcile(key, signal);
         this.queue.forget(key);
         if (result?.requeueAfterMs !== undefined) {
           metrics.reconciles.inc({ controller: name, result: 'requeue_after' });
@@ -83,6 +105,12 @@ export class Controller {
           metrics.reconciles.inc({ controller: name, result: 'success' });
         }
       } catch (err) {
+        if (signal.aborted) {
+          // Cancelled, not failed: the queue is shut down, and the next leader reconciles every key.
+          metrics.reconciles.inc({ controller: name, result: 'cancelled' });
+          log.info({ key, reason: errorText(signal.reason) }, 'reconcile cancelled');
+          continue;
+        }
         const retryInMs = this.queue.addRateLimited(key);
         metrics.reconciles.inc({ controller: name, result: 'error' });
         metrics.reconcileErrors.inc({ controller: name });

@@ -108,4 +108,38 @@ describe('Controller', () => {
     expect(runs).toBeLessThanOrEqual(3);
     await controller.stop();
   });
+
+  test('aborting its signal aborts the reconciles in flight, which are cancelled, not retried', async () => {
+    const lease = new AbortController();
+    const seen: AbortSignal[] = [];
+    let runs = 0;
+    const controller = new Controller({
+      name: 'test',
+      log,
+      metrics: createMetrics(),
+      concurrency: 1,
+      signal: lease.signal,
+      reconcile: async (_key, signal) => {
+        runs++;
+        seen.push(signal);
+        // A reconcile waiting on a request: the request is aborted with the signal.
+        await new Promise((_resolve, reject) => {
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        });
+        return undefined;
+      },
+    });
+    controller.start();
+    controller.enqueue('a');
+    controller.enqueue('b');
+    await waitFor('the first reconcile to start', () => runs === 1, { timeoutMs: 2000, intervalMs: 1 });
+    expect(seen[0]?.aborted).toBe(false);
+    lease.abort(new Error('lost leadership'));
+    await controller.stop();
+    expect(seen[0]?.aborted).toBe(true);
+    expect(seen[0]?.reason).toEqual(new Error('lost leadership'));
+    // No retry of the cancelled key and no start of the queued one: this replica stopped writing.
+    expect(runs).toBe(1);
+    expect(controller.queue.failures('a')).toBe(0);
+  });
 });

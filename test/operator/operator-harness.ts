@@ -20,7 +20,7 @@ import {
 export {
   counterServiceType as counterServices,
   drainPolicyType as drainPolicies,
-} from '../../operator/reconciler.ts';
+} from '../../operator/api/resources.ts';
 
 export async function adminClient(kubeconfig: string): Promise<KubeClient> {
   const config = new KubeConfig();

@@ -1,0 +1,354 @@
+// The reconcile against in-memory caches, a fake applier and a fake recorder: what it writes, what
+// status and events it produces, that it writes nothing in steady state, and that an aborted
+// signal stops its writes. The same reconcile against the real API server: reconcile.test.ts.
+import { describe, expect, test } from 'vitest';
+import type { CounterServiceStatus, DrainRecord } from '../../operator/api/types.ts';
+import type { PodLike } from '../../operator/drains.ts';
+import type { Deployment } from '../../operator/status.ts';
+import { reconcilerWorld } from './reconciler-fakes.ts';
+
+const statusOf = (world: ReturnType<typeof reconcilerWorld>, key: string) =>
+  world.counterServices.get(key)?.status as CounterServiceStatus | undefined;
+const conditionOf = (status: CounterServiceStatus | undefined, type: string) =>
+  status?.conditions?.find((c) => c.type === type);
+
+/** A new CounterService reconciled until its Deployment reports and its status is written. */
+async function settled(spec: Record<string, unknown> = {}) {
+  const world = reconcilerWorld();
+  const key = world.addCounterService('demo', 'team-a', spec);
+  await world.reconcile(key);
+  world.deploymentSettles(key);
+  await world.reconcile(key);
+  world.applier.writes.length = 0;
+  world.recorder.events.length = 0;
+  return { world, key };
+}
+
+describe('reconcile: a new CounterService', () => {
+  test('applies its Deployment, Service and PDB with the computed budget, and says so in one event', async () => {
+    const world = reconcilerWorld();
+    const key = world.addCounterService('demo', 'team-a');
+    await world.reconcile(key);
+
+    expect(world.writeLog().sort()).toEqual([
+      'apply Deployment team-a/demo',
+      'apply PodDisruptionBudget team-a/demo',
+      'apply Service team-a/demo',
+    ]);
+    const deployment = world.deployments.get(key);
+    // 5 propagation + 5 work + 2 cleanup + 3 margin: the built-in policy.
+    expect(deployment?.spec?.template?.spec?.terminationGracePeriodSeconds).toBe(15);
+    expect(deployment?.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'CounterService', name: 'demo', uid: 'uid-cs-demo', controller: true }),
+    ]);
+    expect(world.services.get(key)).toBeDefined();
+    expect(world.podDisruptionBudgets.get(key)).toBeDefined();
+    expect(world.recorder.events).toEqual([
+      {
+        about: key,
+        type: 'Normal',
+        reason: 'Created',
+        message:
+          'created Deployment demo (grace period 15s, image lastcall/workload:v1, replicas 1), Service demo, PodDisruptionBudget demo',
+      },
+    ]);
+  });
+
+  test('puts its first status off until the Deployment reports, then writes it once', async () => {
+    const world = reconcilerWorld();
+    const key = world.addCounterService('demo', 'team-a');
+    const first = await world.reconcile(key);
+    // The Deployment controller gives a new Deployment its status within milliseconds: a status
+    // written before it would be replaced at once.
+    expect(first?.requeueAfterMs).toBeGreaterThan(0);
+    expect(world.writeLog().filter((w) => w.startsWith('applyStatus'))).toEqual([]);
+
+    world.deploymentSettles(key);
+    expect(await world.reconcile(key)).toBeUndefined();
+    expect(world.writeLog().filter((w) => w.startsWith('applyStatus'))).toEqual([
+      'applyStatus CounterService team-a/demo',
+    ]);
+    const status = statusOf(world, key);
+    expect(status).toMatchObject({ phase: 'Ready', ready: '1/1', observedGeneration: 1 });
+    expect(status?.budget).toMatchObject({ gracePeriodSeconds: 15, formula: '5 + 5 + 2 + 3 = 15s' });
+    expect(conditionOf(status, 'BudgetAccepted')).toMatchObject({ status: 'True', reason: 'WithinBounds' });
+    expect(conditionOf(status, 'Degraded')).toMatchObject({ status: 'False', reason: 'AsExpected' });
+    expect(status?.lastRollout).toMatchObject({ toImage: 'lastcall/workload:v1' });
+    expect(world.recorder.events.map((e) => e.reason)).toEqual(['Created', 'RolloutComplete']);
+  });
+
+  test('a stalled controller-manager still gets a status after the bounded wait', async () => {
+    let now = Date.now();
+    const world = reconcilerWorld({ now: () => new Date(now) });
+    const key = world.addCounterService('demo', 'team-a');
+    await world.reconcile(key);
+    const deployment = world.deployments.get(key) as Deployment;
+    // The wait is measured from the Deployment's creation.
+    now = Date.parse(deployment.metadata.creationTimestamp ?? '') + 5_001;
+    expect(await world.reconcile(key)).toBeUndefined();
+    expect(statusOf(world, key)).toMatchObject({ phase: 'Progressing', ready: '0/1' });
+    expect(conditionOf(statusOf(world, key), 'Ready')).toMatchObject({ reason: 'DeploymentPending' });
+  });
+});
+
+describe('reconcile: steady state', () => {
+  test('a settled CounterService reconciled again writes nothing and records nothing', async () => {
+    const { world, key } = await settled();
+    for (let i = 0; i < 3; i++) expect(await world.reconcile(key)).toBeUndefined();
+    expect(world.writeLog()).toEqual([]);
+    expect(world.recorder.events).toEqual([]);
+  });
+
+  test('a hand edit of the grace period is put back, and named a drift correction', async () => {
+    const { world, key } = await settled();
+    const live = world.deployments.get(key) as Deployment;
+    const edited = structuredClone(live);
+    if (edited.spec?.template?.spec) edited.spec.template.spec.terminationGracePeriodSeconds = 99;
+    edited.metadata.resourceVersion = 'edited';
+    world.deployments.set(edited);
+
+    await world.reconcile(key);
+    // Only the Deployment is applied (its status changes too: the apply made a new generation).
+    expect(world.writeLog().filter((w) => w.startsWith('apply '))).toEqual(['apply Deployment team-a/demo']);
+    expect(world.deployments.get(key)?.spec?.template?.spec?.terminationGracePeriodSeconds).toBe(15);
+    expect(world.recorder.events).toEqual([
+      expect.objectContaining({
+        reason: 'DriftCorrected',
+        message: 'put back hand-edited fields of Deployment demo',
+      }),
+    ]);
+  });
+
+  test('a spec change updates the Deployment and names what changed', async () => {
+    const { world, key } = await settled();
+    const cs = world.counterServices.get(key);
+    if (!cs) throw new Error('no CounterService');
+    world.counterServices.set({
+      ...cs,
+      metadata: { ...cs.metadata, generation: 2, resourceVersion: '2' },
+      spec: { ...cs.spec, image: 'lastcall/workload:v2', work: { durationSeconds: 10 } },
+    });
+    await world.reconcile(key);
+    expect(world.writeLog()).toEqual([
+      'apply Deployment team-a/demo',
+      'applyStatus CounterService team-a/demo',
+    ]);
+    expect(world.recorder.events[0]).toMatchObject({
+      reason: 'Updated',
+      message:
+        'updated Deployment demo (grace period 15s -> 20s, image lastcall/workload:v1 -> lastcall/workload:v2)',
+    });
+    expect(statusOf(world, key)?.lastRollout).toMatchObject({
+      fromImage: 'lastcall/workload:v1',
+      toImage: 'lastcall/workload:v2',
+    });
+  });
+});
+
+describe('reconcile: refusals', () => {
+  test('a budget outside the bounds applies nothing and is refused in status and one Warning event', async () => {
+    const { world, key } = await settled();
+    const cs = world.counterServices.get(key);
+    if (!cs) throw new Error('no CounterService');
+    world.counterServices.set({
+      ...cs,
+      metadata: { ...cs.metadata, generation: 2, resourceVersion: '2' },
+      spec: { ...cs.spec, drain: { ...cs.spec.drain, gracePeriodSecondsOverride: 5000 } },
+    });
+    await world.reconcile(key);
+    expect(world.writeLog()).toEqual(['applyStatus CounterService team-a/demo']);
+    const status = statusOf(world, key);
+    expect(status?.phase).toBe('Rejected');
+    expect(conditionOf(status, 'BudgetAccepted')).toMatchObject({
+      status: 'False',
+      reason: 'GracePeriodOutOfBounds',
+      message: expect.stringContaining('spec.drain.gracePeriodSecondsOverride=5000'),
+    });
+    expect(conditionOf(status, 'Degraded')).toMatchObject({ status: 'True', reason: 'BudgetRejected' });
+    // The budget in force is still the one the pods have.
+    expect(status?.budget?.gracePeriodSeconds).toBe(15);
+    expect(world.recorder.events).toEqual([
+      expect.objectContaining({ type: 'Warning', reason: 'BudgetRejected' }),
+    ]);
+
+    // The same refusal again: no write, no second event.
+    await world.reconcile(key);
+    expect(world.writeLog()).toHaveLength(1);
+    expect(world.recorder.events).toHaveLength(1);
+  });
+
+  test('a cached object of its name controlled by something else is not taken over', async () => {
+    const world = reconcilerWorld();
+    const key = world.addCounterService('demo', 'team-a');
+    world.services.set({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: {
+        name: 'demo',
+        namespace: 'team-a',
+        resourceVersion: '7',
+        labels: { 'app.kubernetes.io/managed-by': 'lastcall' },
+        ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'other', uid: 'x', controller: true }],
+      },
+    });
+    await world.reconcile(key);
+    expect(world.writeLog()).toEqual(['applyStatus CounterService team-a/demo']);
+    expect(conditionOf(statusOf(world, key), 'Degraded')).toMatchObject({
+      status: 'True',
+      reason: 'NameConflict',
+      message: expect.stringContaining(
+        'Service team-a/demo exists and is not controlled by this CounterService',
+      ),
+    });
+    expect(world.recorder.events).toEqual([
+      expect.objectContaining({ type: 'Warning', reason: 'NameConflict' }),
+    ]);
+  });
+});
+
+describe('reconcile: drains', () => {
+  const terminatedPod = (name: string, uid: string, report: Record<string, number | string>): PodLike => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: 'team-a',
+      uid,
+      resourceVersion: '9',
+      labels: { 'lastcall.dev/counterservice': 'demo' },
+      deletionTimestamp: new Date().toISOString(),
+      deletionGracePeriodSeconds: 15,
+    },
+    spec: { terminationGracePeriodSeconds: 15, containers: [{ name: 'workload' }] },
+    status: {
+      phase: 'Succeeded',
+      containerStatuses: [
+        {
+          name: 'workload',
+          state: {
+            terminated: {
+              exitCode: 0,
+              reason: 'Completed',
+              message: JSON.stringify(report),
+              finishedAt: new Date().toISOString(),
+            },
+          },
+        },
+      ],
+    },
+  });
+
+  test('a drained pod is counted in status once, with its event, and the ledger is settled', async () => {
+    const { world, key } = await settled();
+    const pod = terminatedPod('demo-abc', 'pod-uid-1', {
+      mode: 'graceful',
+      pendingAtSignal: 3,
+      completed: 3,
+      abandoned: 0,
+      drainMs: 4200,
+      exitCode: 0,
+    });
+    expect(world.ledger.observe({ type: 'updated', object: pod, old: pod })).toBe(key);
+    await world.reconcile(key);
+    expect(statusOf(world, key)?.drains).toMatchObject({ observed: 1, clean: 1, killed: 0 });
+    expect(world.recorder.events).toEqual([expect.objectContaining({ type: 'Normal', reason: 'Drained' })]);
+    expect(world.ledger.pending(key)).toEqual([]);
+
+    // The DELETED event carries the same pod again: nothing more is counted or written.
+    world.ledger.observe({ type: 'deleted', object: pod });
+    await world.reconcile(key);
+    expect(statusOf(world, key)?.drains?.observed).toBe(1);
+    expect(world.writeLog()).toEqual(['applyStatus CounterService team-a/demo']);
+  });
+
+  test('a failed status write keeps the drains pending for the retry', async () => {
+    const { world, key } = await settled();
+    const pod = terminatedPod('demo-abc', 'pod-uid-1', { mode: 'graceful', drainMs: 100, exitCode: 0 });
+    world.ledger.observe({ type: 'updated', object: pod, old: pod });
+    world.applier.failWith.set('CounterService', new Error('409 conflict'));
+    await expect(world.reconcile(key)).rejects.toThrow('409 conflict');
+    expect(world.ledger.pending(key)).toHaveLength(1);
+    expect(world.recorder.events).toEqual([]);
+
+    world.applier.failWith.clear();
+    await world.reconcile(key);
+    expect(statusOf(world, key)?.drains?.observed).toBe(1);
+    expect(world.recorder.events.map((e) => e.reason)).toEqual(['Drained']);
+  });
+
+  test('the records of a CounterService that is gone are forgotten', async () => {
+    const { world, key } = await settled();
+    const pod = terminatedPod('demo-abc', 'pod-uid-1', { mode: 'graceful', drainMs: 100, exitCode: 0 });
+    world.ledger.observe({ type: 'updated', object: pod, old: pod });
+    world.counterServices.delete(key);
+    expect(await world.reconcile(key)).toBeUndefined();
+    expect(world.ledger.pending(key)).toEqual([] as DrainRecord[]);
+    expect(world.writeLog()).toEqual([]);
+  });
+});
+
+describe('reconcile: nothing to do', () => {
+  test('a CounterService being deleted, or in a terminating namespace, gets no write', async () => {
+    const world = reconcilerWorld();
+    const deleting = world.addCounterService('deleting', 'team-a');
+    const cs = world.counterServices.get(deleting);
+    if (!cs) throw new Error('no CounterService');
+    world.counterServices.set({
+      ...cs,
+      metadata: { ...cs.metadata, deletionTimestamp: new Date().toISOString() },
+    });
+    await world.reconcile(deleting);
+
+    const inTerminating = world.addCounterService('demo', 'leaving');
+    world.namespaces.set({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'leaving', deletionTimestamp: new Date().toISOString() },
+    });
+    await world.reconcile(inTerminating);
+    expect(world.writeLog()).toEqual([]);
+  });
+});
+
+describe('reconcile: cancellation', () => {
+  test('an aborted signal stops it before its first write', async () => {
+    const world = reconcilerWorld();
+    const key = world.addCounterService('demo', 'team-a');
+    const lease = new AbortController();
+    lease.abort(new Error('lost leadership'));
+    await expect(world.reconcile(key, lease.signal)).rejects.toThrow('lost leadership');
+    expect(world.writeLog()).toEqual([]);
+    expect(world.recorder.events).toEqual([]);
+  });
+
+  test('a signal aborted during the applies stops every later write: no status, no events', async () => {
+    const world = reconcilerWorld();
+    const key = world.addCounterService('demo', 'team-a');
+    const lease = new AbortController();
+    // The lease is lost while the first apply is on its way: it was sent, nothing after it is.
+    world.applier.beforeWrite = () => {
+      if (world.applier.writes.length === 1) lease.abort(new Error('lost leadership'));
+    };
+    await expect(world.reconcile(key, lease.signal)).rejects.toThrow('lost leadership');
+    expect(world.writeLog()).toHaveLength(1);
+    expect(world.recorder.events).toEqual([]);
+  });
+
+  test('a signal aborted before the status write: the applies happened, the status write does not', async () => {
+    const { world, key } = await settled();
+    const cs = world.counterServices.get(key);
+    if (!cs) throw new Error('no CounterService');
+    world.counterServices.set({
+      ...cs,
+      metadata: { ...cs.metadata, generation: 2, resourceVersion: '2' },
+      spec: { ...cs.spec, replicas: 3 },
+    });
+    const lease = new AbortController();
+    world.applier.beforeWrite = (write) => {
+      if (write.verb === 'applyStatus') lease.abort(new Error('lost leadership'));
+    };
+    await expect(world.reconcile(key, lease.signal)).rejects.toThrow('lost leadership');
+    expect(world.writeLog()).toEqual(['apply Deployment team-a/demo']);
+    expect(statusOf(world, key)?.observedGeneration).toBe(1);
+  });
+});
