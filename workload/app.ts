@@ -9,8 +9,11 @@ export interface AppDeps {
   counterKey: string;
   image: string;
   mode: 'graceful' | 'hard';
-  /** Promises one increment; throws once the pending increments were abandoned. */
-  promiseIncrement(id: string): void;
+  /**
+   * Promises one increment: 'full' when too many are pending already (nothing promised); throws
+   * once the pending increments were abandoned.
+   */
+  promiseIncrement(): 'accepted' | 'full';
   readCounter(): Promise<number>;
   /** True when Redis answers a PING in time. */
   redisAnswers(): Promise<boolean>;
@@ -32,15 +35,23 @@ export function createRequestListener(deps: AppDeps): (req: IncomingMessage, res
       app(req, res);
       return;
     }
-    const id = randomUUID();
+    let promised: 'accepted' | 'full';
     try {
-      deps.promiseIncrement(id);
+      promised = deps.promiseIncrement();
     } catch (error) {
       // Only after the drain deadline, moments before the exit.
       res.writeHead(503, { 'Content-Type': JSON_TYPE, Connection: 'close' });
       res.end(JSON.stringify({ error: errorMessage(error) }));
       return;
     }
+    if (promised === 'full') {
+      // Never a 200 it may not keep: the client (or its load balancer) tries again later or elsewhere.
+      metrics.refused.full++;
+      res.writeHead(503, drain.closing ? FULL_HEADERS_CLOSE : FULL_HEADERS);
+      res.end(FULL_BODY);
+      return;
+    }
+    const id = randomUUID();
     metrics.requests.incr++;
     // The answer comes before the work, as in the original: the Redis counter is the only truth.
     // Same rule as the express middleware: once the listener is closed, keep-alive clients must go.
@@ -59,6 +70,18 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 const INCR_BODY_LENGTH = String('{"id":""}'.length + 36);
 const INCR_HEADERS = ['Content-Type', JSON_TYPE, 'Content-Length', INCR_BODY_LENGTH];
 const INCR_HEADERS_CLOSE = [...INCR_HEADERS, 'Connection', 'close'];
+const FULL_BODY = '{"error":"too many increments pending; try again later"}';
+/** Seconds a refused client should wait: about one batch round under load, not a work delay. */
+const FULL_RETRY_AFTER_SECONDS = '1';
+const FULL_HEADERS = [
+  'Content-Type',
+  JSON_TYPE,
+  'Content-Length',
+  String(FULL_BODY.length),
+  'Retry-After',
+  FULL_RETRY_AFTER_SECONDS,
+];
+const FULL_HEADERS_CLOSE = [...FULL_HEADERS, 'Connection', 'close'];
 
 function createApp(deps: AppDeps): Express {
   const { drain, metrics } = deps;

@@ -1,4 +1,5 @@
 // Wiring only: configuration, logger, Redis, pending increments, HTTP server, signals.
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
@@ -61,33 +62,45 @@ redis.on('close', () => {
   redisState = 'down';
 });
 
-const counter = new Counter(redis, config.counterKey);
+// This process's writer id for the exactly-once bookkeeping (counter.ts): a restarted process is
+// a new writer whose batch numbers start again at 1.
+const counter = new Counter(redis, config.counterKey, randomUUID());
 // The gauge reads the queue's size only when scraped, long after both exist.
 const metrics = createMetrics(() => pending.size);
 const pending = new PendingIncrements({
   workDelayMs: config.workDelayMs,
-  maxBatch: 256,
+  maxPending: Number.MAX_SAFE_INTEGER,
   batchWindowMs: 5,
-  apply: (ids) => counter.apply(ids),
+  apply: (batch) => counter.apply(batch),
   observer: {
-    applied(confirmed, alreadyApplied) {
-      metrics.completed.inc(confirmed);
-      if (alreadyApplied > 0) {
-        metrics.alreadyApplied.inc(alreadyApplied);
-        logger.info({ alreadyApplied }, 're-sent increments were already applied; not counted twice');
+    applied(batch, appliedBefore) {
+      metrics.completed.inc(batch.count);
+      if (appliedBefore) {
+        metrics.alreadyApplied.inc(batch.count);
+        logger.info(
+          { batch: batch.seq, alreadyApplied: batch.count },
+          're-sent increments were already applied; not counted twice',
+        );
       }
     },
-    attemptFailed(error, attempt, batchSize) {
+    attemptFailed(error, attempt, batch) {
       metrics.failedAttempts.inc();
       if (attempt === 1) {
         logger.warn(
-          { err: error instanceof Error ? error.message : String(error), batchSize },
+          {
+            err: error instanceof Error ? error.message : String(error),
+            batch: batch.seq,
+            batchSize: batch.count,
+          },
           'increment failed, retrying',
         );
       }
     },
-    recovered(attempts, batchSize) {
-      logger.info({ attempts, batchSize }, 'increment succeeded after retries');
+    recovered(attempts, batch) {
+      logger.info(
+        { attempts, batch: batch.seq, batchSize: batch.count },
+        'increment succeeded after retries',
+      );
     },
   },
 });
@@ -123,7 +136,7 @@ server.on(
     counterKey: config.counterKey,
     image: config.image,
     mode: config.shutdownMode,
-    promiseIncrement: (id) => pending.add(id),
+    promiseIncrement: () => pending.add(),
     readCounter: () => counter.read(),
     redisAnswers,
     drain,
@@ -144,6 +157,7 @@ server.listen(config.port, config.host, () => {
       shutdownDelayMs: config.shutdownDelayMs,
       redis: redactCredentials(config.redisUrl),
       counterKey: config.counterKey,
+      writerId: counter.writerId,
       pid: process.pid,
     },
     'started',
@@ -207,6 +221,9 @@ async function redisAnswers(): Promise<boolean> {
 
 async function closeRedis(timeoutMs: number): Promise<void> {
   redisState = 'closing';
+  // No batch of this writer will be sent again: let its record expire soon. Queued ahead of QUIT
+  // on the same connection, so it costs no extra wait; a failure only leaves the record longer.
+  counter.retire().catch(() => {});
   try {
     await withTimeout(redis.quit(), timeoutMs);
   } catch {

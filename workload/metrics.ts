@@ -8,6 +8,8 @@ export interface WorkloadMetrics {
    * (A prom-client `inc()` hashes its labels on every call: measurable at 10,000+ requests/s.)
    */
   requests: Record<Route, number>;
+  /** `/incr` requests answered 503 (nothing promised), by reason; plain numbers like `requests`. */
+  refused: Record<RefusalReason, number>;
   completed: Counter;
   alreadyApplied: Counter;
   failedAttempts: Counter;
@@ -16,6 +18,8 @@ export interface WorkloadMetrics {
 }
 
 export type Route = 'incr' | 'count' | 'healthz' | 'readyz';
+/** full: the pending limit was reached; deadline: the work could not finish before the drain deadline. */
+export type RefusalReason = 'full' | 'deadline';
 
 export function createMetrics(pending: () => number): WorkloadMetrics {
   const registry = new Registry();
@@ -31,6 +35,17 @@ export function createMetrics(pending: () => number): WorkloadMetrics {
       for (const [route, value] of Object.entries(requests)) this.inc({ route }, value);
     },
   });
+  const refused: Record<RefusalReason, number> = { full: 0, deadline: 0 };
+  new Counter({
+    name: 'lastcall_workload_increments_refused_total',
+    help: 'Increment requests answered 503 with Retry-After instead of a promise, by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, value] of Object.entries(refused)) this.inc({ reason }, value);
+    },
+  });
   new Gauge({
     name: 'lastcall_workload_pending_increments',
     help: 'Increments promised to a client and not yet confirmed by Redis',
@@ -42,6 +57,7 @@ export function createMetrics(pending: () => number): WorkloadMetrics {
   return {
     registry,
     requests,
+    refused,
     completed: new Counter({
       name: 'lastcall_workload_increments_completed_total',
       help: 'Increments confirmed by Redis',

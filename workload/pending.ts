@@ -1,35 +1,48 @@
 /**
  * The increments that were promised (the client already has its 200) but not yet confirmed by
  * Redis. Each waits the work delay (the article's "business logic"), then joins a batch that the
- * counter applies exactly once; a failed batch is retried with backoff until it succeeds or the
- * queue is abandoned at the drain deadline.
+ * counter applies exactly once.
  *
- * The work delay is the same for every increment, so due times arrive in order: one FIFO queue and
- * one timer for its head replace a timer per request (50,000 pending cost a few MB, not 50,000
- * timers), and increments that fall due together leave in one Redis call.
+ * The work delay is the same for every increment, so due times arrive in order: one FIFO queue of
+ * due times and one timer for its head replace a timer per request, and increments that fall due
+ * together leave in one Redis call, as one count.
+ *
+ * One batch is in flight at a time, and a failed batch is retried (same number, same count) by
+ * this one loop with backoff until Redis confirms it or the queue is abandoned at the drain
+ * deadline. That order is what the counter's high-water mark relies on (batch n+1 is sent only
+ * once batch n is confirmed), and with Redis down it is one retry loop, not one per batch.
  */
+import type { Batch } from './counter.ts';
+
 export interface PendingOptions {
   workDelayMs: number;
-  /** Most increments one Redis call carries, so a single script run stays short. */
-  maxBatch: number;
+  /**
+   * The most increments that may be pending at once (waiting for their work delay or in a Redis
+   * call). Past it `add` refuses, so the process never promises more than it can hold.
+   */
+  maxPending: number;
   /**
    * How long the timer waits past the oldest increment's due time, so that the increments falling
    * due meanwhile leave in the same Redis call. Without it the timer fires every event-loop turn
    * under load and each call carries one or two increments (measured: a quarter of the CPU went
-   * to Redis calls at 26,000 requests/s). An increment is never early, at most this much late.
+   * to Redis calls at 26,000 requests/s). An increment is never early, at most this much late
+   * (plus the Redis round trip of the batch before it).
    */
   batchWindowMs?: number;
-  /** Applies a batch exactly once; resolves with how many were new (the rest were applied before). */
-  apply: (ids: readonly string[]) => Promise<number>;
+  /** Applies a batch exactly once; resolves true when applied now, false when applied before. */
+  apply: (batch: Batch) => Promise<boolean>;
   observer?: PendingObserver;
   now?: () => number;
 }
 
 export interface PendingObserver {
-  applied?(confirmed: number, alreadyApplied: number): void;
-  attemptFailed?(error: unknown, attempt: number, batchSize: number): void;
-  recovered?(attempts: number, batchSize: number): void;
+  applied?(batch: Batch, appliedBefore: boolean): void;
+  attemptFailed?(error: unknown, attempt: number, batch: Batch): void;
+  recovered?(attempts: number, batch: Batch): void;
 }
+
+/** What `add` did with a promised increment. */
+export type AddResult = 'accepted' | 'full';
 
 const BACKOFF_FIRST_MS = 50;
 const BACKOFF_MAX_MS = 1000;
@@ -37,12 +50,13 @@ const BACKOFF_MAX_MS = 1000;
 export class PendingIncrements {
   readonly #options: PendingOptions;
   readonly #now: () => number;
-  // Two parallel arrays with a moving head: cheaper than an array of objects at 50,000 entries.
-  #ids: string[] = [];
+  // Due times only, with a moving head: the request ids never go to Redis (a batch is a count).
   #dues: number[] = [];
   #head = 0;
   #timer: NodeJS.Timeout | undefined;
-  #inFlight = 0;
+  /** The batch in a Redis call (or waiting to be retried), if any. */
+  #inFlight: Batch | undefined;
+  #lastSeq = 0;
   #accepted = 0;
   #completed = 0;
   #abandoned = false;
@@ -50,6 +64,9 @@ export class PendingIncrements {
   #waiters: Array<() => void> = [];
 
   constructor(options: PendingOptions) {
+    if (!Number.isInteger(options.maxPending) || options.maxPending < 1) {
+      throw new Error(`maxPending=${options.maxPending} is not allowed: expected an integer of at least 1`);
+    }
     this.#options = options;
     this.#now = options.now ?? performance.now.bind(performance);
   }
@@ -66,15 +83,24 @@ export class PendingIncrements {
 
   /** Increments promised and not yet confirmed: waiting for their work delay or in a Redis call. */
   get size(): number {
-    return this.#ids.length - this.#head + this.#inFlight;
+    return this.#dues.length - this.#head + (this.#inFlight?.count ?? 0);
   }
 
-  add(id: string): void {
+  get maxPending(): number {
+    return this.#options.maxPending;
+  }
+
+  /**
+   * Promises one increment, due after the work delay; 'full' (nothing promised) when
+   * `maxPending` increments are pending already. Throws once the queue was abandoned.
+   */
+  add(): AddResult {
     if (this.#abandoned) throw new Error('the pending increments were abandoned at the drain deadline');
-    this.#ids.push(id);
+    if (this.size >= this.#options.maxPending) return 'full';
     this.#dues.push(this.#now() + this.#options.workDelayMs);
     this.#accepted++;
-    if (this.#timer === undefined) this.#arm();
+    if (this.#timer === undefined && this.#inFlight === undefined) this.#arm();
+    return 'accepted';
   }
 
   /** Resolves true once nothing is pending, or false when `signal` aborts first. */
@@ -106,16 +132,15 @@ export class PendingIncrements {
     this.#stop.abort();
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#ids = [];
     this.#dues = [];
     this.#head = 0;
-    this.#inFlight = 0;
+    this.#inFlight = undefined;
     return abandoned;
   }
 
   #arm(): void {
     const due = this.#dues[this.#head];
-    if (due === undefined) return;
+    if (due === undefined || this.#abandoned) return;
     this.#timer = setTimeout(this.#fire, Math.max(0, due - this.#now()) + (this.#options.batchWindowMs ?? 0));
   }
 
@@ -124,37 +149,38 @@ export class PendingIncrements {
     // Timers run on the event loop's cached millisecond clock; allow that much slack so a timer
     // that fires a fraction of a millisecond "early" by performance.now() does not spin.
     const now = this.#now() + 1;
-    const { maxBatch } = this.#options;
-    while (this.#head < this.#ids.length && (this.#dues[this.#head] ?? Infinity) <= now) {
-      const end = Math.min(this.#ids.length, this.#head + maxBatch);
-      let last = this.#head;
-      while (last < end && (this.#dues[last] ?? Infinity) <= now) last++;
-      const batch = this.#ids.slice(this.#head, last);
-      this.#head = last;
-      this.#inFlight += batch.length;
-      void this.#applyWithRetry(batch);
+    let last = this.#head;
+    while (last < this.#dues.length && (this.#dues[last] ?? Infinity) <= now) last++;
+    if (last === this.#head) {
+      this.#arm();
+      return;
     }
+    const batch: Batch = { seq: ++this.#lastSeq, count: last - this.#head };
+    this.#head = last;
+    this.#inFlight = batch;
     this.#compact();
-    this.#arm();
+    void this.#send(batch);
   };
 
-  async #applyWithRetry(batch: readonly string[]): Promise<void> {
+  /** Sends `batch` until Redis confirms it (or the queue is abandoned), then arms the next one. */
+  async #send(batch: Batch): Promise<void> {
     const { apply, observer } = this.#options;
     const signal = this.#stop.signal;
     for (let attempt = 1; !signal.aborted; attempt++) {
       try {
-        const fresh = await apply(batch);
+        const appliedNow = await apply(batch);
         if (signal.aborted) return;
-        this.#inFlight -= batch.length;
-        this.#completed += batch.length;
-        observer?.applied?.(batch.length, batch.length - fresh);
-        if (attempt > 1) observer?.recovered?.(attempt, batch.length);
+        this.#inFlight = undefined;
+        this.#completed += batch.count;
+        observer?.applied?.(batch, !appliedNow);
+        if (attempt > 1) observer?.recovered?.(attempt, batch);
         this.#settle();
+        this.#arm();
         return;
       } catch (error) {
         if (signal.aborted) return;
-        observer?.attemptFailed?.(error, attempt, batch.length);
-        // Exponential backoff with jitter, so batches failing together do not retry in lockstep.
+        observer?.attemptFailed?.(error, attempt, batch);
+        // Exponential backoff with jitter, so writers failing together do not retry in lockstep.
         const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (attempt - 1));
         await sleep(backoff / 2 + Math.random() * (backoff / 2), signal);
       }
@@ -169,8 +195,7 @@ export class PendingIncrements {
   }
 
   #compact(): void {
-    if (this.#head > 4096 && this.#head * 2 > this.#ids.length) {
-      this.#ids = this.#ids.slice(this.#head);
+    if (this.#head > 4096 && this.#head * 2 > this.#dues.length) {
       this.#dues = this.#dues.slice(this.#head);
       this.#head = 0;
     }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from '../../kube/poll.ts';
 import { REPO_ROOT, type RedisHandle, readCounter, startRedis } from '../../test/workload/support.ts';
+import { measureRedisMemory, type RedisMemoryFigures } from './redis-memory.ts';
 import {
   closeClient,
   goSpec,
@@ -31,6 +32,10 @@ const PENDING = env('BENCH_PENDING', 50_000);
 const THROUGHPUT_WORK_DELAY_MS = 5000;
 /** Long enough that all 50,000 requests are answered before the first increment falls due. */
 const PENDING_WORK_DELAY_MS = env('BENCH_PENDING_WORK_DELAY_MS', 20_000);
+/** How long wrk drives the workload for the Redis memory figures (about 25,000 increments/s here). */
+const REDIS_MEMORY_SECONDS = env('BENCH_REDIS_SECONDS', 20);
+/** `--redis-memory`: only the Redis memory figures (no Go build, no throughput turns). */
+const ONLY_REDIS_MEMORY = process.argv.includes('--redis-memory');
 
 type Figures = { service: string } & ThroughputFigures & MemoryAndDrain;
 
@@ -43,6 +48,26 @@ async function main(): Promise<void> {
   const helperPrefix = pin ? ['taskset', '-c', '1'] : [];
   // This script sends the 50,000 requests itself: keep it off the service's core too.
   if (pin) await run('taskset', ['-a', '-cp', '1', String(process.pid)]);
+
+  if (ONLY_REDIS_MEMORY) {
+    const redis = await startRedis({ prefix: helperPrefix });
+    try {
+      const figures = await measureRedisMemory({
+        redis,
+        seconds: REDIS_MEMORY_SECONDS,
+        connections: CONNECTIONS,
+        servicePrefix,
+        helperPrefix,
+        log,
+      });
+      printRedisMemory(figures);
+      writeReport('bench-workload-redis-memory.json', { pinned: pin, redisMemory: figures });
+    } finally {
+      closeClient();
+      await redis.stop();
+    }
+    return;
+  }
 
   log(`building the Go reference (bench/go-reference) ...`);
   const goBinary = join(mkdtempSync(join(tmpdir(), 'lastcall-go-ref-')), 'go-reference');
@@ -57,6 +82,14 @@ async function main(): Promise<void> {
     const throughput = await measureThroughput(specs, redis, servicePrefix, helperPrefix);
     const memory: MemoryAndDrain[] = [];
     for (const spec of specs) memory.push(await measureMemoryAndDrain(spec, redis, servicePrefix));
+    const redisMemory = await measureRedisMemory({
+      redis,
+      seconds: REDIS_MEMORY_SECONDS,
+      connections: CONNECTIONS,
+      servicePrefix,
+      helperPrefix,
+      log,
+    });
     const results: Figures[] = specs.map((spec, i) => ({
       service: spec.name,
       ...(throughput[i] as ThroughputFigures),
@@ -64,15 +97,9 @@ async function main(): Promise<void> {
     }));
     const [node, go] = results as [Figures, Figures];
     printTable(node, go, pin);
-    const dir = join(REPO_ROOT, 'reports');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, 'bench-workload.json');
+    printRedisMemory(redisMemory);
     const settings = { connections: CONNECTIONS, seconds: MEASURE_SECONDS, rounds: ROUNDS, pending: PENDING };
-    writeFileSync(
-      file,
-      `${JSON.stringify({ at: new Date().toISOString(), pinned: pin, loadavg: loadavg(), settings, results }, null, 2)}\n`,
-    );
-    log(`figures written to ${file}`);
+    writeReport('bench-workload.json', { pinned: pin, settings, results, redisMemory });
   } finally {
     closeClient();
     await redis.stop();
@@ -291,6 +318,31 @@ function printTable(node: Figures, go: Figures, pinned: boolean): void {
         .map((l) => l.toFixed(2))
         .join(' ')}`,
   );
+}
+
+function printRedisMemory(figures: RedisMemoryFigures): void {
+  console.log();
+  console.log(
+    `Redis memory for exactly-once bookkeeping (counter excluded), after ${format(figures.increments)} increments:`,
+  );
+  console.log(`  bookkeeping keys                 ${format(figures.bookkeepingKeys)}`);
+  console.log(`  bookkeeping bytes (MEMORY USAGE) ${format(figures.bookkeepingBytes)}`);
+  console.log(`  bytes per increment              ${figures.bookkeepingBytesPerIncrement.toFixed(3)}`);
+  // used_memory also moves with client buffers and the script cache: noise of some 100 KB.
+  console.log(
+    `  used_memory delta (all of Redis) ${format(figures.usedMemoryDeltaBytes)} bytes = ${figures.usedMemoryBytesPerIncrement.toFixed(3)} B/increment`,
+  );
+}
+
+function writeReport(name: string, body: Record<string, unknown>): void {
+  const dir = join(REPO_ROOT, 'reports');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, name);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ at: new Date().toISOString(), loadavg: loadavg(), ...body }, null, 2)}\n`,
+  );
+  log(`figures written to ${file}`);
 }
 
 function median(values: number[]): number {

@@ -64,3 +64,62 @@ test('a reply lost after Redis applied a batch: the re-sent batch is not counted
     await proxy.close();
   }
 });
+
+test('replies lost three times in a row while requests keep coming: every increment counted once', async () => {
+  const key = 'lost-replies';
+  const proxy = await startLossyProxy(redis.port);
+  try {
+    const workload = await spawnWorkload({ REDIS_URL: proxy.url, COUNTER_KEY: key, WORK_DELAY_MS: '200' });
+    await waitUntilReady(workload);
+    await sendIncrements(workload.baseUrl, 1);
+    await waitFor('the first increment counted', async () => (await readCounter(redis, key)) === 1, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
+    // Each copy of the next batch reaches Redis and loses its reply with its connection; the
+    // re-sent copies (ioredis after the reconnect, the workload's own retry) must not add again,
+    // and the increments falling due meanwhile must wait for that batch, then count once.
+    proxy.arm('evalsha', { times: 3 });
+    const n = 200;
+    await sendIncrements(workload.baseUrl, n - 1, 5);
+    await waitFor('three lost replies', () => proxy.lostReplies === 3, { timeoutMs: 20_000, intervalMs: 20 });
+
+    workload.signal('SIGTERM');
+    expect((await workload.exited).code).toBe(0);
+    expect(await readCounter(redis, key)).toBe(n);
+    expect(workload.terminationMessage()).toMatchObject({ abandoned: 0, exitCode: 0 });
+    expect(workload.logs).toContainEqual(
+      expect.objectContaining({ msg: 're-sent increments were already applied; not counted twice' }),
+    );
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('a reply later than the client timeout: the retried batch finds it applied and adds nothing', async () => {
+  const key = 'late-reply';
+  const proxy = await startLossyProxy(redis.port);
+  try {
+    const workload = await spawnWorkload({ REDIS_URL: proxy.url, COUNTER_KEY: key, WORK_DELAY_MS: '100' });
+    await waitUntilReady(workload);
+    await sendIncrements(workload.baseUrl, 1);
+    await waitFor('the first increment counted', async () => (await readCounter(redis, key)) === 1, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
+    // Held past the workload's 5 s command timeout: the workload gives up on the batch and sends
+    // it again on the same connection, behind the first copy, which Redis has applied.
+    proxy.arm('evalsha', { mode: 'delay', delayMs: 6500 });
+    const n = 21;
+    await sendIncrements(workload.baseUrl, n - 1, 1);
+    await workload.waitForLog('increment failed, retrying', 15_000);
+    await workload.waitForLog('re-sent increments were already applied; not counted twice', 15_000);
+
+    workload.signal('SIGTERM');
+    expect((await workload.exited).code).toBe(0);
+    expect(await readCounter(redis, key)).toBe(n);
+    expect(workload.terminationMessage()).toMatchObject({ abandoned: 0, exitCode: 0 });
+  } finally {
+    await proxy.close();
+  }
+});

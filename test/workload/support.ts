@@ -312,47 +312,66 @@ export async function readCounter(redis: RedisHandle, key = 'counter'): Promise<
 }
 
 /**
- * A TCP proxy in front of Redis that can lose one reply: once armed, the first client->Redis chunk
- * containing `trigger` is forwarded, and the reply to it is swallowed while both sockets are cut.
- * Redis has applied the command, the client never learns it: exactly the case where ioredis
- * re-sends an unanswered command after reconnecting.
+ * A TCP proxy in front of Redis that can lose or delay replies. Once armed, a client->Redis chunk
+ * containing `trigger` is forwarded to Redis (which applies the command), and then:
+ * - 'cut': the reply to it is swallowed and both sockets are cut. The client never learns that
+ *   Redis applied the command: exactly the case where ioredis re-sends an unanswered command after
+ *   reconnecting, or the workload retries the batch.
+ * - 'delay': the reply (and everything after it on that connection, to keep the order) is held
+ *   for `delayMs`, longer than the client's command timeout: the client gives up on the command
+ *   and retries it while the first copy has been applied already. (TCP never drops bytes inside a
+ *   live connection, so a reply is either late or lost with its connection.)
+ * `times` arms it for that many commands in a row.
  */
 export interface LossyProxy {
   port: number;
   url: string;
-  arm(trigger: string): void;
-  /** How many replies were swallowed so far. */
+  arm(trigger: string, options?: { mode?: 'cut' | 'delay'; delayMs?: number; times?: number }): void;
+  /** How many replies were swallowed or delayed so far. */
   readonly lostReplies: number;
   close(): Promise<void>;
 }
 
 export async function startLossyProxy(targetPort: number): Promise<LossyProxy> {
-  let armed: string | undefined;
+  let armed: { trigger: string; mode: 'cut' | 'delay'; delayMs: number; times: number } | undefined;
   let lostReplies = 0;
   const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
   const server: Server = createServer((client) => {
     const upstream = connect(targetPort, '127.0.0.1');
     sockets.add(client);
     sockets.add(upstream);
     let swallowNextReply = false;
+    let held: Buffer[] | undefined;
     const cut = (): void => {
       client.destroy();
       upstream.destroy();
     };
     client.on('data', (chunk: Buffer) => {
-      if (armed !== undefined && chunk.toString('latin1').toLowerCase().includes(armed)) {
-        armed = undefined;
-        swallowNextReply = true;
+      if (armed !== undefined && chunk.toString('latin1').toLowerCase().includes(armed.trigger)) {
+        const { mode, delayMs } = armed;
+        if (--armed.times === 0) armed = undefined;
+        lostReplies++;
+        if (mode === 'cut') swallowNextReply = true;
+        else if (held === undefined) {
+          held = [];
+          const timer = setTimeout(() => {
+            timers.delete(timer);
+            for (const part of held ?? []) client.write(part);
+            held = undefined;
+          }, delayMs);
+          timers.add(timer);
+        }
       }
       upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
       if (swallowNextReply) {
-        lostReplies++;
         cut();
         return;
       }
-      client.write(chunk);
+      if (held !== undefined) held.push(chunk);
+      else client.write(chunk);
     });
     for (const socket of [client, upstream]) {
       socket.on('error', cut);
@@ -368,13 +387,14 @@ export async function startLossyProxy(targetPort: number): Promise<LossyProxy> {
   return {
     port: address.port,
     url: `redis://127.0.0.1:${address.port}`,
-    arm(trigger) {
-      armed = trigger.toLowerCase();
+    arm(trigger, { mode = 'cut', delayMs = 0, times = 1 } = {}) {
+      armed = { trigger: trigger.toLowerCase(), mode, delayMs, times };
     },
     get lostReplies() {
       return lostReplies;
     },
     async close() {
+      for (const timer of timers) clearTimeout(timer);
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((r) => server.close(() => r()));
     },
