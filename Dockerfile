@@ -24,6 +24,8 @@ USER 1000:1000
 
 FROM runtime AS operator
 COPY operator/ ./operator/
+# The Kubernetes client the operator talks to the API server with (REST, watch, kubeconfig, events).
+COPY kube/ ./kube/
 # Exec form: node itself is PID 1 and receives SIGTERM (no shell, no npm in between).
 CMD ["node", "operator/main.ts"]
 

@@ -1,6 +1,11 @@
 // The CounterService controller, set up in one place (controller-runtime's SetupWithManager): the
 // caches it reads, the reconciler, and which watched changes enqueue which CounterService.
 import type { Logger } from 'pino';
+import type { KubeClient } from '../kube/client.ts';
+import { EventRecorder } from '../kube/events.ts';
+import { type Change, Reflector } from '../kube/reflector.ts';
+import { coreTypes, type KubeObject, objectKey, type ResourceType } from '../kube/resources.ts';
+import { dropManagedFields } from '../kube/store.ts';
 import { COUNTER_SERVICE_KIND, FIELD_MANAGER, GROUP } from './api/constants.ts';
 import { counterServiceType, drainPolicyType } from './api/resources.ts';
 import type { CounterService, DrainPolicy } from './api/types.ts';
@@ -9,14 +14,9 @@ import { DrainLedger, type PodLike, trimPod } from './drains.ts';
 import { policyMatchesNamespace } from './policy.ts';
 import { CounterServiceReconciler } from './reconciler.ts';
 import { Applier, hashOf } from './runtime/apply.ts';
-import type { KubeClient } from './runtime/client.ts';
 import { Controller } from './runtime/controller.ts';
-import { EventRecorder } from './runtime/events.ts';
 import type { Metrics } from './runtime/metrics.ts';
 import type { OperatorOptions } from './runtime/options.ts';
-import { type Change, Reflector } from './runtime/reflector.ts';
-import { coreTypes, type KubeObject, objectKey, type ResourceType } from './runtime/resources.ts';
-import { dropManagedFields } from './runtime/store.ts';
 import type { Deployment } from './status.ts';
 
 export interface CounterServiceControllerOptions {

@@ -6,11 +6,12 @@
 // message, finishedAt}, where message is the file at terminationMessagePath (the workload writes
 // its drain report there). That final status update, or the DELETED event that carries the last
 // state, is where a drain becomes observable.
+
+import type { Change } from '../kube/reflector.ts';
+import type { KubeObject } from '../kube/resources.ts';
 import type { DrainRecord, DrainsStatus } from './api/types.ts';
 // The label that ties a pod to its CounterService (desired/ sets it on the pod template).
 import { COUNTER_SERVICE_LABEL } from './desired/labels.ts';
-import type { Change } from './runtime/reflector.ts';
-import type { KubeObject } from './runtime/resources.ts';
 
 /** How many recent drains status keeps (also the window in which a pod is recognised again). */
 export const recentDrainsKept = 10;

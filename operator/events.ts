@@ -3,9 +3,10 @@
 // reconcile's path through the code. So an event is raised once per change, a retried reconcile
 // raises it again only if its status write failed the first time, and a restarted operator, whose
 // status already says everything, raises none.
+
+import type { KubeObject, ResourceType } from '../kube/resources.ts';
 import type { CounterServiceStatus, DrainRecord } from './api/types.ts';
 import { drainEvent } from './drains.ts';
-import type { KubeObject, ResourceType } from './runtime/resources.ts';
 import { type Deployment, findCondition, imageOf } from './status.ts';
 
 export interface EventSpec {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { coreTypes } from '../kube/resources.ts';
 import type { Condition, CounterServiceStatus, DrainRecord } from './api/types.ts';
 import { applyEvents, statusEvents } from './events.ts';
-import { coreTypes } from './runtime/resources.ts';
 
 const at = '2026-12-01T10:00:00Z';
 const condition = (type: string, status: string, reason: string, message = reason): Condition =>

@@ -2,14 +2,8 @@
 // CounterService controller (its caches and reconciler: counterservice-controller.ts), probe and
 // metrics servers, graceful shutdown.
 import pino from 'pino';
+import { connectKube } from '../kube/connect.ts';
 import { setupCounterServiceController } from './counterservice-controller.ts';
-import { KubeClient } from './runtime/client.ts';
-import {
-  inClusterCredentials,
-  kubeconfigCredentials,
-  NeedsAuthPlugin,
-  resolveKubeconfigPath,
-} from './runtime/kubeconfig.ts';
 import { LeaderElector } from './runtime/leader.ts';
 import { createMetrics } from './runtime/metrics.ts';
 import { type OperatorOptions, OptionsError, parseOptions } from './runtime/options.ts';
@@ -30,7 +24,12 @@ const log = pino({
 });
 const metrics = createMetrics();
 
-const client = await connect(options).catch((err: Error) => {
+// Our own kubeconfig reader, or client-node's for auth plugins (loaded only then: it costs ~90 MB).
+const client = await connectKube({
+  kubeconfig: options.kubeconfig,
+  userAgent: `lastcall-operator/${options.identity}`,
+  onAuthPlugin: (reason) => log.info({ reason }, 'using @kubernetes/client-node for this kubeconfig'),
+}).catch((err: Error) => {
   log.fatal({ err: err.message }, 'could not load the API server credentials');
   log.flush();
   process.exit(2);
@@ -43,23 +42,6 @@ log.info(
   { server: client.server, leaderElect: options.leaderElect, concurrency: options.concurrency },
   'starting',
 );
-
-/** The API client: our own kubeconfig reader, or client-node's for auth plugins (loaded only then). */
-async function connect(opts: OperatorOptions): Promise<KubeClient> {
-  const userAgent = `lastcall-operator/${opts.identity}`;
-  const source = resolveKubeconfigPath(opts.kubeconfig);
-  if (source.kind === 'in-cluster') return KubeClient.connect(inClusterCredentials(), { userAgent });
-  try {
-    return await KubeClient.connect(kubeconfigCredentials(source.path), { userAgent });
-  } catch (err) {
-    if (!(err instanceof NeedsAuthPlugin)) throw err;
-    log.info({ reason: err.message }, 'using @kubernetes/client-node for this kubeconfig');
-    const { KubeConfig } = await import('@kubernetes/client-node');
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromFile(source.path);
-    return KubeClient.fromKubeConfig(kubeConfig, { userAgent });
-  }
-}
 
 // Aborted when the lease is lost: the reconciles in flight stop writing at once, since another
 // replica may take over as soon as the lease expires.

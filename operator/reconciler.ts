@@ -4,6 +4,10 @@
 // matches it sends no request at all. Status (next-status.ts) and events (events.ts) are pure
 // functions of what it read; this module only reads, decides and writes.
 import type { Logger } from 'pino';
+import { ApiError } from '../kube/errors.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import { coreTypes, type KubeObject, objectKey, type ResourceType, splitKey } from '../kube/resources.ts';
+import type { Store } from '../kube/store.ts';
 import { API_VERSION, COUNTER_SERVICE_KIND } from './api/constants.ts';
 import { counterServiceType } from './api/resources.ts';
 import type { CounterService, DrainPolicy, DrainRecord, RolloutStatus } from './api/types.ts';
@@ -19,11 +23,7 @@ import { type AppliedObject, applyEvents, type EventSpec, statusEvents } from '.
 import { firstStatusDelayMs, nextStatus } from './next-status.ts';
 import { resolvePolicy } from './policy.ts';
 import { type Applier, appliedHashAnnotation, hashOf, withAppliedHash } from './runtime/apply.ts';
-import { ApiError } from './runtime/client.ts';
 import type { ReconcileResult } from './runtime/controller.ts';
-import type { EventRecorder } from './runtime/events.ts';
-import { coreTypes, type KubeObject, objectKey, type ResourceType, splitKey } from './runtime/resources.ts';
-import type { Store } from './runtime/store.ts';
 import { type ConditionInput, type Deployment, nextRollout } from './status.ts';
 
 /** The writes the reconcile makes: server-side applies of owned objects and of status. */

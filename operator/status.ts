@@ -1,8 +1,9 @@
 // CounterService status: conditions that follow the Kubernetes API conventions, the phase that
 // summarises them, and the Deployment rollout state they are derived from. Pure functions.
+
+import type { KubeObject } from '../kube/resources.ts';
 import { CONDITION_TYPES, type ConditionType } from './api/constants.ts';
 import type { Condition, CounterServiceStatus, Phase } from './api/types.ts';
-import type { KubeObject } from './runtime/resources.ts';
 
 export interface ConditionInput {
   type: ConditionType;

@@ -17,20 +17,14 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { down, up } from '../../cluster/launcher.ts';
 import { repoRoot } from '../../cluster/tools.ts';
+import { connectKube } from '../../kube/connect.ts';
 import { waitFor } from '../../kube/poll.ts';
-import { KubeClient } from '../../operator/runtime/client.ts';
-import { Reflector } from '../../operator/runtime/reflector.ts';
-import {
-  coreTypes,
-  type KubeObject,
-  type ResourceType,
-  resourcePath,
-} from '../../operator/runtime/resources.ts';
+import { Reflector } from '../../kube/reflector.ts';
+import { coreTypes, type KubeObject, type ResourceType, resourcePath } from '../../kube/resources.ts';
 import {
   counterServices,
   installCrds,
@@ -92,9 +86,7 @@ if (!kubeconfig) {
   startedCluster = true;
 }
 
-const config = new KubeConfig();
-config.loadFromFile(kubeconfig);
-const client = await KubeClient.fromKubeConfig(config, { userAgent: 'lastcall-bench' });
+const client = await connectKube({ kubeconfig, userAgent: 'lastcall-bench' });
 await installCrds(client, 'lastcall-bench');
 const runId = Date.now().toString(36);
 const latencyNs = await namespace(`bench-latency-${runId}`);

@@ -1,7 +1,7 @@
 // The REST coordinates of the lastcall kinds (for reflectors, applies, status writes and tests),
 // beside the schemas they name. Values come from constants.ts only: the operator process imports
 // this module, and it must not load TypeBox (runtime-imports.unit.test.ts).
-import type { ResourceType } from '../runtime/resources.ts';
+import type { ResourceType } from '../../kube/resources.ts';
 import {
   COUNTER_SERVICE_KIND,
   COUNTER_SERVICE_PLURAL,

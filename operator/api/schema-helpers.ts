@@ -2,7 +2,7 @@
 // as a Kubernetes structural schema (no anyOf with types except the int-or-string exception, no
 // patternProperties) and that TypeBox can still use to derive the TypeScript type and defaults.
 import { type TSchema, type TUnsafe, Type } from '@sinclair/typebox';
-import type { ObjectMeta } from '../runtime/resources.ts';
+import type { ObjectMeta } from '../../kube/resources.ts';
 
 export interface FieldOptions {
   description: string;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { contentTypes, type KubeClient } from './client.ts';
+import { contentTypes, type KubeClient } from '../../kube/client.ts';
+import { type KubeObject, type ResourceType, resourcePath } from '../../kube/resources.ts';
 import type { Metrics } from './metrics.ts';
-import { type KubeObject, type ResourceType, resourcePath } from './resources.ts';
 
 /**
  * The annotation that records a hash of the fields last applied. The subset check below sees a

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import { errorText } from './client.ts';
+import { errorText } from '../../kube/errors.ts';
+import type { Change, Reflector } from '../../kube/reflector.ts';
+import type { KubeObject } from '../../kube/resources.ts';
 import type { Metrics } from './metrics.ts';
 import { WorkQueue } from './queue.ts';
-import type { Change, Reflector } from './reflector.ts';
-import type { KubeObject } from './resources.ts';
 
 /** What a reconcile asks for next. `requeueAfterMs`: look again later even if nothing changes. */
 export interface ReconcileResult {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
-import { errorText, isConflict, isNotFound, type KubeClient } from './client.ts';
-import { coreTypes, type KubeObject, resourcePath } from './resources.ts';
+import type { KubeClient } from '../../kube/client.ts';
+import { errorText, isConflict, isNotFound } from '../../kube/errors.ts';
+import { coreTypes, type KubeObject, resourcePath } from '../../kube/resources.ts';
 import { sleep } from './sleep.ts';
 
 export interface LeaseSpec {

@@ -1,4 +1,4 @@
-import { type BackoffPolicy, defaultBackoff, FailureCounter } from './backoff.ts';
+import { type BackoffPolicy, defaultBackoff, FailureCounter } from '../../kube/backoff.ts';
 
 /**
  * A work queue of keys ("namespace/name"), with the guarantees client-go's workqueue gives a

@@ -6,9 +6,9 @@
 // of counterservices/scale under the controller's own ServiceAccount, so the CRD's scale
 // subresource (specReplicasPath, statusReplicasPath, labelSelectorPath) is what is under test.
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import type { KubeClient } from '../../kube/client.ts';
 import { waitFor } from '../../kube/poll.ts';
-import type { KubeClient } from '../../operator/runtime/client.ts';
-import { coreTypes, type KubeObject, type ResourceType } from '../../operator/runtime/resources.ts';
+import { coreTypes, type KubeObject, type ResourceType } from '../../kube/resources.ts';
 import {
   adminClient,
   counterService,

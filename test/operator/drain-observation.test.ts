@@ -5,9 +5,10 @@
 // and reported as such. A restarted operator does not count anything twice.
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { loopbackTwin } from '../../cluster/addresses.ts';
+import type { KubeClient } from '../../kube/client.ts';
+import { ApiError } from '../../kube/errors.ts';
 import { waitFor } from '../../kube/poll.ts';
-import { ApiError, type KubeClient } from '../../operator/runtime/client.ts';
-import { coreTypes, type KubeObject, resourcePath } from '../../operator/runtime/resources.ts';
+import { coreTypes, type KubeObject, resourcePath } from '../../kube/resources.ts';
 import { sigtermTrapping } from '../cluster/kubelet/testing.ts';
 import {
   adminClient,

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { ensureTools, repoRoot } from '../../cluster/tools.ts';
+import type { KubeClient } from '../../kube/client.ts';
 import { waitFor } from '../../kube/poll.ts';
-import type { KubeClient } from '../../operator/runtime/client.ts';
-import { coreTypes, type KubeObject, resourcePath } from '../../operator/runtime/resources.ts';
+import { coreTypes, type KubeObject, resourcePath } from '../../kube/resources.ts';
 import { removeInClusterOperator } from '../e2e/plans.ts';
 import {
   adminClient,

@@ -2,9 +2,9 @@
 // (ready, but writing nothing); when the leader exits it releases the Lease and the standby takes
 // over at once; when a leader dies without releasing, the standby takes over after the lease expires.
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import type { KubeClient } from '../../kube/client.ts';
 import { waitFor } from '../../kube/poll.ts';
-import type { KubeClient } from '../../operator/runtime/client.ts';
-import { coreTypes, type KubeObject, resourcePath } from '../../operator/runtime/resources.ts';
+import { coreTypes, type KubeObject, resourcePath } from '../../kube/resources.ts';
 import {
   adminClient,
   counterService,

@@ -4,17 +4,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { repoRoot } from '../../cluster/tools.ts';
+import { contentTypes, type KubeClient } from '../../kube/client.ts';
+import { connectKube } from '../../kube/connect.ts';
+import { isNotFound } from '../../kube/errors.ts';
 import { waitFor } from '../../kube/poll.ts';
-import { contentTypes, isNotFound, KubeClient } from '../../operator/runtime/client.ts';
-import {
-  coreTypes,
-  type KubeObject,
-  type ResourceType,
-  resourcePath,
-} from '../../operator/runtime/resources.ts';
+import { coreTypes, type KubeObject, type ResourceType, resourcePath } from '../../kube/resources.ts';
 
 // The operator's own resource types, under the names the tests use.
 export {
@@ -23,9 +19,7 @@ export {
 } from '../../operator/api/resources.ts';
 
 export async function adminClient(kubeconfig: string): Promise<KubeClient> {
-  const config = new KubeConfig();
-  config.loadFromFile(kubeconfig);
-  return KubeClient.fromKubeConfig(config, { userAgent: 'lastcall-operator-tests' });
+  return connectKube({ kubeconfig, userAgent: 'lastcall-operator-tests' });
 }
 
 /** Applies crds/*.yaml (server-side apply, idempotent) and waits until they are Established. */

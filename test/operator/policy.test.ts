@@ -2,9 +2,9 @@
 // affects and changes their grace period; a CounterService outside the bounds is refused with a
 // condition and a Warning event, and its Deployment keeps the budget it had.
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import type { KubeClient } from '../../kube/client.ts';
 import { waitFor } from '../../kube/poll.ts';
-import type { KubeClient } from '../../operator/runtime/client.ts';
-import { coreTypes, type KubeObject } from '../../operator/runtime/resources.ts';
+import { coreTypes, type KubeObject } from '../../kube/resources.ts';
 import {
   adminClient,
   condition,

@@ -1,9 +1,9 @@
 // The reconcile against the real API server: owned objects with the computed budget, status,
 // events, drift correction, cascading deletion, and a restart that writes nothing.
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import type { KubeClient } from '../../kube/client.ts';
 import { waitFor } from '../../kube/poll.ts';
-import type { KubeClient } from '../../operator/runtime/client.ts';
-import { coreTypes, type KubeObject, resourcePath } from '../../operator/runtime/resources.ts';
+import { coreTypes, type KubeObject, resourcePath } from '../../kube/resources.ts';
 import {
   adminClient,
   condition,

@@ -2,13 +2,13 @@
 // (filled by hand instead of by reflectors), an applier that keeps the real "skip when the live
 // object already matches" rule but answers from memory, and a recorder that keeps the events.
 import pino from 'pino';
+import type { EventType } from '../../kube/events.ts';
+import { type KubeObject, objectKey, type ResourceType, splitKey } from '../../kube/resources.ts';
+import { Store } from '../../kube/store.ts';
 import { applyDefaults, type CounterService, type DrainPolicy } from '../../operator/api/types.ts';
 import { DrainLedger } from '../../operator/drains.ts';
 import { CounterServiceReconciler, type ObjectApplier } from '../../operator/reconciler.ts';
 import { type ApplyResult, containsDesired, withAppliedHash } from '../../operator/runtime/apply.ts';
-import type { EventType } from '../../operator/runtime/events.ts';
-import { type KubeObject, objectKey, type ResourceType, splitKey } from '../../operator/runtime/resources.ts';
-import { Store } from '../../operator/runtime/store.ts';
 import type { Deployment } from '../../operator/status.ts';
 
 export interface Write {

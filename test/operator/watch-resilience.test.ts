@@ -6,19 +6,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { parse, stringify } from 'yaml';
+import type { KubeClient } from '../../kube/client.ts';
+import { connectKube } from '../../kube/connect.ts';
 import { waitFor } from '../../kube/poll.ts';
-import { KubeClient } from '../../operator/runtime/client.ts';
-import { type Change, Reflector } from '../../operator/runtime/reflector.ts';
-import {
-  coreTypes,
-  type KubeObject,
-  type ResourceType,
-  resourcePath,
-} from '../../operator/runtime/resources.ts';
+import { type Change, Reflector } from '../../kube/reflector.ts';
+import { coreTypes, type KubeObject, type ResourceType, resourcePath } from '../../kube/resources.ts';
 import {
   adminClient,
   counterService,
@@ -123,9 +118,7 @@ const configMaps: ResourceType = {
  * the restart reasons and the changes ("<type> <name>") it reports.
  */
 async function proxiedReflector(selection: { labelSelector: string; watchTimeoutSeconds?: number }) {
-  const config = new KubeConfig();
-  config.loadFromFile(proxiedKubeconfig);
-  const proxied = await KubeClient.fromKubeConfig(config);
+  const proxied = await connectKube({ kubeconfig: proxiedKubeconfig, userAgent: 'lastcall-watch-tests' });
   const restarts: string[] = [];
   const reflector = new Reflector<KubeObject>({
     client: proxied,

@@ -2,7 +2,7 @@
 // security statically. Each target must exist, start with an exec-form command whose entry file
 // exists in the repository, run as a numeric non-root user, and build on Node 24.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 
 const REPO_ROOT = join(import.meta.dirname, '../..');
@@ -90,7 +90,45 @@ describe.each([
     const deps = dockerfile.stages.find((s) => s.name === 'deps');
     expect(deps?.instructions.find((i) => i.keyword === 'RUN')?.args).toMatch(/npm ci --omit=dev/);
   });
+
+  test(`holds every file ${entry} imports (e.g. the operator's kube/ client)`, () => {
+    const copied = stages.flatMap((s) =>
+      s.instructions
+        .filter((i) => i.keyword === 'COPY' && !i.args.startsWith('--from'))
+        .map((i) => /^(\S+)\/ \.\/\1\/$/.exec(i.args)?.[1])
+        .filter((dir): dir is string => dir !== undefined),
+    );
+    const allowed = dockerignoreAllowed();
+    const missing = importClosure(entry).filter((file) => {
+      const top = file.split('/')[0] ?? '';
+      return !copied.includes(top) || !allowed.includes(top);
+    });
+    expect(missing, 'imported but not in the image').toEqual([]);
+  });
 });
+
+/** Top-level folders the .dockerignore allow-list lets into the build context ("!dir/"). */
+function dockerignoreAllowed(): string[] {
+  return readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => /^!([^/*]+)\/$/.exec(l.trim())?.[1])
+    .filter((dir): dir is string => dir !== undefined);
+}
+
+/** Repository files reachable from `entry` through relative imports (static and dynamic). */
+function importClosure(entry: string): string[] {
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(join(REPO_ROOT, file), 'utf8');
+    for (const match of text.matchAll(/(?:from|import\()\s*'(\.{1,2}\/[^']+)'/g)) {
+      visit(relative(REPO_ROOT, resolve(REPO_ROOT, dirname(file), match[1] ?? '')));
+    }
+  };
+  visit(entry);
+  return [...seen];
+}
 
 test('.dockerignore keeps tests and everything else out of the build context', () => {
   const patterns = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8')
@@ -99,7 +137,7 @@ test('.dockerignore keeps tests and everything else out of the build context', (
     .filter((l) => l !== '' && !l.startsWith('#'));
   expect(patterns[0]).toBe('*');
   expect(patterns).toEqual(
-    expect.arrayContaining(['!package.json', '!package-lock.json', '!workload/', '!operator/']),
+    expect.arrayContaining(['!package.json', '!package-lock.json', '!workload/', '!operator/', '!kube/']),
   );
   expect(patterns.at(-1)).toBe('**/*.test.ts');
 });

@@ -1,6 +1,6 @@
 /**
- * Just enough type information to build REST paths for any resource, built-in or custom, so the
- * runtime can list, watch and apply objects as plain JSON (no typed models: they drop unknown fields
+ * Just enough type information to build REST paths for any resource, built-in or custom, so
+ * clients can list, watch and apply objects as plain JSON (no typed models: they drop unknown fields
  * and turn timestamps into Dates, which breaks comparing desired with live objects).
  */
 export interface ResourceType {
@@ -78,12 +78,22 @@ export function splitKey(key: string): { namespace?: string; name: string } {
   return slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }
 
-/** The built-in types the operator touches. */
+/** The built-in types lastcall touches (operator, kubelet, proxy, experiment, tests). */
 export const coreTypes = {
   namespace: { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
+  node: { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false },
   pod: { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true },
   service: { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true },
   event: { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
+  configMap: { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true },
+  secret: { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },
+  serviceAccount: {
+    group: '',
+    version: 'v1',
+    plural: 'serviceaccounts',
+    kind: 'ServiceAccount',
+    namespaced: true,
+  },
   deployment: { group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment', namespaced: true },
   podDisruptionBudget: {
     group: 'policy',
@@ -92,5 +102,19 @@ export const coreTypes = {
     kind: 'PodDisruptionBudget',
     namespaced: true,
   },
+  endpointSlice: {
+    group: 'discovery.k8s.io',
+    version: 'v1',
+    plural: 'endpointslices',
+    kind: 'EndpointSlice',
+    namespaced: true,
+  },
   lease: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
+  customResourceDefinition: {
+    group: 'apiextensions.k8s.io',
+    version: 'v1',
+    plural: 'customresourcedefinitions',
+    kind: 'CustomResourceDefinition',
+    namespaced: false,
+  },
 } as const satisfies Record<string, ResourceType>;

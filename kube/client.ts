@@ -1,18 +1,19 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { ApiError, parseStatus, RequestTimeoutError } from './errors.ts';
 import type { Credentials } from './kubeconfig.ts';
 
 /**
- * A thin JSON client for the Kubernetes REST API.
+ * The one JSON client for the Kubernetes REST API: the operator, the process kubelet, the service
+ * proxy, the experiment, the tests and the benchmarks all talk to the API server through it.
  *
  * Requests go through one keep-alive agent of node:https (undici would cost about 30 MB of
  * resident memory for nothing the operator needs). @kubernetes/client-node
  * 2.x builds a new dispatcher for every call (KubeConfig.applySecurityAuthentication), which costs a
  * TLS handshake per request and leaks sockets under load, and its typed models drop unknown fields
- * and turn timestamps into Dates, which would make "is the live object already what we want"
- * comparisons lie. Credentials come from kubeconfig.ts, or from a client-node KubeConfig for
- * kubeconfigs that need its auth plugins.
+ * (lifecycle.stopSignal, sleep hooks in older models) and turn timestamps into Dates, which would
+ * make "is the live object already what we want" comparisons lie. Credentials come from
+ * kubeconfig.ts, or from auth-plugin.ts for kubeconfigs that need client-node's auth plugins.
  */
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'apply' | 'delete';
@@ -24,62 +25,50 @@ export type RequestObserver = (request: {
   seconds: number;
 }) => void;
 
-/** A Kubernetes `Status` object, as the API server returns it on failure. */
-export interface KubeStatus {
-  kind?: 'Status';
-  status?: string;
-  message?: string;
-  reason?: string;
-  code?: number;
-  details?: unknown;
-}
-
-export class ApiError extends Error {
-  readonly code: number;
-  readonly reason: string | undefined;
-  readonly status: KubeStatus | undefined;
-
-  constructor(method: string, path: string, code: number, status: KubeStatus | undefined, text: string) {
-    super(
-      `${method} ${path}: ${code} ${status?.reason ?? ''} ${status?.message ?? text}`
-        .replace(/\s+/g, ' ')
-        .trim(),
-    );
-    this.name = 'ApiError';
-    this.code = code;
-    this.reason = status?.reason;
-    this.status = status;
-  }
-}
-
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-export function isNotFound(err: unknown): boolean {
-  return err instanceof ApiError && err.code === 404;
-}
-
-export function isConflict(err: unknown): boolean {
-  return err instanceof ApiError && err.code === 409;
-}
-
-/** 410 Gone: a watch or list asked for a resourceVersion etcd has compacted away. */
-export function isGone(err: unknown): boolean {
-  return err instanceof ApiError && err.code === 410;
-}
-
+/**
+ * Request bodies. A PATCH says by its content type how the API server merges it: strategic merge
+ * (lists merged by key, e.g. containers by name) works for built-in types only and is refused
+ * for custom resources (415); JSON merge patch works for both; apply is server-side apply.
+ */
 export const contentTypes = {
   json: 'application/json',
+  jsonPatch: 'application/json-patch+json',
   mergePatch: 'application/merge-patch+json',
+  strategicMergePatch: 'application/strategic-merge-patch+json',
   apply: 'application/apply-patch+yaml',
 } as const;
 
+export type Query = Record<string, string | number | boolean | undefined>;
+
 export interface RequestOptions {
-  query?: Record<string, string | number | boolean | undefined>;
+  query?: Query;
   body?: unknown;
   contentType?: string;
+  /** Aborts the request (e.g. shutdown); the promise rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * Deadline for the whole request, from sending it to the last byte of the answer (default: the
+   * client's `timeoutMs`). On expiry it rejects with RequestTimeoutError. A leader must bound each
+   * renewal inside its renew deadline: a request left hanging on a dead connection would otherwise
+   * keep it "leading" past the moment another replica may take over.
+   */
+  timeoutMs?: number;
+}
+
+export interface ClientOptions {
+  /** Sent as User-Agent; the API server's audit log and metrics show it. */
+  userAgent?: string;
+  /** Default per-request deadline in milliseconds (60 s). Watches are bounded by inactivity instead. */
+  timeoutMs?: number;
+}
+
+export interface WatchOptions {
+  signal?: AbortSignal;
+  /**
+   * The watch is dropped after this long without a byte (default 120 s): a half-open TCP
+   * connection never errors by itself. With bookmarks the server writes about once a minute.
+   */
+  idleTimeoutMs?: number;
 }
 
 /** One line of a watch stream. */
@@ -90,8 +79,10 @@ export interface WatchEvent<T = unknown> {
 
 /** Credentials can rotate (projected ServiceAccount tokens); re-read them this often. */
 const credentialTtlMs = 60_000;
+const defaultTimeoutMs = 60_000;
 
 export class KubeClient {
+  /** The API server's base URL, as the kubeconfig or the in-cluster environment gives it. */
   readonly server: string;
   readonly #secure: boolean;
   readonly #host: string;
@@ -100,11 +91,12 @@ export class KubeClient {
   readonly #agent: HttpAgent;
   readonly #credentialHeaders: () => Promise<Record<string, string>>;
   readonly #userAgent: string;
+  readonly #timeoutMs: number;
   #headers: Record<string, string> = {};
   #headersAt = 0;
   #observer: RequestObserver | undefined;
 
-  private constructor(credentials: Credentials, userAgent: string) {
+  private constructor(credentials: Credentials, opts: ClientOptions) {
     this.server = credentials.server;
     const url = new URL(credentials.server);
     this.#secure = url.protocol === 'https:';
@@ -112,46 +104,24 @@ export class KubeClient {
     this.#port = Number(url.port || (this.#secure ? 443 : 80));
     // Watches are long-lived requests; each holds one HTTP/1.1 connection, so sockets are not capped.
     const agentOptions = { keepAlive: true, keepAliveMsecs: 30_000, scheduling: 'lifo' as const };
-    const agent = this.#secure
+    this.#agent = this.#secure
       ? new HttpsAgent({ ...agentOptions, ...credentials.tls })
       : new HttpAgent(agentOptions);
     this.#basePath = url.pathname.replace(/\/$/, '');
-    this.#agent = agent;
     this.#credentialHeaders = credentials.headers;
-    this.#userAgent = userAgent;
+    this.#userAgent = opts.userAgent ?? 'lastcall';
+    const timeoutMs = opts.timeoutMs ?? defaultTimeoutMs;
+    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+      throw new RangeError(`timeoutMs: ${timeoutMs} is not allowed; it must be a positive number of ms`);
+    }
+    this.#timeoutMs = timeoutMs;
   }
 
-  static async connect(credentials: Credentials, opts: { userAgent?: string } = {}): Promise<KubeClient> {
-    const client = new KubeClient(credentials, opts.userAgent ?? 'lastcall-operator');
+  /** A client for `credentials`; reads them once now, so a missing token file fails here. */
+  static async connect(credentials: Credentials, opts: ClientOptions = {}): Promise<KubeClient> {
+    const client = new KubeClient(credentials, opts);
     await client.#credentials();
     return client;
-  }
-
-  /** Credentials from a @kubernetes/client-node KubeConfig (any auth it supports, exec plugins included). */
-  static async fromKubeConfig(
-    kubeConfig: KubeConfig,
-    opts: { userAgent?: string } = {},
-  ): Promise<KubeClient> {
-    const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig: no current cluster (set current-context or KUBECONFIG)');
-    const tls: Record<string, unknown> = {};
-    await kubeConfig.applyToHTTPSOptions(tls);
-    const picked: Credentials['tls'] = {};
-    for (const field of ['ca', 'cert', 'key', 'rejectUnauthorized', 'servername'] as const) {
-      if (tls[field] !== undefined) (picked as Record<string, unknown>)[field] = tls[field];
-    }
-    return KubeClient.connect(
-      {
-        server: cluster.server,
-        tls: picked,
-        headers: async () => {
-          const opts: { headers?: Record<string, string> } = {};
-          await kubeConfig.applyToHTTPSOptions(opts);
-          return opts.headers ?? {};
-        },
-      },
-      opts,
-    );
   }
 
   /** Calls `observer` after every request (metrics). */
@@ -163,9 +133,22 @@ export class KubeClient {
     this.#agent.destroy();
   }
 
+  /** GET `path`: the object, the list, or (for text endpoints such as pod logs) the text. */
+  get<T>(path: string, opts: Omit<RequestOptions, 'body' | 'contentType'> = {}): Promise<T> {
+    return this.request<T>('GET', path, opts);
+  }
+
+  /**
+   * One request. Resolves with the parsed JSON answer (the text when the server answers with
+   * another content type); rejects with ApiError for a non-2xx answer, RequestTimeoutError at the
+   * deadline, or the signal's reason when `signal` aborts.
+   */
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const started = performance.now();
     const verb = verbOf(method, path, opts);
+    const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
     let code = 0;
     try {
       const headers: Record<string, string> = { ...(await this.#credentials()), accept: contentTypes.json };
@@ -174,18 +157,16 @@ export class KubeClient {
         body = JSON.stringify(opts.body);
         headers['content-type'] = opts.contentType ?? contentTypes.json;
       }
-      const response = await this.#send(
-        method,
-        path + queryString(opts.query),
-        headers,
-        body,
-        opts.signal,
-        60_000,
-      );
+      const response = await this.#send(method, path + queryString(opts.query), headers, body, signal);
       code = response.statusCode ?? 0;
       const text = await readText(response);
       if (code < 200 || code >= 300) throw new ApiError(method, path, code, parseStatus(text), text);
-      return (text ? JSON.parse(text) : undefined) as T;
+      if (!text) return undefined as T;
+      return (isJson(response) ? JSON.parse(text) : text) as T;
+    } catch (err) {
+      // The deadline fired, not the caller's signal: say so, with the deadline, not "AbortError".
+      if (deadline.aborted && !opts.signal?.aborted) throw new RequestTimeoutError(method, path, timeoutMs);
+      throw err;
     } finally {
       this.#observer?.({
         verb,
@@ -198,27 +179,27 @@ export class KubeClient {
 
   /**
    * Opens a watch and calls `onEvent` for each event until the server ends the stream (its
-   * timeoutSeconds), the connection drops, or `signal` aborts. Resolves when the stream ends
-   * normally; rejects with ApiError when the server refuses the watch (e.g. 410 Gone).
+   * timeoutSeconds), the connection drops or goes idle, or `signal` aborts. Resolves when the
+   * stream ends normally; rejects with ApiError when the server refuses the watch (e.g. 410 Gone).
+   * A watch that a `signal` ends resolves too: the caller asked for the end.
    */
   async watch<T>(
     path: string,
-    query: Record<string, string | number | boolean | undefined>,
+    query: Query,
     onEvent: (event: WatchEvent<T>) => void,
-    opts: { signal?: AbortSignal; idleTimeoutMs?: number } = {},
+    opts: WatchOptions = {},
   ): Promise<void> {
     const started = performance.now();
     let code = 0;
+    const idleTimeoutMs = opts.idleTimeoutMs ?? 120_000;
     try {
-      // The timeout is one of inactivity: bookmarks arrive about once a minute, so a connection
-      // silent for longer is a dead one (a half-open TCP connection never errors by itself).
       const response = await this.#send(
         'GET',
         path + queryString({ ...query, watch: true }),
         { ...(await this.#credentials()), accept: contentTypes.json },
         undefined,
         opts.signal,
-        opts.idleTimeoutMs ?? 120_000,
+        idleTimeoutMs,
       );
       code = response.statusCode ?? 0;
       if (code !== 200) {
@@ -237,6 +218,9 @@ export class KubeClient {
           newline = buffered.indexOf('\n');
         }
       }
+    } catch (err) {
+      if (opts.signal?.aborted) return;
+      throw err;
     } finally {
       this.#observer?.({
         verb: 'watch',
@@ -253,9 +237,10 @@ export class KubeClient {
     headers: Record<string, string>,
     body: string | undefined,
     signal: AbortSignal | undefined,
-    idleTimeoutMs: number,
+    idleTimeoutMs?: number,
   ): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
+      let response: IncomingMessage | undefined;
       const request = (this.#secure ? httpsRequest : httpRequest)(
         {
           host: this.#host,
@@ -266,11 +251,19 @@ export class KubeClient {
           agent: this.#agent,
           signal,
         },
-        resolve,
+        (answer) => {
+          response = answer;
+          resolve(answer);
+        },
       );
-      request.setTimeout(idleTimeoutMs, () =>
-        request.destroy(new Error(`${method} ${pathAndQuery}: no data for ${idleTimeoutMs} ms`)),
-      );
+      if (idleTimeoutMs !== undefined) {
+        request.setTimeout(idleTimeoutMs, () => {
+          const idle = new Error(`${method} ${pathAndQuery}: no data for ${idleTimeoutMs} ms`);
+          // Once the answer streams, its reader must see why it ended, not a bare "aborted".
+          if (response) response.destroy(idle);
+          else request.destroy(idle);
+        });
+      }
       request.once('error', reject);
       request.end(body);
     });
@@ -292,7 +285,7 @@ async function readText(response: IncomingMessage): Promise<string> {
   return text;
 }
 
-function queryString(query: RequestOptions['query']): string {
+function queryString(query: Query | undefined): string {
   if (!query) return '';
   const params = new URLSearchParams();
   for (const [name, value] of Object.entries(query)) {
@@ -302,13 +295,9 @@ function queryString(query: RequestOptions['query']): string {
   return text ? `?${text}` : '';
 }
 
-function parseStatus(text: string): KubeStatus | undefined {
-  try {
-    const parsed = JSON.parse(text) as KubeStatus;
-    return parsed && typeof parsed === 'object' ? parsed : undefined;
-  } catch {
-    return undefined;
-  }
+function isJson(response: IncomingMessage): boolean {
+  const type = response.headers['content-type'] ?? 'application/json';
+  return /\bjson\b/i.test(type);
 }
 
 /** The Kubernetes verb a request stands for (as in audit logs), for metrics. */

@@ -11,7 +11,7 @@ import { parse } from 'yaml';
  * that library loads every generated API model and costs about 90 MB of resident memory, more than
  * the rest of the operator with a thousand CounterServices cached. Client certificates, bearer
  * tokens and token files are read here; kubeconfigs that need an exec plugin or an auth provider
- * (cloud logins) fall back to the library (see main.ts).
+ * (cloud logins) fall back to the library (auth-plugin.ts, loaded only for them).
  */
 export interface Credentials {
   server: string;

@@ -1,8 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { type BackoffPolicy, backoffDelay } from './backoff.ts';
-import { ApiError, errorText, isGone, type KubeClient, type WatchEvent } from './client.ts';
+import type { KubeClient, WatchEvent } from './client.ts';
+import { ApiError, errorText, isGone } from './errors.ts';
 import { type KubeObject, type ObjectList, objectKey, type ResourceType, resourcePath } from './resources.ts';
-import { sleep } from './sleep.ts';
 import { Store } from './store.ts';
 
 export type Change<T> =
@@ -102,6 +103,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
           needList = false;
         }
         await this.#watch(signal);
+        if (signal.aborted) break;
         // The server closed the watch at its timeout: reopen from the last version, no relist.
         this.#opts.onRestart?.('reconnect');
         failures = 0;
@@ -132,7 +134,8 @@ export class Reflector<T extends KubeObject = KubeObject> {
         // Another error than 410 may still hide a gap (e.g. the list failed half-way): only a
         // reconnect with a known version is safe without a relist.
         if (!this.#resourceVersion) needList = true;
-        await sleep(delay, signal);
+        // Shutdown must not wait out a back-off: the abort ends the pause (and the loop).
+        await sleep(delay, undefined, { signal }).catch(() => undefined);
       }
     }
   }

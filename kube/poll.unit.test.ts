@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { waitFor } from '../../kube/poll.ts';
+import { waitFor } from './poll.ts';
 
 describe('waitFor', () => {
   test('returns the first value other than undefined or false', async () => {
