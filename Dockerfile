@@ -18,6 +18,8 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
+# The operator–workload contracts (environment, drain report): both images import them.
+COPY contracts/ ./contracts/
 # Numeric non-root user (the image's "node" user): with a number, the kubelet can enforce
 # runAsNonRoot without guessing what a user name maps to.
 USER 1000:1000

@@ -73,7 +73,7 @@ async function main(): Promise<number> {
   say(`  (or: export KUBECONFIG=${cluster.kubeconfig}; the matching kubectl is ${cluster.binDir}/kubectl)`);
   say('  kubectl get counterservices -A');
   say(
-    `  kubectl -n ${DEFAULT_OPTIONS.namespace} describe counterservice ${COUNTER_SERVICE_NAME}   # the hard run, kept: see its DrainKilled event`,
+    `  kubectl -n ${DEFAULT_OPTIONS.namespace} describe counterservice ${COUNTER_SERVICE_NAME}   # the hard run, kept: see its HardExit event`,
   );
   say('  kubectl explain counterservice.spec.drain');
   say('Run it again with options: npm run experiment -- --help');

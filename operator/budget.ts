@@ -177,3 +177,18 @@ export function recommendGracePeriod(terms: BudgetTerms, observedLongestDrainSec
   const recommended = Math.ceil(terms.propagationSeconds + observedLongestDrainSeconds + terms.marginSeconds);
   return Math.max(recommended, terms.propagationSeconds + EXIT_RESERVE_SECONDS + 2);
 }
+
+/**
+ * The recommendation status carries for a CounterService whose budget in force is `budget`.
+ * Hard mode exits at SIGTERM by design, so no drain of it asks for more time and its figure never
+ * goes below the grace it runs with: advice to shorten the grace of a pod that does not drain
+ * would be as wrong as advice to lengthen it.
+ */
+export function recommendGracePeriodFor(
+  budget: Budget | undefined,
+  observedLongestDrainSeconds: number,
+): number {
+  if (budget === undefined) return Math.ceil(observedLongestDrainSeconds);
+  const recommended = recommendGracePeriod(budget.terms, observedLongestDrainSeconds);
+  return budget.mode === 'Hard' ? Math.max(recommended, budget.gracePeriodSeconds) : recommended;
+}

@@ -4,7 +4,7 @@
 // Pure: no clock, no I/O; equal inputs give equal status, which is what lets the reconcile compare
 // it with the stored one and write nothing in steady state.
 import type { CounterService, CounterServiceStatus, DrainRecord, RolloutStatus } from './api/types.ts';
-import { type Budget, recommendGracePeriod } from './budget.ts';
+import { type Budget, recommendGracePeriodFor } from './budget.ts';
 import { selectorString } from './desired/index.ts';
 import { addDrains } from './drains.ts';
 import {
@@ -33,6 +33,8 @@ export interface StatusInput {
   overrides: readonly ConditionInput[];
   /** Drain records seen since the last write (the ledger's pending ones). */
   drains: readonly DrainRecord[];
+  /** Whether a pod UID still exists (DrainLedger.podExists): counted pods are remembered while they do. */
+  podExists?: (uid: string) => boolean;
 }
 
 export interface NextStatus {
@@ -67,10 +69,11 @@ export function nextStatus(input: StatusInput): NextStatus {
   const lastRollout = input.lastRollout ?? previous.lastRollout;
   if (lastRollout) status.lastRollout = lastRollout;
 
-  const terms = input.budget?.terms;
-  const { drains, added } = addDrains(previous.drains, input.drains, (longest) =>
-    terms ? recommendGracePeriod(terms, longest) : Math.ceil(longest),
-  );
+  const { budget, podExists } = input;
+  const { drains, added } = addDrains(previous.drains, input.drains, {
+    recommend: (longest) => recommendGracePeriodFor(budget, longest),
+    ...(podExists ? { podExists } : {}),
+  });
   if (drains.observed > 0) status.drains = drains;
   return { status, drainsAdded: added };
 }

@@ -243,7 +243,13 @@ export class CounterServiceReconciler {
     const key = objectKey(cs);
     const previous = cs.status ?? {};
     const pending = ledger.pending(key);
-    const { status, drainsAdded } = nextStatus({ cs, now, drains: pending, ...outcome });
+    const { status, drainsAdded } = nextStatus({
+      cs,
+      now,
+      drains: pending,
+      podExists: ledger.podExists,
+      ...outcome,
+    });
     if (hashOf(status) === hashOf(previous)) {
       ledger.settle(key, pending);
       return undefined;

@@ -1,5 +1,19 @@
 import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
+import {
+  DEFAULT_DRAIN_SLACK_MS,
+  type LogLevel,
+  MAX_DURATION_MS,
+  SHUTDOWN_MODES,
+  type ShutdownMode,
+  TEST_CRASH_TRIGGERS,
+  type TestCrashTrigger,
+  WORKLOAD_DEFAULTS,
+  WORKLOAD_ENV,
+  WORKLOAD_LOG_LEVELS,
+} from '../contracts/workload-env.ts';
+
+export type { LogLevel, ShutdownMode, TestCrashTrigger };
 
 /** The workload's configuration, read once from the environment at start-up. */
 export interface WorkloadConfig {
@@ -16,11 +30,9 @@ export interface WorkloadConfig {
   logLevel: LogLevel;
   /** The image this process runs as (set by the local cluster and by the operator), for logs and /healthz. */
   image: string;
+  /** Tests only (LASTCALL_TEST_CRASH): how SIGUSR2 crashes the process; undefined in production. */
+  testCrash: TestCrashTrigger | undefined;
 }
-
-export type ShutdownMode = 'graceful' | 'hard';
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** One refused variable: enough for the operator of the process to fix it without reading code. */
 export interface ConfigIssue {
@@ -30,13 +42,6 @@ export interface ConfigIssue {
 }
 
 export type ConfigResult = { ok: true; config: WorkloadConfig } | { ok: false; issues: ConfigIssue[] };
-
-/**
- * Extra time the default drain deadline grants beyond one unit of work: the Redis round trip,
- * retries with backoff through a short Redis outage, and closing the client.
- */
-export const DEFAULT_DRAIN_SLACK_MS = 5000;
-const MAX_DURATION_MS = 3_600_000;
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -64,66 +69,76 @@ export function parseConfig(env: Env): ConfigResult {
     return value;
   };
 
-  const port = read('PORT', 8080, integerIn(0, 65535), 'an integer from 0 to 65535 (0 picks a free port)');
-  const host = read('HOST', '0.0.0.0', hostOrAddress, 'an IPv4/IPv6 address or a DNS host name');
+  const E = WORKLOAD_ENV;
+  const D = WORKLOAD_DEFAULTS;
+  const port = read(E.port, D.port, integerIn(0, 65535), 'an integer from 0 to 65535 (0 picks a free port)');
+  const host = read(E.host, D.host, hostOrAddress, 'an IPv4/IPv6 address or a DNS host name');
   const redisUrl = read(
-    'REDIS_URL',
-    'redis://127.0.0.1:6379',
+    E.redisUrl,
+    D.redisUrl,
     redisUrlOrUndefined,
     'a URL like redis://host:6379 or rediss://host:6380 (scheme redis or rediss, a host, a port from 1 to 65535)',
   );
-  const redisPassword = env.REDIS_PASSWORD === '' ? undefined : env.REDIS_PASSWORD;
+  const redisPassword = env[E.redisPassword] === '' ? undefined : env[E.redisPassword];
   const counterKey = read(
-    'COUNTER_KEY',
-    'counter',
+    E.counterKey,
+    D.counterKey,
     (raw) => (/^[\x21-\x7e]{1,256}$/.test(raw) ? raw : undefined),
     '1 to 256 printable ASCII characters without spaces',
   );
-  const workDelayMs = read('WORK_DELAY_MS', 5000, integerIn(0, MAX_DURATION_MS), msRange(0));
-  const shutdownMode = read(
-    'SHUTDOWN_MODE',
-    'graceful' as ShutdownMode,
+  const workDelayMs = read(E.workDelayMs, D.workDelayMs, integerIn(0, MAX_DURATION_MS), msRange(0));
+  const shutdownMode = read<ShutdownMode>(
+    E.shutdownMode,
+    D.shutdownMode,
     // Case-insensitive so the CRD's spelling (Graceful | Hard) can be passed through unchanged.
-    (raw) => {
-      const mode = raw.toLowerCase();
-      return mode === 'graceful' || mode === 'hard' ? mode : undefined;
-    },
-    'graceful or hard',
+    (raw) => SHUTDOWN_MODES.find((mode) => mode === raw.toLowerCase()),
+    SHUTDOWN_MODES.join(' or '),
   );
-  const shutdownDelayMs = read('SHUTDOWN_DELAY_MS', 0, integerIn(0, MAX_DURATION_MS), msRange(0));
+  const shutdownDelayMs = read(
+    E.shutdownDelayMs,
+    D.shutdownDelayMs,
+    integerIn(0, MAX_DURATION_MS),
+    msRange(0),
+  );
   // The deadline counts from the signal: by default it covers the shutdown delay, one unit of work
   // accepted at its very end, and some slack.
   const drainTimeoutMs = read(
-    'DRAIN_TIMEOUT_MS',
+    E.drainTimeoutMs,
     shutdownDelayMs + workDelayMs + DEFAULT_DRAIN_SLACK_MS,
     integerIn(1, MAX_DURATION_MS),
     msRange(1),
   );
+  const drainTimeoutRaw = env[E.drainTimeoutMs];
   if (
-    env.DRAIN_TIMEOUT_MS &&
+    drainTimeoutRaw &&
     drainTimeoutMs <= shutdownDelayMs &&
-    !issues.some((i) => i.variable === 'DRAIN_TIMEOUT_MS')
+    !issues.some((i) => i.variable === E.drainTimeoutMs)
   ) {
     issues.push({
-      variable: 'DRAIN_TIMEOUT_MS',
-      value: env.DRAIN_TIMEOUT_MS,
-      allowed: `more than SHUTDOWN_DELAY_MS (${shutdownDelayMs}): the deadline counts from the signal and includes the delay`,
+      variable: E.drainTimeoutMs,
+      value: drainTimeoutRaw,
+      allowed: `more than ${E.shutdownDelayMs} (${shutdownDelayMs}): the deadline counts from the signal and includes the delay`,
     });
   }
   const terminationMessagePath = read(
-    'TERMINATION_MESSAGE_PATH',
-    '/dev/termination-log',
+    E.terminationMessagePath,
+    D.terminationMessagePath,
     (raw) => (isAbsolute(raw) && !raw.includes('\0') ? raw : undefined),
     'an absolute file path',
   );
-  const logLevel = read(
-    'LOG_LEVEL',
-    'info' as LogLevel,
-    (raw) => LOG_LEVELS.find((level) => level === raw.toLowerCase()),
-    `one of ${LOG_LEVELS.join(', ')}`,
+  const logLevel = read<LogLevel>(
+    E.logLevel,
+    D.logLevel,
+    (raw) => WORKLOAD_LOG_LEVELS.find((level) => level === raw.toLowerCase()),
+    `one of ${WORKLOAD_LOG_LEVELS.join(', ')}`,
   );
-  const image =
-    env.LASTCALL_IMAGE === undefined || env.LASTCALL_IMAGE === '' ? 'unknown' : env.LASTCALL_IMAGE;
+  const image = env[E.image] === undefined || env[E.image] === '' ? 'unknown' : (env[E.image] as string);
+  const testCrash = read<TestCrashTrigger | undefined>(
+    E.testCrash,
+    undefined,
+    (raw) => TEST_CRASH_TRIGGERS.find((trigger) => trigger === raw),
+    `${TEST_CRASH_TRIGGERS.join(' or ')} (tests only)`,
+  );
 
   if (issues.length > 0) return { ok: false, issues };
   return {
@@ -141,6 +156,7 @@ export function parseConfig(env: Env): ConfigResult {
       terminationMessagePath,
       logLevel,
       image,
+      testCrash,
     },
   };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { DEFAULT_DRAIN_SLACK_MS, formatIssue, parseConfig, redactCredentials } from './config.ts';
+import { DEFAULT_DRAIN_SLACK_MS } from '../contracts/workload-env.ts';
+import { formatIssue, parseConfig, redactCredentials } from './config.ts';
 
 describe('parseConfig', () => {
   test('defaults when nothing is set (DRAIN_TIMEOUT_MS follows WORK_DELAY_MS)', () => {
@@ -18,6 +19,7 @@ describe('parseConfig', () => {
         terminationMessagePath: '/dev/termination-log',
         logLevel: 'info',
         image: 'unknown',
+        testCrash: undefined,
       },
     });
   });
@@ -52,6 +54,7 @@ describe('parseConfig', () => {
         terminationMessagePath: '/tmp/x/termination-log',
         logLevel: 'debug',
         image: 'lastcall/workload:v2',
+        testCrash: undefined,
       },
     });
   });
@@ -67,6 +70,14 @@ describe('parseConfig', () => {
         allowed: expect.stringContaining('more than SHUTDOWN_DELAY_MS (3000)'),
       },
     ]);
+  });
+
+  test('the test-only crash trigger is read only when set', () => {
+    expect(parseConfig({ LASTCALL_TEST_CRASH: 'rejection' })).toMatchObject({
+      ok: true,
+      config: { testCrash: 'rejection' },
+    });
+    expect(parseConfig({ LOG_LEVEL: 'Silent' })).toMatchObject({ ok: true, config: { logLevel: 'silent' } });
   });
 
   test('an empty variable means "not set"', () => {
@@ -96,6 +107,8 @@ describe('parseConfig', () => {
     ['SHUTDOWN_DELAY_MS', 'NaN'],
     ['TERMINATION_MESSAGE_PATH', './termination-log'],
     ['LOG_LEVEL', 'loud'],
+    ['LOG_LEVEL', 'silently'],
+    ['LASTCALL_TEST_CRASH', 'segfault'],
   ])('refuses %s=%j', (variable, value) => {
     const result = parseConfig({ [variable]: value });
     expect(result.ok).toBe(false);

@@ -1,3 +1,5 @@
+import { type DrainReport, gracefulDrainReport } from '../contracts/drain-report.ts';
+
 /**
  * The graceful shutdown as a small state machine:
  *
@@ -11,27 +13,12 @@
  *   and idle keep-alive sockets are closed, because keep-alive clients keep sending to a pod whose
  *   endpoint is gone.
  * - draining: wait for open requests and for every pending increment, bounded by the deadline.
- * - stopped: Redis closed; the summary decides the exit code (0 drained, 1 deadline passed).
+ * - stopped: Redis closed; the report decides the exit code (contracts/drain-report.ts: drained, or
+ *   deadlinePassed with the abandoned increments counted).
  *
  * The deadline (DRAIN_TIMEOUT_MS) counts from the signal and covers all phases.
  */
 export type DrainPhase = 'serving' | 'delaying' | 'closing' | 'draining' | 'stopped';
-
-/** The drain summary: written to the termination message and logged. */
-export interface DrainSummary {
-  mode: 'graceful' | 'hard';
-  /** Increments promised and not yet confirmed when the signal arrived. */
-  pendingAtSignal: number;
-  /** Increments confirmed by Redis between the signal and the exit. */
-  completed: number;
-  /** Increments not confirmed when the process gave up (deadline passed, or hard mode). */
-  abandoned: number;
-  /** Milliseconds from the signal to the exit decision. */
-  drainMs: number;
-  exitCode: number;
-  /** Increments accepted after the signal (during SHUTDOWN_DELAY_MS or on open keep-alive sockets). */
-  acceptedDuringDrain: number;
-}
 
 /** What the drain needs from the rest of the process, each a single step. */
 export interface DrainSteps {
@@ -66,7 +53,7 @@ export class Drain {
   #phase: DrainPhase = 'serving';
   readonly #options: DrainOptions;
   readonly #now: () => number;
-  #result: Promise<DrainSummary> | undefined;
+  #result: Promise<DrainReport> | undefined;
 
   constructor(options: DrainOptions) {
     this.#options = options;
@@ -91,13 +78,13 @@ export class Drain {
    * Starts the drain. A second call (a second signal) returns undefined and changes nothing:
    * cutting the drain short would throw away the very increments it protects.
    */
-  start(): Promise<DrainSummary> | undefined {
+  start(): Promise<DrainReport> | undefined {
     if (this.#result !== undefined) return undefined;
     this.#result = this.#run();
     return this.#result;
   }
 
-  async #run(): Promise<DrainSummary> {
+  async #run(): Promise<DrainReport> {
     const { steps, shutdownDelayMs, drainTimeoutMs } = this.#options;
     const startedAt = this.#now();
     const atSignal = steps.counts();
@@ -131,15 +118,14 @@ export class Drain {
     await steps.closeRedis();
 
     const end = steps.counts();
-    const summary: DrainSummary = {
-      mode: 'graceful',
+    const summary = gracefulDrainReport({
+      finished: incrementsDone,
       pendingAtSignal: atSignal.pending,
       completed: end.completed - atSignal.completed,
       abandoned,
       drainMs: Math.round(this.#now() - startedAt),
-      exitCode: incrementsDone ? 0 : 1,
       acceptedDuringDrain: end.accepted - atSignal.accepted,
-    };
+    });
     this.#enter('stopped', { ...summary });
     return summary;
   }

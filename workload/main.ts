@@ -4,10 +4,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { type DrainReport, EXIT_CODES, hardExitReport } from '../contracts/drain-report.ts';
 import { createRequestListener } from './app.ts';
 import { formatIssue, parseConfig, redactCredentials } from './config.ts';
 import { Counter } from './counter.ts';
-import { Drain, type DrainSummary } from './drain.ts';
+import { armTestCrash, installCrashHandler } from './crash.ts';
+import { Drain } from './drain.ts';
 import { createMetrics } from './metrics.ts';
 import { PendingIncrements } from './pending.ts';
 import { writeTerminationMessage } from './termination.ts';
@@ -21,7 +23,7 @@ if (!parsed.ok) {
   const logger = pino({ base: { service: 'lastcall-workload' } }, destination);
   for (const issue of parsed.issues)
     logger.fatal({ ...issue }, `invalid configuration: ${formatIssue(issue)}`);
-  process.exit(2);
+  process.exit(EXIT_CODES.invalidConfig);
 }
 const config = parsed.config;
 const logger = pino(
@@ -164,19 +166,31 @@ server.listen(config.port, config.host, () => {
   );
 });
 server.on('error', (error) => {
-  logger.fatal({ err: error.message }, 'HTTP server failed');
-  process.exit(1);
+  // A server that cannot listen (port taken, address not local) is a crash: the crash path
+  // reports it with the crash exit code.
+  throw error;
 });
 
-function exit(summary: DrainSummary): never {
+installCrashHandler({
+  mode: config.shutdownMode,
+  terminationMessagePath: config.terminationMessagePath,
+  logger,
+  pending: () => pending.size,
+  draining: () => drain.phase !== 'serving',
+});
+armTestCrash(config.testCrash, logger);
+
+function exit(summary: DrainReport): never {
   metrics.abandoned.inc(summary.abandoned);
   metrics.drainSeconds.observe(summary.drainMs / 1000);
   writeTerminationMessage(config.terminationMessagePath, summary, logger);
-  const level = summary.exitCode === 0 ? 'info' : 'error';
-  logger[level](
-    { ...summary },
-    summary.exitCode === 0 ? 'drained' : 'drain deadline passed, increments abandoned',
-  );
+  const drained = summary.exitCode === EXIT_CODES.drained;
+  const message = drained
+    ? 'drained'
+    : summary.mode === 'hard'
+      ? 'hard mode exit, pending increments abandoned'
+      : 'drain deadline passed, increments abandoned';
+  logger[drained ? 'info' : 'error']({ ...summary }, message);
   logger.info({ exitCode: summary.exitCode }, 'exit');
   logger.flush();
   process.exit(summary.exitCode);
@@ -188,17 +202,8 @@ function onSignal(signal: NodeJS.Signals): void {
     // pending increment. A handler is still needed: as PID 1 in a container, Node would ignore
     // SIGTERM without one and live until the kubelet's SIGKILL, finishing work it should lose.
     const lost = pending.size;
-    const exitCode = signal === 'SIGINT' ? 130 : 143;
     logger.warn({ signal, pending: lost }, 'hard mode: exiting at the signal, pending increments are lost');
-    exit({
-      mode: 'hard',
-      pendingAtSignal: lost,
-      completed: 0,
-      abandoned: lost,
-      drainMs: 0,
-      exitCode,
-      acceptedDuringDrain: 0,
-    });
+    exit(hardExitReport(lost, signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM'));
   }
   if (drain.phase !== 'serving') {
     logger.warn({ signal, phase: drain.phase, pending: pending.size }, 'signal ignored: already draining');

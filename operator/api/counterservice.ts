@@ -1,6 +1,7 @@
 // The CounterService resource: the one source of truth for its CRD schema (crds/), its TypeScript
 // type and its defaults. Descriptions are what `kubectl explain counterservice.spec...` prints.
 import { Type } from '@sinclair/typebox';
+import { LOG_LEVELS } from '../../contracts/workload-env.ts';
 import { API_VERSION, COUNTER_SERVICE_KIND } from './constants.ts';
 import {
   ConditionSchema,
@@ -13,11 +14,12 @@ import {
 
 export const DRAIN_MODES = ['Graceful', 'Hard'] as const;
 export const SERVICE_TYPES = ['ClusterIP', 'NodePort'] as const;
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+// The workload's LOG_LEVEL values (contracts/workload-env.ts), offered as spec.logLevel.
+export { LOG_LEVELS };
 export const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 export const PHASES = ['Pending', 'Progressing', 'Ready', 'Degraded', 'Rejected'] as const;
 export const BUDGET_SOURCES = ['computed', 'override', 'kubernetes-default'] as const;
-export const DRAIN_OUTCOMES = ['Clean', 'Abandoned', 'Killed', 'Unknown'] as const;
+export const DRAIN_OUTCOMES = ['Clean', 'Abandoned', 'Killed', 'Hard', 'Crashed', 'Unknown'] as const;
 
 // An image reference: [registry[:port]/]path[:tag][@sha256:digest], with a tag or a digest required
 // so that every rollout is a deliberate change of image (an untagged image means :latest, which
@@ -407,8 +409,10 @@ export const DrainRecordSchema = Type.Object(
     ),
     outcome: StringEnum(DRAIN_OUTCOMES, {
       description:
-        'Clean (exit 0, nothing abandoned), Abandoned (exited but gave up pending work), Killed (SIGKILL or other ' +
-        'non-zero exit) or Unknown.',
+        'Clean (exit 0, nothing abandoned), Abandoned (the drain deadline passed: exit 1, the increments given up ' +
+        'counted), Killed (SIGKILL, exit 137: the grace period ran out, or the OOM killer), Hard (exited at SIGTERM ' +
+        'without draining, as Hard mode does), Crashed (an uncaught error: exit 70 with a crash report, or a ' +
+        'failing exit with no report) or Unknown.',
     }),
     exitCode: Type.Optional(
       Type.Integer({ description: 'Exit code of the workload container.', format: 'int32' }),
@@ -428,6 +432,12 @@ export const DrainRecordSchema = Type.Object(
     abandoned: Type.Optional(
       Type.Integer({ description: 'Work given up (increments lost).', minimum: 0, format: 'int64' }),
     ),
+    crash: Type.Optional(
+      Type.String({
+        description: 'For a Crashed drain: what crashed the workload, from its crash report.',
+        maxLength: 256,
+      }),
+    ),
   },
   { description: 'What one terminated pod reported.' },
 );
@@ -441,10 +451,32 @@ export const DrainsStatusSchema = Type.Object(
       format: 'int64',
     }),
     killed: Type.Integer({
-      description: 'Terminations killed by SIGKILL (exit 137) or failing otherwise.',
+      description:
+        'Terminations killed by SIGKILL (exit 137) before they finished draining: the only outcome a longer grace period can change.',
       minimum: 0,
       format: 'int64',
     }),
+    abandoned: Type.Optional(
+      Type.Integer({
+        description: 'Terminations whose drain deadline passed with increments still pending (exit 1).',
+        minimum: 0,
+        format: 'int64',
+      }),
+    ),
+    hard: Type.Optional(
+      Type.Integer({
+        description: 'Terminations that exited at SIGTERM without draining (Hard mode).',
+        minimum: 0,
+        format: 'int64',
+      }),
+    ),
+    crashed: Type.Optional(
+      Type.Integer({
+        description: 'Terminations that ended in a crash (exit 70, or a failing exit with no report).',
+        minimum: 0,
+        format: 'int64',
+      }),
+    ),
     abandonedIncrements: Type.Integer({
       description: 'Increments the workloads reported as abandoned.',
       minimum: 0,
@@ -456,7 +488,9 @@ export const DrainsStatusSchema = Type.Object(
     recommendedGracePeriodSeconds: Type.Optional(
       Type.Integer({
         description:
-          'A grace period derived from the observed drains (propagation + longest drain + margin).',
+          'A grace period derived from the observed drains (propagation + longest drain + margin). Killed ' +
+          'drains count as the whole grace in force after the preStop sleep; Hard and Crashed drains do not ' +
+          'count; in Hard mode it is never below the grace in force.',
         minimum: 0,
         format: 'int64',
       }),
@@ -465,6 +499,14 @@ export const DrainsStatusSchema = Type.Object(
       Type.Array(DrainRecordSchema, {
         description: 'The most recent terminations, newest first.',
         maxItems: 20,
+      }),
+    ),
+    countedPods: Type.Optional(
+      Type.Array(Type.String({ description: 'A pod UID.', maxLength: 128 }), {
+        description:
+          'UIDs of counted pods that may still be seen again (they existed at the last count), so that no ' +
+          'pod is counted twice however many drain at once. A UID leaves once its pod is gone.',
+        maxItems: 10000,
       }),
     ),
   },

@@ -1,13 +1,14 @@
 // The workload Deployment of a CounterService: pure, a plain object for server-side apply. Every
 // field set here is owned by the operator's field manager, so a hand edit of it is put back; fields
 // left out (e.g. revisionHistoryLimit) keep the API server's defaults and stay the user's to change.
+import { secondsToMs, WORKLOAD_DEFAULTS, WORKLOAD_ENV } from '../../contracts/workload-env.ts';
 import type { CounterService } from '../api/types.ts';
 import type { Budget } from '../budget.ts';
 import { ownedLabels, ownedMetadata, selectorLabels } from './labels.ts';
 
 export const CONTAINER_NAME = 'counter';
-export const CONTAINER_PORT = 8080;
-export const TERMINATION_MESSAGE_PATH = '/dev/termination-log';
+export const CONTAINER_PORT = WORKLOAD_DEFAULTS.port;
+export const TERMINATION_MESSAGE_PATH = WORKLOAD_DEFAULTS.terminationMessagePath;
 /** Non-root UID/GID of the workload: the "node" user the Dockerfile runs as (USER 1000:1000). */
 export const WORKLOAD_UID = 1000;
 /** Annotation on the pod template recording the budget formula, for humans reading the pod. */
@@ -139,36 +140,42 @@ export function desiredDeployment(cs: CounterService, budget: Budget) {
   };
 }
 
-/** The workload's environment (docs/architecture.md, "Workload configuration"). */
+/**
+ * The workload's environment, in the names and units of contracts/workload-env.ts (the workload
+ * parses it with workload/config.ts). The order is part of the pod template: changing it would
+ * roll every pod of every CounterService when the operator is upgraded.
+ */
 export function workloadEnv(cs: CounterService, budget: Budget): EnvVar[] {
   const spec = cs.spec;
+  const E = WORKLOAD_ENV;
   const env: EnvVar[] = [
-    { name: 'PORT', value: String(CONTAINER_PORT) },
-    { name: 'REDIS_URL', value: `redis://${spec.redis.address}` },
+    { name: E.port, value: String(CONTAINER_PORT) },
+    { name: E.redisUrl, value: `redis://${spec.redis.address}` },
   ];
   const secret = spec.redis.passwordSecretRef;
   if (secret) {
-    env.push({ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: secret.name, key: secret.key } } });
+    env.push({ name: E.redisPassword, valueFrom: { secretKeyRef: { name: secret.name, key: secret.key } } });
   }
   env.push(
-    { name: 'COUNTER_KEY', value: spec.redis.key ?? 'counter' },
-    { name: 'WORK_DELAY_MS', value: String((spec.work?.durationSeconds ?? 5) * 1000) },
+    { name: E.counterKey, value: spec.redis.key ?? WORKLOAD_DEFAULTS.counterKey },
+    // The work term of the budget itself: the grace period covers exactly the work the pod does.
+    { name: E.workDelayMs, value: String(secondsToMs(budget.terms.workSeconds)) },
   );
   if (budget.mode === 'Graceful') {
     env.push(
-      { name: 'SHUTDOWN_MODE', value: 'graceful' },
+      { name: E.shutdownMode, value: 'graceful' },
       // Counted from SIGTERM, which comes after the preStop sleep: ends before SIGKILL.
-      { name: 'DRAIN_TIMEOUT_MS', value: String(budget.drainTimeoutSeconds * 1000) },
+      { name: E.drainTimeoutMs, value: String(secondsToMs(budget.drainTimeoutSeconds)) },
       // The preStop sleep already kept the pod serving through endpoint propagation.
-      { name: 'SHUTDOWN_DELAY_MS', value: '0' },
+      { name: E.shutdownDelayMs, value: '0' },
     );
   } else {
     // Hard: exit at SIGTERM, losing pending increments (the article's hard version).
-    env.push({ name: 'SHUTDOWN_MODE', value: 'hard' });
+    env.push({ name: E.shutdownMode, value: 'hard' });
   }
   env.push(
-    { name: 'TERMINATION_MESSAGE_PATH', value: TERMINATION_MESSAGE_PATH },
-    { name: 'LOG_LEVEL', value: spec.logLevel ?? 'info' },
+    { name: E.terminationMessagePath, value: TERMINATION_MESSAGE_PATH },
+    { name: E.logLevel, value: spec.logLevel ?? WORKLOAD_DEFAULTS.logLevel },
   );
   return env;
 }

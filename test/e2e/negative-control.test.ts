@@ -15,6 +15,9 @@ test('hard mode loses increments answered 2xx during a rolling update', async ()
   expect(result.sent).toBe(CONTROL.rate * CONTROL.durationSeconds);
   expect(result.lost).toBeGreaterThan(0);
   expect(result.counter).toBeLessThan(result.ok);
-  // the operator saw the loss too: the old pod's record says work was abandoned or the pod was killed
-  expect(result.drains.some((d) => d.outcome !== 'Clean')).toBe(true);
+  // the operator saw the loss too: the old pod exited at SIGTERM without draining (Hard, not
+  // Killed: no grace period would have saved it) and reported what it abandoned
+  expect(result.drainsMissing).toEqual([]);
+  expect(result.drains.map((d) => d.outcome)).toEqual(['Hard']);
+  expect(Number(result.drains[0]?.abandoned)).toBeGreaterThan(0);
 });

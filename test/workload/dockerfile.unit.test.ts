@@ -86,6 +86,8 @@ describe.each([
       s.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args),
     );
     expect(copies).toContain(`${target}/ ./${target}/`);
+    // The operator–workload contracts: both sides import them (contracts/*.ts).
+    expect(copies).toContain('contracts/ ./contracts/');
     expect(copies).toContain('--from=deps /app/node_modules ./node_modules');
     const deps = dockerfile.stages.find((s) => s.name === 'deps');
     expect(deps?.instructions.find((i) => i.keyword === 'RUN')?.args).toMatch(/npm ci --omit=dev/);
@@ -137,7 +139,14 @@ test('.dockerignore keeps tests and everything else out of the build context', (
     .filter((l) => l !== '' && !l.startsWith('#'));
   expect(patterns[0]).toBe('*');
   expect(patterns).toEqual(
-    expect.arrayContaining(['!package.json', '!package-lock.json', '!workload/', '!operator/', '!kube/']),
+    expect.arrayContaining([
+      '!package.json',
+      '!package-lock.json',
+      '!workload/',
+      '!operator/',
+      '!kube/',
+      '!contracts/',
+    ]),
   );
   expect(patterns.at(-1)).toBe('**/*.test.ts');
 });
