@@ -11,6 +11,13 @@ export interface ImageEntry {
   env: Record<string, string>;
   /** The image's user ("uid" or "uid:gid"), like a Dockerfile USER; root when absent. */
   user?: string;
+  /** The image's working directory (a Dockerfile WORKDIR), used when the pod sets none. */
+  workingDir?: string;
+  /**
+   * The image's volumes (a Dockerfile VOLUME, e.g. /data for redis): a directory of the pod's own
+   * is mounted there unless the pod mounts a volume at that path, as a container runtime does.
+   */
+  volumes?: string[];
 }
 
 export interface ImageMap {
@@ -52,11 +59,25 @@ export function parseImageMap(raw: unknown): ImageMap {
         `images.json: images["${repo}"].user must be "uid" or "uid:gid", got ${JSON.stringify(e.user)}`,
       );
     }
+    if (e.workingDir !== undefined && (typeof e.workingDir !== 'string' || !e.workingDir.startsWith('/'))) {
+      throw new Error(
+        `images.json: images["${repo}"].workingDir must be an absolute path, got ${JSON.stringify(e.workingDir)}`,
+      );
+    }
+    const volumes = stringArray(e.volumes ?? [], `images["${repo}"].volumes`);
+    const relative = volumes.find((v) => !v.startsWith('/') || v.split('/').includes('..'));
+    if (relative !== undefined) {
+      throw new Error(
+        `images.json: images["${repo}"].volumes must hold absolute paths without "..", got ${JSON.stringify(relative)}`,
+      );
+    }
     out[repo] = {
       entrypoint: stringArray(e.entrypoint ?? [], `images["${repo}"].entrypoint`),
       args: stringArray(e.args ?? [], `images["${repo}"].args`),
       env: env as Record<string, string>,
       ...(typeof e.user === 'string' ? { user: e.user } : {}),
+      ...(typeof e.workingDir === 'string' ? { workingDir: e.workingDir } : {}),
+      ...(volumes.length > 0 ? { volumes } : {}),
     };
   }
   return { images: out };
@@ -97,6 +118,8 @@ export interface ResolvedCommand {
   argv: string[];
   imageEnv: Record<string, string>;
   imageUser: string | undefined;
+  imageWorkingDir: string | undefined;
+  imageVolumes: string[];
 }
 
 /**
@@ -131,5 +154,11 @@ export function resolveCommand(
   }
   const imageEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(entry.env)) imageEnv[k] = expandPlaceholders(v, p);
-  return { argv, imageEnv, imageUser: entry.user };
+  return {
+    argv,
+    imageEnv,
+    imageUser: entry.user,
+    imageWorkingDir: entry.workingDir,
+    imageVolumes: entry.volumes ?? [],
+  };
 }

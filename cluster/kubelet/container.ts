@@ -99,6 +99,9 @@ export class ContainerRunner {
   private env: Record<string, string> = {};
   private pullFailures = 0;
   private identity: ProcessIdentity = { uid: 0, gid: 0, groups: [], noNewPrivs: false, readOnlyRoot: false };
+  /** The image's WORKDIR and VOLUMEs (images.json), read with its command. */
+  private imageWorkingDir: string | undefined;
+  private imageVolumes: string[] = [];
   private readonly backoff = new CrashBackoff();
   /** Set when the pod terminates: no more restarts, no more liveness/startup probes. */
   private readonly stopping = new AbortController();
@@ -174,6 +177,27 @@ export class ContainerRunner {
     };
   }
 
+  /**
+   * A directory of the pod's own for each image volume the pod does not mount a volume over
+   * (a container runtime creates one for a Dockerfile VOLUME). Kept for the pod's lifetime, so
+   * data written there (redis's append-only file) survives a container restart, as on a node.
+   */
+  private imageVolumeMounts(): BindMount[] {
+    const mounted = new Set((this.spec.volumeMounts ?? []).map((m) => m.mountPath));
+    return this.imageVolumes
+      .filter((path) => !mounted.has(path))
+      .map((path) => {
+        const source = join(
+          this.ctx.dir.containerDir(this.spec.name),
+          'image-volumes',
+          path.replaceAll('/', '_'),
+        );
+        mkdirSync(source, { recursive: true });
+        chownSync(source, this.identity.uid, this.identity.gid);
+        return { source, target: path, directory: true };
+      });
+  }
+
   private home(): string {
     const dir = join(this.ctx.dir.containerDir(this.spec.name), 'home');
     mkdirSync(dir, { recursive: true });
@@ -202,6 +226,7 @@ export class ContainerRunner {
           ]
         : []),
       ...volumeMounts(this.spec, this.ctx.volumes, SERVICE_ACCOUNT_DIR),
+      ...this.imageVolumeMounts(),
     ];
     for (const m of mounts) {
       if (existsSync(m.target)) continue;
@@ -226,6 +251,8 @@ export class ContainerRunner {
         REPO: this.ctx.repo,
         POD_IP: twin,
       });
+      this.imageWorkingDir = resolved.imageWorkingDir;
+      this.imageVolumes = resolved.imageVolumes;
       this.identity = processIdentity(
         p.spec.securityContext,
         this.spec.securityContext,
@@ -278,7 +305,7 @@ export class ContainerRunner {
     const proc = new ContainerProcess({
       argv,
       env: this.env,
-      cwd: this.spec.workingDir ?? '/',
+      cwd: this.spec.workingDir ?? this.imageWorkingDir ?? '/',
       logFile,
       mounts: this.mounts(),
       pidDir: this.ctx.pidDir,

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loopbackTwin, parseCidr } from '../../cluster/addresses.ts';
-import { imageRepository, loadImageMap, resolveCommand } from '../../cluster/images.ts';
+import { imageRepository, loadImageMap, parseImageMap, resolveCommand } from '../../cluster/images.ts';
 import { CrashBackoff, shouldRestart } from '../../cluster/kubelet/backoff.ts';
 import { Deadline } from '../../cluster/kubelet/deadline.ts';
 import { buildEnv, ContainerConfigError, expand, type PodFacts } from '../../cluster/kubelet/env.ts';
@@ -96,19 +96,46 @@ describe('images', () => {
     expect(imageRepository('lastcall/workload:v2')).toBe('lastcall/workload');
     expect(imageRepository('localhost:5000/lastcall/operator')).toBe('lastcall/operator');
   });
-  test('redis binds to the pod twin with /usr/bin/redis-server', () => {
+  test('redis binds to the pod twin with /usr/bin/redis-server, durable by default, in /data', () => {
     const r = resolveCommand(map, 'redis:7', undefined, undefined, p);
     expect(r.argv.slice(0, 3)).toEqual(['/usr/bin/redis-server', '--bind', '127.244.0.5']);
+    const option = (name: string): string | undefined => r.argv[r.argv.indexOf(name) + 1];
+    expect(option('--appendonly')).toBe('yes');
+    expect(option('--appendfsync')).toBe('everysec');
+    expect(option('--maxmemory-policy')).toBe('noeviction');
+    expect(option('--dir')).toBe('/data');
+    expect(r.imageWorkingDir).toBe('/data');
+    expect(r.imageVolumes).toEqual(['/data']);
+  });
+  test('a pod giving redis options keeps the twin binding (it sits in the entrypoint)', () => {
+    expect(resolveCommand(map, 'redis', undefined, ['--appendonly', 'no'], p).argv).toEqual([
+      '/usr/bin/redis-server',
+      '--bind',
+      '127.244.0.5',
+      '--port',
+      '6379',
+      '--appendonly',
+      'no',
+    ]);
+  });
+  test('image volumes and working dirs must be absolute', () => {
+    const entry = { entrypoint: ['x'] };
+    expect(() => parseImageMap({ images: { a: { ...entry, volumes: ['data'] } } })).toThrow(
+      /images\["a"\]\.volumes must hold absolute paths without "\.\.", got "data"/,
+    );
+    expect(() => parseImageMap({ images: { a: { ...entry, workingDir: 'data' } } })).toThrow(
+      /images\["a"\]\.workingDir must be an absolute path, got "data"/,
+    );
   });
   test('workload gets HOST = the pod twin; command replaces entrypoint and args, args alone replace args', () => {
     const w = resolveCommand(map, 'lastcall/workload:v1', undefined, undefined, p);
     expect(w.argv).toEqual(['/n/node', '/repo/workload/main.ts']);
     expect(w.imageEnv).toEqual({ HOST: '127.244.0.5' });
     expect(resolveCommand(map, 'redis', ['sh'], undefined, p).argv).toEqual(['sh']);
-    expect(resolveCommand(map, 'redis', undefined, ['--port', '1'], p).argv).toEqual([
-      '/usr/bin/redis-server',
-      '--port',
-      '1',
+    expect(resolveCommand(map, 'lastcall/workload', undefined, ['--x'], p).argv).toEqual([
+      '/n/node',
+      '/repo/workload/main.ts',
+      '--x',
     ]);
   });
   test('busybox needs a command; unknown images are named', () => {
