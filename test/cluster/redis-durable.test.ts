@@ -34,7 +34,9 @@ describe.runIf(local)('the local cluster Redis', () => {
       async () => {
         const pod = await api.get<PodJson>(`/api/v1/namespaces/${ns}/pods/redis`);
         const status = pod.status?.containerStatuses?.[0] as
-          | (NonNullable<NonNullable<PodJson['status']>['containerStatuses']>[number] & { containerID?: string })
+          | (NonNullable<NonNullable<PodJson['status']>['containerStatuses']>[number] & {
+              containerID?: string;
+            })
           | undefined;
         const id = /^lastcall:\/\/(\d+)$/.exec(status?.containerID ?? '');
         const ip = pod.status?.podIP;
