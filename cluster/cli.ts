@@ -1,6 +1,15 @@
-// npm run cluster -- up | down | status | env [--state-dir DIR] [--control-plane] [--json]
+// npm run cluster -- up | down | status | env | restart NAME [--state-dir DIR] [--control-plane] [--endpoint-delay S] [--json]
 import { parseArgs } from 'node:util';
-import { type ComponentSet, defaultStateDir, down, status, up } from './launcher.ts';
+import {
+  type ComponentSet,
+  defaultStateDir,
+  down,
+  restartableComponents,
+  restartComponent,
+  status,
+  up,
+} from './launcher.ts';
+import { parseEndpointDelay } from './proxy/endpoint-delay.ts';
 
 const usage = `usage: npm run cluster -- <command> [options]
 
@@ -9,10 +18,15 @@ commands:
   down      stop every process of the cluster and remove its state
   status    show what runs, where, and where the logs are
   env       print shell exports; use as: eval "$(npm run --silent cluster -- env)"
+  restart NAME  stop one component and start it again (${restartableComponents.join(', ')})
 
 options:
   --state-dir DIR     state directory (default ${defaultStateDir})
   --control-plane     up: start etcd, kube-apiserver, kube-controller-manager and kube-scheduler only (no node)
+  --endpoint-delay S  up: seconds between an EndpointSlice change and the service proxy's routing
+                      change (default 0; fractions allowed). Recorded in the cluster's state; on a
+                      running cluster it takes effect at once (npm run cluster -- up --endpoint-delay 0
+                      sets it back). Real kube-proxy takes about 0.2-1 s, cloud load balancers seconds.
   --json              status: print JSON
 `;
 
@@ -29,6 +43,7 @@ function parse() {
     options: {
       'state-dir': { type: 'string' },
       'control-plane': { type: 'boolean', default: false },
+      'endpoint-delay': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -46,7 +61,22 @@ if (values.help) {
 }
 const [command, ...extra] = positionals;
 if (command === undefined) fail('missing command');
+const restartTarget = command === 'restart' ? extra.shift() : undefined;
+if (command === 'restart' && restartTarget === undefined) {
+  fail(`restart: name the component (${restartableComponents.join(', ')})`);
+}
 if (extra.length > 0) fail(`unexpected argument(s): ${extra.join(' ')}`);
+let endpointDelaySeconds: number | undefined;
+if (values['endpoint-delay'] !== undefined) {
+  if (command !== 'up') fail('--endpoint-delay is an option of up');
+  if (values['control-plane'])
+    fail('--endpoint-delay needs the node (its service proxy): drop --control-plane');
+  try {
+    endpointDelaySeconds = parseEndpointDelay(values['endpoint-delay'], '--endpoint-delay');
+  } catch (error) {
+    fail((error as Error).message);
+  }
+}
 const stateDir = values['state-dir'];
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -54,7 +84,12 @@ try {
   switch (command) {
     case 'up': {
       const components: ComponentSet = values['control-plane'] ? 'control-plane' : 'all';
-      const cluster = await up({ stateDir, components, onProgress: progress });
+      const cluster = await up({
+        stateDir,
+        components,
+        onProgress: progress,
+        ...(endpointDelaySeconds === undefined ? {} : { endpointDelaySeconds }),
+      });
       const envCommand = `npm run --silent cluster -- env${stateDir === undefined ? '' : ` --state-dir ${shellQuote(stateDir)}`}`;
       process.stdout.write(
         `cluster up: API server ${cluster.server}\nkubeconfig: ${cluster.kubeconfig}\n` +
@@ -74,6 +109,14 @@ try {
         process.stdout.write(formatStatus(current));
       }
       process.exitCode = current.running ? 0 : 1;
+      break;
+    }
+    case 'restart': {
+      const { downSeconds } = await restartComponent(restartTarget as string, {
+        stateDir,
+        onProgress: progress,
+      });
+      process.stdout.write(`${restartTarget} restarted (down ${downSeconds.toFixed(1)} s)\n`);
       break;
     }
     case 'env': {
@@ -101,6 +144,11 @@ function formatStatus(current: Awaited<ReturnType<typeof status>>): string {
     `cluster in ${current.stateDir}: ${current.running ? 'running' : 'NOT healthy'}`,
     `API server: ${current.server ?? '?'}`,
     `kubeconfig: ${current.kubeconfig ?? '?'}`,
+    ...(current.endpointDelaySeconds
+      ? [
+          `service proxy endpoint delay: ${current.endpointDelaySeconds} s (EndpointSlice change to routing change)`,
+        ]
+      : []),
     ...(current.network === undefined
       ? []
       : [

@@ -52,6 +52,12 @@ export interface UpOptions {
   onProgress?: (line: string) => void;
   /** `all` (default): the control plane, the kubelet and the service proxy. `control-plane`: no node. */
   components?: ComponentSet;
+  /**
+   * The service proxy's delay between an EndpointSlice change and its routing change, seconds
+   * (cluster/proxy/endpoint-delay.ts). Recorded in cluster.json; on a running cluster it is
+   * changed at once (setEndpointDelay); undefined keeps what the cluster has (a new one: 0).
+   */
+  endpointDelaySeconds?: number;
 }
 
 export interface ComponentStatus {
@@ -78,6 +84,8 @@ export interface ClusterStatus {
   components: ComponentStatus[];
   /** Live pod process groups the kubelet recorded. */
   podProcessGroups: number;
+  /** The service proxy's endpoint delay (cluster.json), seconds. */
+  endpointDelaySeconds?: number;
 }
 
 export const defaultStateDir = join(repoRoot, '.lastcall', 'cluster');
@@ -132,12 +140,17 @@ export async function up(opts: UpOptions = {}): Promise<ClusterHandle> {
       progress(`waiting for process ${owner}, which is starting or stopping the cluster in ${stateDir}`),
     async () => {
       const existing = await reuseRunning(stateDir, wanted, progress);
-      if (existing !== undefined) return existing;
+      if (existing !== undefined) {
+        if (opts.endpointDelaySeconds !== undefined) {
+          await applyEndpointDelay(stateDir, opts.endpointDelaySeconds, progress);
+        }
+        return existing;
+      }
       // Ports are chosen free, but another process may bind one before the
       // component does (ports.ts). A few times is bad luck; more is reported.
       for (let attempt = 1; ; attempt++) {
         try {
-          return await startFresh(stateDir, wanted, progress);
+          return await startFresh(stateDir, wanted, opts.endpointDelaySeconds ?? 0, progress);
         } catch (error) {
           const portTaken = error instanceof ComponentFailed && /address already in use/i.test(error.message);
           if (!portTaken || attempt >= PORT_RACE_ATTEMPTS) throw error;
@@ -209,10 +222,101 @@ export async function status(opts: { stateDir?: string } = {}): Promise<ClusterS
           kubeconfig: state.kubeconfig,
           binDir: state.binDir,
           network: state.network ?? defaultNetwork,
+          endpointDelaySeconds: state.endpointDelaySeconds ?? 0,
         }),
     components,
     podProcessGroups,
   };
+}
+
+/**
+ * Changes the service proxy's endpoint delay of the running cluster in `stateDir`: in effect for
+ * the proxy when this returns, and recorded in cluster.json so a restarted proxy keeps it.
+ * Returns the delay it replaced.
+ */
+export async function setEndpointDelay(
+  seconds: number,
+  opts: { stateDir?: string; onProgress?: (line: string) => void } = {},
+): Promise<number> {
+  const stateDir = resolve(opts.stateDir ?? defaultStateDir);
+  const progress = progressReporter(opts.onProgress);
+  return withLock(
+    stateDir,
+    (owner) =>
+      progress(`waiting for process ${owner}, which is starting or stopping the cluster in ${stateDir}`),
+    () => applyEndpointDelay(stateDir, seconds, progress),
+  );
+}
+
+async function applyEndpointDelay(stateDir: string, seconds: number, progress: Progress): Promise<number> {
+  const state = await readJson<ClusterState>(statePaths(stateDir).cluster);
+  if (state === undefined)
+    throw new Error(`no cluster in ${stateDir}; start one with: npm run cluster -- up`);
+  if (state.components !== 'all') {
+    throw new Error(
+      `the cluster in ${stateDir} has no node, hence no service proxy (started with --control-plane)`,
+    );
+  }
+  const before = state.endpointDelaySeconds ?? 0;
+  const url = `http://127.0.0.1:${state.ports.proxyHealth}/endpoint-delay?seconds=${seconds}`;
+  const response = await httpCall('PUT', url).catch((error: unknown) => ({
+    status: 0,
+    body: (error as Error).message,
+  }));
+  if (response.status !== 200) {
+    throw new Error(
+      `the service proxy did not take the endpoint delay ${seconds} s: ${response.status} ${response.body}`,
+    );
+  }
+  await writeJson(statePaths(stateDir).cluster, { ...state, endpointDelaySeconds: seconds });
+  if (before !== seconds) progress(`service proxy endpoint delay: ${before} s -> ${seconds} s`);
+  return before;
+}
+
+/** The components `restartComponent` can restart: the ones whose restart a test or a fault needs. */
+export const restartableComponents = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'proxy'];
+
+/**
+ * Stops one component of the running cluster in `stateDir` (SIGTERM to its process group, SIGKILL
+ * after 10 s) and starts it again with the same flags, ports and state, waiting until it is healthy.
+ * The fault experiments use it for kube-apiserver: every client's watch breaks and reconnects.
+ */
+export async function restartComponent(
+  name: string,
+  opts: { stateDir?: string; onProgress?: (line: string) => void } = {},
+): Promise<{ downSeconds: number }> {
+  if (!restartableComponents.includes(name)) {
+    throw new Error(`cannot restart "${name}"; restartable: ${restartableComponents.join(', ')}`);
+  }
+  const stateDir = resolve(opts.stateDir ?? defaultStateDir);
+  const progress = progressReporter(opts.onProgress);
+  return withLock(
+    stateDir,
+    (owner) =>
+      progress(`waiting for process ${owner}, which is starting or stopping the cluster in ${stateDir}`),
+    async () => {
+      const paths = statePaths(stateDir);
+      const state = await readJson<ClusterState>(paths.cluster);
+      if (state === undefined) throw new Error(`no cluster in ${stateDir}`);
+      const layout = layoutOf(stateDir, state);
+      const component =
+        name === 'kube-apiserver'
+          ? apiserver(layout)
+          : name === 'kube-controller-manager'
+            ? controllerManager(layout)
+            : name === 'kube-scheduler'
+              ? await scheduler(layout)
+              : proxy(layout);
+      const pids = await PidFile.load(paths.pids);
+      const record = pids.records.get(name);
+      const begin = Date.now();
+      if (record !== undefined) await stopDaemons([record]);
+      progress(`${name} stopped`);
+      const started: Daemon[] = [];
+      await launch(component, layout, pids, started, progress);
+      return { downSeconds: (Date.now() - begin) / 1000 };
+    },
+  );
 }
 
 async function reuseRunning(
@@ -261,6 +365,7 @@ async function reuseRunning(
 async function startFresh(
   stateDir: string,
   wanted: ComponentSet,
+  endpointDelaySeconds: number,
   progress: Progress,
 ): Promise<ClusterHandle> {
   const paths = statePaths(stateDir);
@@ -290,6 +395,7 @@ async function startFresh(
     ports,
     network,
     components: wanted,
+    ...(endpointDelaySeconds === 0 ? {} : { endpointDelaySeconds }),
     createdAt: new Date().toISOString(),
   };
   const layout = layoutOf(stateDir, state);
@@ -482,6 +588,7 @@ function layoutOf(stateDir: string, state: ClusterState): ClusterLayout {
     pki: pkiLayout(paths.pki),
     ports: state.ports,
     network: state.network ?? defaultNetwork,
+    endpointDelaySeconds: state.endpointDelaySeconds ?? 0,
     kubeconfigs: Object.fromEntries(
       identities.map((identity) => [
         identity,

@@ -12,6 +12,8 @@ export interface ClusterLayout {
   ports: Ports;
   /** This cluster's pod network and service range (network-plan.ts), recorded in cluster.json. */
   network: ClusterNetwork;
+  /** The service proxy's delay between an EndpointSlice change and its routing change, seconds. */
+  endpointDelaySeconds: number;
   /** Kubeconfig file per client identity (pki.ts). */
   kubeconfigs: Record<keyof Pki['clients'], string>;
 }

@@ -16,6 +16,8 @@ export function proxy(layout: ClusterLayout): Component {
         layout.kubeconfigs['kube-proxy'],
         '--health-port',
         String(layout.ports.proxyHealth),
+        '--endpoint-delay',
+        String(layout.endpointDelaySeconds),
       ],
       cwd: layout.repoRoot,
       endpoint: url,

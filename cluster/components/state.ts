@@ -30,6 +30,11 @@ export interface ClusterState {
    */
   network?: ClusterNetwork;
   components: ComponentSet;
+  /**
+   * Seconds between an EndpointSlice change and the service proxy's routing change (absent: 0).
+   * `up --endpoint-delay S` sets it, also on a running cluster (launcher.ts setEndpointDelay).
+   */
+  endpointDelaySeconds?: number;
   createdAt: string;
   /** Set once every asked-for component is healthy and the node (if any) is Ready. */
   readyAt?: string;

@@ -6,23 +6,32 @@ import { loopbackTwin } from '../addresses.ts';
 import { minimalConnection } from '../kubelet/kube/kubeconfig.ts';
 import { type KubeObject, Reflector } from '../kubelet/kube/reflector.ts';
 import { KubeApi } from '../kubelet/kube/rest.ts';
+import { DelayedView, parseEndpointDelay } from './endpoint-delay.ts';
 import { backendsFor, type EndpointSlice, RoundRobin } from './endpoints.ts';
 import { desiredRoutes, type Route, type Service } from './routes.ts';
 
 /**
  * The lastcall service proxy: a userspace kube-proxy for loopback. Wiring only; the choices live in
  * routes.ts (what to listen on) and endpoints.ts (where a new connection goes).
- *   node cluster/proxy/main.ts --kubeconfig F --health-port H
+ *   node cluster/proxy/main.ts --kubeconfig F --health-port H [--endpoint-delay S]
+ * --endpoint-delay: seconds between an EndpointSlice change and its routing change (endpoint-delay.ts);
+ * changed at run time with PUT <health>/endpoint-delay?seconds=S.
  */
 const log = pino({ name: 'proxy' });
 const { values } = parseArgs({
-  options: { kubeconfig: { type: 'string' }, 'health-port': { type: 'string' } },
+  options: {
+    kubeconfig: { type: 'string' },
+    'health-port': { type: 'string' },
+    'endpoint-delay': { type: 'string', default: '0' },
+  },
 });
 if (!values.kubeconfig) throw new Error('--kubeconfig is required');
 const healthPort = Number(values['health-port']);
 if (!Number.isInteger(healthPort) || healthPort < 1 || healthPort > 65535) {
   throw new Error(`--health-port "${values['health-port']}" is not a port (1-65535)`);
 }
+
+const endpointDelaySeconds = parseEndpointDelay(values['endpoint-delay'] ?? '0', '--endpoint-delay');
 
 // The minimal kubeconfig reader keeps @kubernetes/client-node (about 90 MB resident) out of the proxy.
 const api = new KubeApi(minimalConnection(values.kubeconfig));
@@ -48,18 +57,23 @@ const services = new Reflector<KubeObject>({
   log,
   onChange: () => schedule(),
 });
+/**
+ * What new connections are routed by: the watch's slices, each change applied --endpoint-delay
+ * after the watch delivered it (no delay during the first sync: the proxy starts with what exists).
+ */
+const routedSlices = new DelayedView<EndpointSlice>(0);
 const slices = new Reflector<KubeObject>({
   api,
   path: '/apis/discovery.k8s.io/v1/endpointslices',
   log,
-  onChange: () => {},
+  onChange: (key, current) => routedSlices.update(key, current as unknown as EndpointSlice | undefined),
 });
 
 function slicesOf(service: string): EndpointSlice[] {
   const [ns, name] = service.split('/') as [string, string];
-  return (slices.list() as unknown as EndpointSlice[]).filter(
-    (s) => s.metadata.namespace === ns && s.metadata.labels?.['kubernetes.io/service-name'] === name,
-  );
+  return routedSlices
+    .values()
+    .filter((s) => s.metadata.namespace === ns && s.metadata.labels?.['kubernetes.io/service-name'] === name);
 }
 
 /**
@@ -162,6 +176,26 @@ const health = http.createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     return;
   }
+  if (url.pathname === '/endpoint-delay') {
+    // GET: the current delay; PUT ?seconds=S: a new one, in effect when the answer arrives.
+    if (req.method === 'PUT') {
+      try {
+        const seconds = parseEndpointDelay(url.searchParams.get('seconds') ?? '', 'seconds');
+        routedSlices.setDelay(seconds);
+        log.info({ endpointDelaySeconds: seconds }, 'endpoint delay changed');
+      } catch (error) {
+        res.writeHead(400, { 'content-type': 'text/plain' }).end((error as Error).message);
+        return;
+      }
+    } else if (req.method !== 'GET') {
+      res.writeHead(405, { allow: 'GET, PUT' }).end();
+      return;
+    }
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ seconds: routedSlices.delaySeconds, pending: routedSlices.pending }));
+    return;
+  }
   const ok = url.pathname === '/healthz' ? ready : url.pathname === '/livez';
   res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok' : 'not ready');
 });
@@ -171,15 +205,17 @@ async function main(): Promise<void> {
   const server = await api.server();
   apiServer = { host: loopbackTwin(server.hostname), port: Number(server.port || 443) };
   await Promise.all([services.start(), slices.start()]);
+  routedSlices.setDelay(endpointDelaySeconds);
   reconcile();
   ready = true;
-  log.info({ listeners: listeners.size }, 'first sync done, proxy ready');
+  log.info({ listeners: listeners.size, endpointDelaySeconds }, 'first sync done, proxy ready');
 }
 
 function shutdown(signal: string): void {
   log.info({ signal }, 'proxy shutting down');
   services.stop();
   slices.stop();
+  routedSlices.stop();
   for (const l of listeners.values()) l.server.close();
   health.close();
   setTimeout(() => process.exit(0), 100).unref();
