@@ -38,7 +38,9 @@ interface Drains {
     outcome: string;
     exitCode?: number;
     completed?: number;
+    abandoned?: number;
     pendingAtSignal?: number;
+    drainSeconds?: number;
   }>;
 }
 
@@ -99,12 +101,13 @@ async function readyPods(selector: string): Promise<Pod[]> {
 describe('drain observation', () => {
   test('a pod deleted with work in flight drains cleanly and is recorded once', async ({ skip }) => {
     if (!hasNode) skip('the cluster has no node to run pods');
-    // Grace period 1 propagation + 2 work + 2 cleanup + 3 margin = 8 s.
+    // Grace period 1 propagation + 4 work + 2 cleanup + 3 margin = 10 s; the workload's deadline
+    // is 10 - 1 - 2 = 7 s after SIGTERM.
     await create(
       client,
       counterServices,
       counterService('drainer', namespace.name, {
-        work: { durationSeconds: 2 },
+        work: { durationSeconds: 4 },
         drain: { propagationSeconds: 1 },
       }),
     );
@@ -117,7 +120,7 @@ describe('drain observation', () => {
       { timeoutMs: 120_000, intervalMs: 500 },
     );
     if (!pod?.status?.podIP) throw new Error('pod has no IP');
-    // Three increments in flight (each takes 2 s), then the deletion.
+    // Three increments in flight (each takes 4 s), then the deletion.
     const base = `http://${loopbackTwin(pod.status.podIP)}:8080`;
     for (let i = 0; i < 3; i++) {
       const response = await fetch(`${base}/incr`, { method: 'POST' });
@@ -136,10 +139,19 @@ describe('drain observation', () => {
       outcome: 'Clean',
       exitCode: 0,
     });
-    expect(drains.recent?.[0]?.pendingAtSignal).toBeGreaterThanOrEqual(0);
-    expect(drains.longestDrainSeconds).toBeGreaterThanOrEqual(0);
-    // propagation + longest drain + margin, at least propagation + 1 + 2.
-    expect(drains.recommendedGracePeriodSeconds).toBeGreaterThanOrEqual(4);
+    // SIGTERM comes 1 s (the preStop sleep) after the DELETE, well within the 4 s of work: the
+    // increments were still in flight then, and the drain finished every one of them.
+    const [record] = drains.recent ?? [];
+    expect(record?.pendingAtSignal).toBeGreaterThan(0);
+    expect(record?.pendingAtSignal).toBeLessThanOrEqual(3);
+    expect(record?.completed).toBe(record?.pendingAtSignal);
+    expect(record?.abandoned).toBe(0);
+    // It waited for the work, and ended before its 7 s deadline.
+    const longest = drains.longestDrainSeconds ?? Number.NaN;
+    expect(longest).toBeGreaterThan(0);
+    expect(longest).toBeLessThan(7);
+    // propagation + longest drain + margin (budget.ts recommendGracePeriod).
+    expect(drains.recommendedGracePeriodSeconds).toBe(Math.max(Math.ceil(1 + longest + 3), 1 + 1 + 2));
     const event = await waitFor('Drained event', async () =>
       (await eventsFor(client, namespace.name, 'drainer')).find((e) => e.reason === 'Drained'),
     );
@@ -159,6 +171,9 @@ describe('drain observation', () => {
       podUID: uid,
       outcome: 'Killed',
       exitCode: 137,
+      // It had its whole grace period (2 s, no preStop hook) after SIGTERM; the kubelet's final
+      // DELETE (grace 0) does not shrink that.
+      drainSeconds: 2,
     });
     const event = await waitFor('DrainKilled event', async () =>
       (await eventsFor(client, namespace.name, 'stubborn')).find((e) => e.reason === 'DrainKilled'),
