@@ -14,7 +14,15 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['**/*.unit.test.ts'], exclude: ['node_modules/**'] },
+        test: {
+          name: 'unit',
+          include: ['**/*.unit.test.ts'],
+          exclude: ['node_modules/**'],
+          // Unit tests take milliseconds; the few with real processes or timers (daemons, the state
+          // lock, the controller) must not fail only because a loaded machine ran them slowly. The
+          // default 5 s would be a deadline on the machine, not on the code.
+          testTimeout: 30_000,
+        },
       },
       {
         extends: true,

@@ -19,7 +19,7 @@ async function waitForLog(file: string, text: string): Promise<void> {
   await waitFor(
     `${file} to contain ${text}`,
     async () => ((await readFile(file, 'utf8')).includes(text) ? true : undefined),
-    { timeoutMs: 5000, intervalMs: 200 },
+    { timeoutMs: 20_000, intervalMs: 100 },
   );
 }
 
@@ -56,10 +56,9 @@ describe('daemons', () => {
     await waitForLog(log, 'trapped');
     const begin = Date.now();
     const killed = await stopGroups([{ name: 'stubborn', pgid: daemon.record.pid }], 800);
-    const took = Date.now() - begin;
+    // SIGKILL, and not before the 800 ms grace period (how long after it depends on the machine).
     expect(killed).toEqual(['stubborn']);
-    expect(took).toBeGreaterThanOrEqual(750);
-    expect(took).toBeLessThan(5000);
+    expect(Date.now() - begin).toBeGreaterThanOrEqual(790);
     expect((await liveProcessGroups()).has(daemon.record.pid)).toBe(false);
   });
 

@@ -101,7 +101,7 @@ describe('withLock', () => {
     );
     // The lock is released (as its holder would) once the waiter has reported whom it waits for.
     await waitFor('the waiter to report the owner', () => waits.length > 0, {
-      timeoutMs: 5000,
+      timeoutMs: 20_000,
       intervalMs: 10,
     });
     expect(waits).toEqual([process.ppid]);
