@@ -36,8 +36,6 @@ test('N increments pending at SIGTERM: the counter ends at exactly N, exit 0, th
   const elapsed = Date.now() - signalledAt;
   expect(code).toBe(0);
   expect(await readCounter(redis, key)).toBe(n);
-  // The drain waited for the work (up to 3 s left), not for the 8 s deadline.
-  expect(elapsed).toBeLessThan(6500);
 
   const summary = workload.terminationMessage();
   expect(summary).toEqual({
@@ -49,6 +47,10 @@ test('N increments pending at SIGTERM: the counter ends at exactly N, exit 0, th
     exitCode: 0,
     acceptedDuringDrain: 0,
   });
+  // The drain ended when the work was done (up to 3 s left), not at its 8 s deadline (3 s + 5 s):
+  // a deadline timer never fires early, so a drain that waited for it would report >= 8000.
+  expect(summary.drainMs).toBeLessThan(8000);
+  // Measured by the workload inside what the test saw, from the signal to the exit.
   expect(summary.drainMs).toBeLessThan(elapsed + 50);
   expect(workload.logs.find((line) => line.msg === 'drained')).toMatchObject(summary);
   // The exit line is the last one and survived process.exit() (synchronous logging).
@@ -116,7 +118,7 @@ test('Redis down at start: not ready, increments wait and land once Redis is up'
     await late.start();
     await waitUntilReady(workload);
     await waitFor('7 counted', async () => (await readCounter(late)) === 7, {
-      timeoutMs: 10_000,
+      timeoutMs: 30_000,
       intervalMs: 20,
     });
     workload.signal('SIGTERM');

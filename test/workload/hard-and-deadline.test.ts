@@ -46,7 +46,7 @@ test('a drain deadline shorter than the work: exit 1, the abandoned increments l
   await sendIncrements(workload.baseUrl, early);
   // Let the first increments land, then promise more that cannot finish within the deadline.
   await waitFor('the first increments counted', async () => (await readCounter(redis, key)) === early, {
-    timeoutMs: 20_000,
+    timeoutMs: 60_000,
     intervalMs: 20,
   });
   const late = 40;
@@ -63,9 +63,10 @@ test('a drain deadline shorter than the work: exit 1, the abandoned increments l
   expect(summary).toMatchObject({ mode: 'graceful', exitCode: 1, acceptedDuringDrain: 0 });
   expect(Number(summary.abandoned)).toBeGreaterThanOrEqual(late);
   expect(counted).toBe(early + late - Number(summary.abandoned));
+  // Ended at the 300 ms deadline: not before it, and before the 4 s of work fell due (the late
+  // increments are abandoned, above; the deadline's timer fires before the work's, however slowly).
   expect(Number(summary.drainMs)).toBeGreaterThanOrEqual(300);
-  // Ended at the 300 ms deadline, not after the 4 s of work.
-  expect(Number(summary.drainMs)).toBeLessThan(2500);
+  expect(Number(summary.drainMs)).toBeLessThan(4000);
   const logged = workload.logs.find((line) => line.msg === 'drain deadline passed, increments abandoned');
   expect(logged).toMatchObject({ abandoned: summary.abandoned, exitCode: 1 });
   expect(workload.logs.at(-1)).toMatchObject({ msg: 'exit', exitCode: 1 });

@@ -43,7 +43,7 @@ test('a reply lost after Redis applied a batch: the re-sent batch is not counted
     // (rather than answering NOSCRIPT).
     await sendIncrements(workload.baseUrl, 1);
     await waitFor('the first increment counted', async () => (await readCounter(redis, key)) === 1, {
-      timeoutMs: 10_000,
+      timeoutMs: 30_000,
       intervalMs: 20,
     });
     // The next increment script to pass the proxy is applied by Redis, its reply swallowed and the
@@ -51,7 +51,7 @@ test('a reply lost after Redis applied a batch: the re-sent batch is not counted
     proxy.arm('evalsha');
     const n = 51;
     await sendIncrements(workload.baseUrl, n - 1, 1);
-    await waitFor('a swallowed reply', () => proxy.lostReplies === 1, { timeoutMs: 10_000, intervalMs: 20 });
+    await waitFor('a swallowed reply', () => proxy.lostReplies === 1, { timeoutMs: 30_000, intervalMs: 20 });
 
     workload.signal('SIGTERM');
     expect((await workload.exited).code).toBe(0);
@@ -73,7 +73,7 @@ test('replies lost three times in a row while requests keep coming: every increm
     await waitUntilReady(workload);
     await sendIncrements(workload.baseUrl, 1);
     await waitFor('the first increment counted', async () => (await readCounter(redis, key)) === 1, {
-      timeoutMs: 10_000,
+      timeoutMs: 30_000,
       intervalMs: 20,
     });
     // Each copy of the next batch reaches Redis and loses its reply with its connection; the
@@ -82,7 +82,7 @@ test('replies lost three times in a row while requests keep coming: every increm
     proxy.arm('evalsha', { times: 3 });
     const n = 200;
     await sendIncrements(workload.baseUrl, n - 1, 5);
-    await waitFor('three lost replies', () => proxy.lostReplies === 3, { timeoutMs: 20_000, intervalMs: 20 });
+    await waitFor('three lost replies', () => proxy.lostReplies === 3, { timeoutMs: 60_000, intervalMs: 20 });
 
     workload.signal('SIGTERM');
     expect((await workload.exited).code).toBe(0);
@@ -104,7 +104,7 @@ test('a reply later than the client timeout: the retried batch finds it applied 
     await waitUntilReady(workload);
     await sendIncrements(workload.baseUrl, 1);
     await waitFor('the first increment counted', async () => (await readCounter(redis, key)) === 1, {
-      timeoutMs: 10_000,
+      timeoutMs: 30_000,
       intervalMs: 20,
     });
     // Held past the workload's 5 s command timeout: the workload gives up on the batch and sends

@@ -52,7 +52,7 @@ test('SHUTDOWN_DELAY_MS: readiness off but still serving and counting; then refu
   const keepAlive = await rawConnection(workload.port);
   keepAlive.socket.write('GET /healthz HTTP/1.1\r\nHost: workload\r\n\r\n');
   await waitFor('first keep-alive answer', () => keepAlive.received().includes('"status":"alive"'), {
-    timeoutMs: 10_000,
+    timeoutMs: 30_000,
     intervalMs: 20,
   });
   expect(keepAlive.received()).toMatch(/^Connection: keep-alive\r$/im);
@@ -69,7 +69,7 @@ test('SHUTDOWN_DELAY_MS: readiness off but still serving and counting; then refu
   expect(workload.logs.some((line) => line.phase === 'closing')).toBe(false);
 
   await workload.waitForLog((line) => line.phase === 'closing');
-  await waitFor('listener closed', () => refused(workload.port), { timeoutMs: 10_000, intervalMs: 20 });
+  await waitFor('listener closed', () => refused(workload.port), { timeoutMs: 30_000, intervalMs: 20 });
 
   // The busy keep-alive socket finishes its request: answered, counted, told to close, closed.
   const seen = keepAlive.received().length;

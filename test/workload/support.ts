@@ -186,7 +186,7 @@ export async function spawnWorkload(env: Record<string, string>): Promise<Worklo
 /** Waits until the workload's /readyz answers 200 (it reached Redis and is not draining). */
 export async function waitUntilReady(workload: Pick<WorkloadHandle, 'baseUrl'>): Promise<void> {
   await waitFor('readiness', async () => (await fetch(`${workload.baseUrl}/readyz`)).status === 200, {
-    timeoutMs: 10_000,
+    timeoutMs: 30_000,
     intervalMs: 20,
   });
 }
