@@ -169,7 +169,7 @@ describe(`cluster lifecycle (${components})`, () => {
         const current = await status({ stateDir });
         return current.running ? undefined : current;
       },
-      { timeoutMs: 10_000, intervalMs: 200 },
+      { timeoutMs: 30_000, intervalMs: 200 },
     );
     const scheduler = broken.components.find((component) => component.name === 'kube-scheduler');
     expect(scheduler?.alive).toBe(false);
@@ -188,7 +188,7 @@ describe(`cluster lifecycle (${components})`, () => {
       'the replaced processes to be reaped',
       async () =>
         Object.values(firstPids).every((record) => !existsSync(`/proc/${record.pid}`)) ? true : undefined,
-      { timeoutMs: 10_000, intervalMs: 200 },
+      { timeoutMs: 30_000, intervalMs: 200 },
     );
     expect((await status({ stateDir })).running).toBe(true);
     // The replacement keeps the state dir's ranges (its registry entry).
@@ -225,7 +225,7 @@ describe(`cluster lifecycle (${components})`, () => {
         podPids.every((pid) => !existsSync(`/proc/${pid}`))
           ? true
           : undefined,
-      { timeoutMs: 10_000, intervalMs: 200 },
+      { timeoutMs: 30_000, intervalMs: 200 },
     );
     for (const pid of podPids) expect(existsSync(`/proc/${pid}`), `pod process ${pid}`).toBe(false);
     // Every component was started with the state dir in its arguments.

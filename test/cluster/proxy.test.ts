@@ -188,7 +188,7 @@ describe.runIf(local)('service proxy (local cluster)', () => {
         const c = l.items.flatMap((x) => x.endpoints ?? [])[0]?.conditions;
         return c?.terminating && c.serving && !c.ready ? true : undefined;
       },
-      { timeoutMs: 10_000, intervalMs: 200 },
+      { timeoutMs: 30_000, intervalMs: 200 },
     );
     // Wait until the proxy itself has seen the terminating endpoint (its debug view), then every
     // request must still succeed.
@@ -201,7 +201,7 @@ describe.runIf(local)('service proxy (local cluster)', () => {
         const eps = JSON.parse(r.body) as { conditions: { terminating?: boolean } }[];
         return eps[0]?.conditions.terminating ? true : undefined;
       },
-      { timeoutMs: 10_000, intervalMs: 200 },
+      { timeoutMs: 30_000, intervalMs: 200 },
     );
     const during: string[] = [];
     for (let i = 0; i < 5; i++) {
@@ -286,12 +286,12 @@ describe.runIf(local)('service proxy (local cluster)', () => {
     );
     const twin = loopbackTwin(svc.spec.clusterIP);
     await waitFor('listener open', async () => ((await connects(twin, 7777)) ? true : undefined), {
-      timeoutMs: 10_000,
+      timeoutMs: 30_000,
       intervalMs: 200,
     });
     await api.request('DELETE', `/api/v1/namespaces/${ns}/services/ephemeral`);
     await waitFor('listener closed', async () => (!(await connects(twin, 7777)) ? true : undefined), {
-      timeoutMs: 10_000,
+      timeoutMs: 30_000,
       intervalMs: 200,
     });
   });

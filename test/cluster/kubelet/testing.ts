@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { isNotFound, KubeApi, type WatchEvent } from '../../../cluster/kubelet/kube/rest.ts';
 import { waitFor } from '../../../kube/poll.ts';
 
@@ -187,4 +190,45 @@ export function sigtermTrapping(handler: string, image = 'busybox') {
     },
     volume: { name: 'armed', emptyDir: {} },
   };
+}
+
+/** One line of the process kubelet's log (pino JSON; `time` in ms since the epoch). */
+export interface KubeletLogLine {
+  time: number;
+  msg: string;
+  pod?: string;
+  [field: string]: unknown;
+}
+
+/**
+ * The process kubelet's own log lines about pod `namespace/name`, oldest first. Its timestamps
+ * come from the clock that times the termination (preStop, stop window, SIGKILL), so intervals
+ * between them are what the kubelet decided, free of the watch and API latency a test sees.
+ * The local cluster keeps the log beside its admin kubeconfig (<state dir>/logs/kubelet.log).
+ */
+export async function kubeletLogOf(
+  kubeconfig: string,
+  namespace: string,
+  name: string,
+): Promise<KubeletLogLine[]> {
+  const file = join(dirname(kubeconfig), 'logs', 'kubelet.log');
+  if (!existsSync(file))
+    throw new Error(`no process kubelet log at ${file} (is ${kubeconfig} a local cluster's?)`);
+  const pod = `${namespace}/${name}`;
+  return (await readFile(file, 'utf8'))
+    .split('\n')
+    .filter((line) => line.includes(`"pod":"${pod}"`))
+    .map((line) => JSON.parse(line) as KubeletLogLine)
+    .filter((line) => line.pod === pod);
+}
+
+/** The time of the kubelet's first line `msg` about the pod; fails naming what is missing. */
+export function kubeletLineAt(lines: readonly KubeletLogLine[], msg: string): KubeletLogLine {
+  const line = lines.find((l) => l.msg === msg);
+  if (line === undefined) {
+    throw new Error(
+      `the kubelet logged no "${msg}" for this pod; it logged: ${lines.map((l) => l.msg).join(', ')}`,
+    );
+  }
+  return line;
 }
