@@ -9,6 +9,7 @@ import type { KubeClient } from '../../kube/client.ts';
 import { ApiError } from '../../kube/errors.ts';
 import { waitFor } from '../../kube/poll.ts';
 import { coreTypes, type KubeObject, resourcePath } from '../../kube/resources.ts';
+import { recentDrainsKept } from '../../operator/drains.ts';
 import { sigtermTrapping } from '../cluster/kubelet/testing.ts';
 import {
   adminClient,
@@ -192,6 +193,46 @@ describe('drain observation', () => {
     expect(drains.recent?.[1]?.podUID).not.toBe(uid);
   });
 
+  test('many pods draining at once are each counted once, more than status keeps in recent', async ({
+    skip,
+  }) => {
+    if (!hasNode) skip('the cluster has no node to run pods');
+    await create(client, counterServices, counterService('crowd', namespace.name, { replicas: 0 }));
+    // More pods than the records status keeps: each one's DELETED event (after its final status
+    // update was counted) must still be recognised, also for pods no longer in `recent`.
+    const crowd = Array.from({ length: recentDrainsKept + 2 }, (_, i) => `crowd-${i}`);
+    await Promise.all(crowd.map((name) => runPod(name, 'crowd')));
+    await waitFor(
+      `${crowd.length} crowd pods ready`,
+      async () => (await readyPods('lastcall.dev/counterservice=crowd')).length === crowd.length,
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
+    await Promise.all(crowd.map((name) => deletePod(name)));
+    await waitFor('every crowd pod gone', async () => (await podsOf('crowd')).length === 0, {
+      timeoutMs: 120_000,
+      intervalMs: 500,
+    });
+    // A sentinel after the crowd: the pod watch delivers events in order, so once the sentinel's
+    // drain is in status, every event of the crowd before it has been through the ledger too.
+    await runPod('crowd-sentinel', 'crowd');
+    await waitFor(
+      'the sentinel ready',
+      async () => (await readyPods('lastcall.dev/counterservice=crowd')).length === 1,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    await deletePod('crowd-sentinel');
+    const drains = await waitFor(
+      'the sentinel counted',
+      async () => {
+        const d = await drainsOf('crowd');
+        return d?.recent?.some((r) => r.pod === 'crowd-sentinel') ? d : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    expect(drains).toMatchObject({ observed: crowd.length + 1, clean: crowd.length + 1, killed: 0 });
+    expect(drains.recent).toHaveLength(recentDrainsKept);
+  });
+
   test('a restarted operator counts nothing twice', async ({ skip }) => {
     if (!hasNode) skip('the cluster has no node to run pods');
     const before = { drainer: await drainsOf('drainer'), stubborn: await drainsOf('stubborn') };
@@ -201,6 +242,36 @@ describe('drain observation', () => {
     expect({ drainer: await drainsOf('drainer'), stubborn: await drainsOf('stubborn') }).toEqual(before);
   });
 });
+
+/** A pod of the CounterService `owner` (by its label) that exits 0 at SIGTERM: a clean drain. */
+async function runPod(name: string, owner: string): Promise<void> {
+  const quick = sigtermTrapping('exit 0', 'busybox:1.36');
+  await client.request('POST', resourcePath(coreTypes.pod, { namespace: namespace.name }), {
+    body: {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: namespace.name, labels: { 'lastcall.dev/counterservice': owner } },
+      spec: {
+        terminationGracePeriodSeconds: 10,
+        volumes: [quick.volume],
+        containers: [{ ...quick.container, name: 'counter' }],
+      },
+    },
+  });
+}
+
+async function deletePod(name: string): Promise<void> {
+  await client.request('DELETE', resourcePath(coreTypes.pod, { namespace: namespace.name, name }));
+}
+
+async function podsOf(owner: string): Promise<Pod[]> {
+  const list = await client.request<{ items: Pod[] }>(
+    'GET',
+    resourcePath(coreTypes.pod, { namespace: namespace.name }),
+    { query: { labelSelector: `lastcall.dev/counterservice=${owner}` } },
+  );
+  return list.items;
+}
 
 /**
  * Creates `stubborn-pod` (a pod of the CounterService `stubborn` by its label, whose process ignores
