@@ -1,83 +1,220 @@
 #!/usr/bin/env bash
-# npm run e2e:kind: the end-to-end suite (test/e2e) against a kind cluster.
-#  1. kind create cluster (cluster/kind/kind-config.yaml publishes NodePorts 30080 and 30081 on 127.0.0.1)
-#  2. docker build the Dockerfile's targets: workload (tagged v1..v6, one tag per
-#     rolling update the suite makes: the image is the same, only the tag changes,
-#     as in the seed experiment) and operator (lastcall/operator:dev)
-#  3. kind load docker-image, so the node never pulls them
-#  4. kubectl apply -k config/default (lastcall) and wait for the operator
-#  5. the same test files as on the local cluster, with LASTCALL_E2E_KUBECONFIG
-# Environment: LASTCALL_KIND_CLUSTER (name, default lastcall-e2e),
-# LASTCALL_KIND_NODE_IMAGE (kindest/node image; needs Kubernetes >= 1.30 for the
-# native preStop sleep), LASTCALL_KIND_KEEP=1 (leave the cluster running).
+# npm run e2e:kind [-- vitest file filters]: the end-to-end suite (test/e2e) against a
+# real kind cluster, then everything torn down. Two providers, detected:
+#
+# podman (this project's machines: no Docker, no registry, only loopback may be dialled)
+#  1. host packages (host.sh), binaries from Go modules (binaries.sh), the Debian root
+#     filesystems (debian.sh), the cluster images and the node image (images.sh cluster,
+#     node-image.sh), lastcall's images from the Dockerfile (images.sh lastcall): all in
+#     the machine's own network namespace, each cached by content hash in
+#     ~/.cache/lastcall/kind/ (a warm run rebuilds nothing);
+#  2. a network namespace of the project's own (ip netns add lastcall-kind), entered with
+#     nsenter --net (not `ip netns exec`, which remounts /sys and hides the cgroup mounts):
+#     podman, its bridge, the node container and every client (kind, kubectl, the tests and
+#     their load) live there, so nothing in the machine's namespace dials a private address;
+#  3. kind create cluster (KIND_EXPERIMENTAL_PROVIDER=podman, kind-config.podman.yaml:
+#     NodePorts 30080 and 30081 on the namespace's 127.0.0.1), kind load image-archive
+#     (the workload tagged v1..v6, one tag per rolling update, and the operator);
+#  4. kubectl apply -k config/default, wait for the operator;
+#  5. the same test files as on the local cluster, with LASTCALL_E2E_KUBECONFIG;
+#  6. kind delete cluster, the namespace removed; the machine-wide sysctls (fs, kernel, vm)
+#     compared with those before the run: any change fails the run.
+#
+# docker (a developer machine with Docker and kind): kind's own node image (kindest/node,
+# Kubernetes >= 1.30 for the native preStop sleep), docker build, kind load docker-image.
+#
+# Environment: LASTCALL_KIND_PROVIDER=podman|docker (default: docker when a Docker engine
+# answers and kind is installed, else podman), LASTCALL_KIND_CLUSTER (default lastcall-e2e),
+# LASTCALL_KIND_NODE_IMAGE (docker provider: the kindest/node image), LASTCALL_KIND_KEEP=1
+# (leave the cluster, and the namespace, running; the next run reuses them).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
 
 cluster="${LASTCALL_KIND_CLUSTER:-lastcall-e2e}"
 WORKLOAD_TAGS="v1 v2 v3 v4 v5 v6"
 OPERATOR_IMAGE="lastcall/operator:dev"
 state=".lastcall/kind"
 kubeconfig="$PWD/$state/kubeconfig"
-
-for tool in kind docker; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "e2e:kind: '$tool' is not installed; it needs kind (https://kind.sigs.k8s.io) and a Docker engine" >&2
-    exit 2
-  fi
-done
-if ! docker info >/dev/null 2>&1; then
-  echo "e2e:kind: the Docker engine does not answer ('docker info' failed); start it and run this again" >&2
-  exit 2
-fi
-
-step() { echo "e2e:kind: $*"; }
+tests=("$@")
+[ "${1:-}" != "down" ] || tests=()
+[ "${#tests[@]}" -gt 0 ] || tests=(test/e2e)
 mkdir -p "$state"
 
-# kubectl and vegeta: the same builds the local cluster uses (cached after the first build).
-bin="$(bash cluster/tools/build.sh | tail -n 1)"
-kubectl=("$bin/kubectl" --kubeconfig "$kubeconfig")
-
-if kind get clusters 2>/dev/null | grep -qx "$cluster"; then
-  step "reusing kind cluster $cluster"
-  kind get kubeconfig --name "$cluster" >"$kubeconfig"
-else
-  step "creating kind cluster $cluster"
-  node_image=()
-  if [ -n "${LASTCALL_KIND_NODE_IMAGE:-}" ]; then node_image=(--image "$LASTCALL_KIND_NODE_IMAGE"); fi
-  kind create cluster --name "$cluster" --config cluster/kind/kind-config.yaml --kubeconfig "$kubeconfig" \
-    --wait 120s "${node_image[@]}"
-fi
-cleanup() {
-  if [ "${LASTCALL_KIND_KEEP:-}" = "1" ]; then
-    step "kind cluster $cluster keeps running: KUBECONFIG=$kubeconfig; delete it with: kind delete cluster --name $cluster"
+provider="${LASTCALL_KIND_PROVIDER:-}"
+if [ -z "$provider" ]; then
+  if command -v docker >/dev/null 2>&1 && command -v kind >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+    provider=docker
   else
-    step "deleting kind cluster $cluster"
-    kind delete cluster --name "$cluster" >/dev/null 2>&1 || true
+    provider=podman
+  fi
+fi
+
+# Stage timings, printed at the end (cold and warm runs differ only in the build stages).
+timings=()
+stage() { # LABEL CMD...
+  local label="$1" t0=$SECONDS
+  shift
+  step "$label"
+  "$@"
+  timings+=("$(printf '%-34s %5ss' "$label" "$((SECONDS - t0))")")
+}
+print_timings() {
+  step "stage timings:"
+  local t
+  for t in "${timings[@]}"; do echo "    $t" >&2; done
+  echo "    $(printf '%-34s %5ss' total "$((SECONDS - LASTCALL_STEP_START))")" >&2
+}
+
+# ---- machine-wide settings: the node container must change none ----------------------
+# Every fs., kernel. and vm. sysctl except counters that move by themselves.
+VOLATILE_SYSCTLS='^(fs\.(dentry-state|file-nr|inode-nr|inode-state|aio-nr|dquot-nr|quota\.)|kernel\.(random\.|ns_last_pid|pty\.nr|sched_domain)|vm\.stat_interval)'
+sysctl_snapshot() { sysctl -a 2>/dev/null | grep -E '^(fs|kernel|vm)\.' | grep -vE "$VOLATILE_SYSCTLS" | LC_ALL=C sort; }
+sysctl_compare() { # BEFORE AFTER
+  if ! diff -u "$1" "$2" >"$state/sysctl.diff"; then
+    step "FAILED: machine-wide sysctls changed during the run (before vs after):"
+    grep '^[-+][a-z]' "$state/sysctl.diff" >&2
+    return 1
+  fi
+  step "machine-wide sysctls unchanged ($(wc -l <"$2") fs/kernel/vm values compared)"
+}
+
+run_podman() {
+  local netns="${LASTCALL_KIND_NETNS:-lastcall-kind}"
+  in_ns() { nsenter --net="/run/netns/$netns" "$@"; }
+  [ "$(id -u)" = 0 ] || die "the podman provider needs root (network namespace, rootful podman)"
+
+  stage "host packages (host.sh)" bash "$KIND_DIR/host.sh"
+  use_podman_config
+  local bin node_image lastcall_tar
+  stage "binaries (binaries.sh)" bash "$KIND_DIR/binaries.sh" >"$state/bin.out"
+  bin="$(tail -n 1 "$state/bin.out")"
+  stage "debian repository and root filesystems" bash "$KIND_DIR/debian.sh" rootfs >/dev/null
+  stage "cluster images (images.sh cluster)" bash "$KIND_DIR/images.sh" cluster >/dev/null
+  stage "node image (node-image.sh)" bash "$KIND_DIR/node-image.sh" >"$state/node-image.out"
+  node_image="$(tail -n 1 "$state/node-image.out")"
+  stage "lastcall images (Dockerfile)" bash "$KIND_DIR/images.sh" lastcall >"$state/lastcall.out"
+  lastcall_tar="$(tail -n 1 "$state/lastcall.out")"
+  local kubectl=("$bin/kubectl" --kubeconfig "$kubeconfig")
+  local kind=(env KIND_EXPERIMENTAL_PROVIDER=podman "$bin/kind")
+
+  sysctl_snapshot >"$state/sysctl.before"
+  [ -e "/run/netns/$netns" ] || ip netns add "$netns"
+  in_ns ip link set lo up
+  # kind mounts the host's /lib/modules read-only into the node; this VM has none.
+  if [ ! -e /lib/modules ]; then
+    mkdir /lib/modules
+    touch "$state/made-lib-modules"
+  fi
+
+  teardown() {
+    local rc=$?
+    set +e
+    if [ "${LASTCALL_KIND_KEEP:-}" = "1" ]; then
+      step "kind cluster $cluster keeps running in the network namespace $netns:"
+      step "  nsenter --net=/run/netns/$netns env KUBECONFIG=$kubeconfig $bin/kubectl get pods -A"
+      step "  remove it with: bash cluster/kind/run.sh down"
+    else
+      stage "teardown" podman_down "$netns"
+    fi
+    sysctl_snapshot >"$state/sysctl.after"
+    sysctl_compare "$state/sysctl.before" "$state/sysctl.after" || rc=1
+    print_timings
+    exit "$rc"
+  }
+  trap teardown EXIT
+
+  if in_ns "${kind[@]}" get clusters 2>/dev/null | grep -qx "$cluster"; then
+    step "reusing kind cluster $cluster"
+    in_ns "${kind[@]}" get kubeconfig --name "$cluster" >"$kubeconfig"
+  else
+    stage "kind create cluster" in_ns "${kind[@]}" create cluster --name "$cluster" --image "$node_image" \
+      --config "$KIND_DIR/kind-config.podman.yaml" --kubeconfig "$kubeconfig" --wait 180s
+  fi
+  stage "kind load image-archive" in_ns "${kind[@]}" load image-archive --name "$cluster" "$lastcall_tar"
+  stage "install lastcall (config/default)" install_lastcall in_ns "${kubectl[@]}"
+  stage "e2e suite (${tests[*]})" in_ns env LASTCALL_E2E_KUBECONFIG="$kubeconfig" \
+    npx vitest run --project cluster "${tests[@]}"
+}
+
+# Deletes the cluster, the podman network and the namespace (also: bash cluster/kind/run.sh down).
+podman_down() {
+  local netns="$1"
+  [ -e "/run/netns/$netns" ] || return 0
+  local bin
+  bin="$(bash "$KIND_DIR/binaries.sh" 2>/dev/null | tail -n 1)"
+  use_podman_config
+  nsenter --net="/run/netns/$netns" env KIND_EXPERIMENTAL_PROVIDER=podman "$bin/kind" delete cluster --name "$cluster" >&2 || true
+  nsenter --net="/run/netns/$netns" podman network rm -f kind >/dev/null 2>&1 || true
+  ip netns del "$netns"
+  if [ -f "$state/made-lib-modules" ]; then
+    rmdir /lib/modules 2>/dev/null || true
+    rm -f "$state/made-lib-modules"
   fi
 }
-trap cleanup EXIT
 
-step "building images from the Dockerfile"
-first_tag="${WORKLOAD_TAGS%% *}"
-docker build --target workload -t "lastcall/workload:$first_tag" .
-workload_images=()
-for tag in $WORKLOAD_TAGS; do
-  docker tag "lastcall/workload:$first_tag" "lastcall/workload:$tag"
-  workload_images+=("lastcall/workload:$tag")
-done
-docker build --target operator -t "$OPERATOR_IMAGE" .
+install_lastcall() { # RUNNER... (kubectl command line)
+  "$@" apply -k config/default >&2
+  "$@" wait --for=condition=Established --timeout=60s crd/counterservices.lastcall.dev >&2
+  "$@" -n lastcall-system wait --for=condition=Available --timeout=180s deployment --all >&2
+}
 
-# The sample Redis (config/samples/redis.yaml) is pulled here once, not by the node on every run.
-redis_image="$(awk '$1=="image:"{print $2; exit}' config/samples/redis.yaml)"
-docker image inspect "$redis_image" >/dev/null 2>&1 || docker pull "$redis_image"
+run_docker() {
+  for tool in kind docker; do
+    command -v "$tool" >/dev/null 2>&1 || die "'$tool' is not installed; the docker provider needs kind and a Docker engine"
+  done
+  docker info >/dev/null 2>&1 || die "the Docker engine does not answer ('docker info' failed); start it and run this again"
+  # kubectl and vegeta: the same builds the local cluster uses (cached after the first build).
+  local bin
+  bin="$(bash cluster/tools/build.sh | tail -n 1)"
+  local kubectl=("$bin/kubectl" --kubeconfig "$kubeconfig")
 
-step "loading the images into the kind node"
-kind load docker-image --name "$cluster" "${workload_images[@]}" "$OPERATOR_IMAGE" "$redis_image"
+  if kind get clusters 2>/dev/null | grep -qx "$cluster"; then
+    step "reusing kind cluster $cluster"
+    kind get kubeconfig --name "$cluster" >"$kubeconfig"
+  else
+    local node_image=()
+    if [ -n "${LASTCALL_KIND_NODE_IMAGE:-}" ]; then node_image=(--image "$LASTCALL_KIND_NODE_IMAGE"); fi
+    stage "kind create cluster" kind create cluster --name "$cluster" --config cluster/kind/kind-config.yaml \
+      --kubeconfig "$kubeconfig" --wait 120s "${node_image[@]}"
+  fi
+  cleanup() {
+    local rc=$?
+    if [ "${LASTCALL_KIND_KEEP:-}" = "1" ]; then
+      step "kind cluster $cluster keeps running: KUBECONFIG=$kubeconfig; delete it with: kind delete cluster --name $cluster"
+    else
+      step "deleting kind cluster $cluster"
+      kind delete cluster --name "$cluster" >/dev/null 2>&1 || true
+    fi
+    print_timings
+    exit "$rc"
+  }
+  trap cleanup EXIT
 
-step "installing lastcall (config/default)"
-"${kubectl[@]}" apply -k config/default
-"${kubectl[@]}" wait --for=condition=Established --timeout=60s crd/counterservices.lastcall.dev
-"${kubectl[@]}" -n lastcall-system wait --for=condition=Available --timeout=180s deployment --all
+  local first_tag="${WORKLOAD_TAGS%% *}" workload_images=() tag
+  stage "docker build --target workload" docker build --target workload -t "lastcall/workload:$first_tag" .
+  for tag in $WORKLOAD_TAGS; do
+    docker tag "lastcall/workload:$first_tag" "lastcall/workload:$tag"
+    workload_images+=("lastcall/workload:$tag")
+  done
+  stage "docker build --target operator" docker build --target operator -t "$OPERATOR_IMAGE" .
+  # The sample Redis (config/samples/redis.yaml) is pulled here once, not by the node on every run.
+  local redis_image
+  redis_image="$(awk '$1=="image:"{print $2; exit}' config/samples/redis.yaml)"
+  docker image inspect "$redis_image" >/dev/null 2>&1 || docker pull "$redis_image"
+  stage "kind load docker-image" kind load docker-image --name "$cluster" "${workload_images[@]}" "$OPERATOR_IMAGE" "$redis_image"
+  stage "install lastcall (config/default)" install_lastcall "${kubectl[@]}"
+  stage "e2e suite (${tests[*]})" env LASTCALL_E2E_KUBECONFIG="$kubeconfig" \
+    npx vitest run --project cluster "${tests[@]}"
+}
 
-step "running the end-to-end suite (test/e2e) with LASTCALL_E2E_KUBECONFIG=$kubeconfig"
-LASTCALL_E2E_KUBECONFIG="$kubeconfig" npx vitest run --project cluster test/e2e
+if [ "${1:-}" = "down" ]; then
+  podman_down "${LASTCALL_KIND_NETNS:-lastcall-kind}"
+  exit 0
+fi
+step "e2e:kind: provider $provider, cluster $cluster"
+case "$provider" in
+  podman) run_podman ;;
+  docker) run_docker ;;
+  *) die "LASTCALL_KIND_PROVIDER=$provider: expected podman or docker" ;;
+esac
