@@ -145,9 +145,15 @@ node_base() {
 lastcall() {
   local base key out t0=$SECONDS
   base="$(node_base | tail -n 1)"
-  # What the Dockerfile copies: a change to any of it rebuilds the images.
-  key="$(hash_of "$0" "-$base" "$REPO_ROOT/Dockerfile" "$REPO_ROOT/.dockerignore" "$REPO_ROOT/package.json" \
-    "$REPO_ROOT/package-lock.json" "$REPO_ROOT/workload" "$REPO_ROOT/operator")"
+  # The build context (.dockerignore is an allow-list): a change to any of it rebuilds the images.
+  local context=("$REPO_ROOT/Dockerfile" "$REPO_ROOT/.dockerignore") line path
+  while IFS= read -r line; do
+    case "$line" in '!'*)
+      path="$REPO_ROOT/${line#!}"
+      [ ! -e "${path%/}" ] || context+=("${path%/}") ;;
+    esac
+  done <"$REPO_ROOT/.dockerignore"
+  key="$(hash_of "$0" "-$base" "${context[@]}")"
   out="$(stage_dir lastcall-images "$key")"
   if is_complete "$out"; then step "lastcall images: cached in $out"; echo "$out/lastcall.tar"; return; fi
   rm -rf "$out" && mkdir -p "$out"
