@@ -1,7 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { KubeClient } from '../kube/client.ts';
+import { coreTypes, resourcePath } from '../kube/resources.ts';
 import { apiserver, apiserverUrl } from './components/apiserver.ts';
 import type { ClusterLayout, Component } from './components/component.ts';
 import { controllerManager } from './components/controller-manager.ts';
@@ -431,8 +433,11 @@ async function startFresh(
       started,
       progress,
       async () => {
-        const response = await api(layout, 'GET', '/api/v1/namespaces/default/serviceaccounts/default');
-        return response.status === 200;
+        const serviceAccount = await apiGet(
+          layout,
+          resourcePath(coreTypes.serviceAccount, { namespace: 'default', name: 'default' }),
+        );
+        return serviceAccount !== undefined;
       },
     );
     if (wanted === 'all') await startNode(layout, pids, started, progress);
@@ -466,12 +471,11 @@ async function startNode(
     started,
     progress,
     async () => {
-      const response = await api(layout, 'GET', `/api/v1/nodes/${nodeName}`);
-      if (response.status !== 200) return false;
-      const node = JSON.parse(response.body) as {
+      const node = await apiGet<{
         spec?: { podCIDR?: string; taints?: { key: string }[] };
         status?: { conditions?: { type: string; status: string }[] };
-      };
+      }>(layout, resourcePath(coreTypes.node, { name: nodeName }));
+      if (node === undefined) return false;
       const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
       const notReadyTaint = node.spec?.taints?.some((t) => t.key === 'node.kubernetes.io/not-ready') ?? false;
       return ready && !notReadyTaint && (node.spec?.podCIDR ?? '') !== '';
@@ -606,11 +610,27 @@ function adminTls(pki: ClusterLayout['pki']): TlsFiles {
   return { ca: pki.caCert, cert: pki.clients.admin.cert, key: pki.clients.admin.key };
 }
 
-async function api(layout: ClusterLayout, method: string, path: string) {
+/** GET `path` as the cluster admin; undefined while the API server cannot answer it (yet). */
+async function apiGet<T>(layout: ClusterLayout, path: string): Promise<T | undefined> {
+  const { caCert, clients } = layout.pki;
+  const client = await KubeClient.connect(
+    {
+      server: apiserverUrl(layout),
+      tls: {
+        ca: readFileSync(caCert),
+        cert: readFileSync(clients.admin.cert),
+        key: readFileSync(clients.admin.key),
+      },
+      headers: async () => ({}),
+    },
+    { userAgent: 'lastcall-launcher', timeoutMs: 5_000 },
+  );
   try {
-    return await httpCall(method, `${apiserverUrl(layout)}${path}`, { tls: adminTls(layout.pki) });
+    return await client.get<T>(path);
   } catch {
-    return { status: 0, body: '' };
+    return undefined;
+  } finally {
+    await client.close();
   }
 }
 

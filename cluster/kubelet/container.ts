@@ -10,12 +10,12 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
+import type { EventRecorder } from '../../kube/events.ts';
 import { loopbackTwin } from '../addresses.ts';
 import { type ImageMap, ImageNotFoundError, imageRepository, resolveCommand } from '../images.ts';
 import { CrashBackoff, shouldRestart } from './backoff.ts';
 import { Deadline } from './deadline.ts';
 import { buildEnv, ContainerConfigError, type EnvSources, expandArgv, type PodFacts } from './env.ts';
-import type { EventRecorder } from './events.ts';
 import { type ActionTarget, runHook, runProbeAction } from './handlers.ts';
 import { DEFAULT_TERMINATION_MESSAGE_PATH, type PodDir, SERVICE_ACCOUNT_DIR } from './pod-files.ts';
 import { ProbeThresholds, probeTiming } from './probe-state.ts';
@@ -130,18 +130,17 @@ export class ContainerRunner {
 
   private event(type: 'Normal' | 'Warning', reason: string, message: string): void {
     const p = this.ctx.pod();
-    this.ctx.events.record(
+    // Not awaited: an event never holds up the container.
+    void this.ctx.events.record(
       {
-        kind: 'Pod',
         apiVersion: 'v1',
-        name: p.metadata.name,
-        namespace: p.metadata.namespace,
-        uid: p.metadata.uid,
-        fieldPath: this.fieldPath,
+        kind: 'Pod',
+        metadata: { name: p.metadata.name, namespace: p.metadata.namespace, uid: p.metadata.uid },
       },
       type,
       reason,
       message,
+      { fieldPath: this.fieldPath },
     );
   }
 

@@ -3,12 +3,13 @@ import http from 'node:http';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { connectKube } from '../../kube/connect.ts';
+import { EventRecorder } from '../../kube/events.ts';
+import { Reflector } from '../../kube/reflector.ts';
+import { coreTypes, type KubeObject } from '../../kube/resources.ts';
 import { type ImageMap, loadImageMap } from '../images.ts';
-import { EventRecorder } from './events.ts';
 import { HostsRegistry } from './hosts-registry.ts';
 import { IpAllocator } from './ip-allocator.ts';
-import { type KubeObject, Reflector } from './kube/reflector.ts';
-import { KubeApi } from './kube/rest.ts';
 import { startLogServer } from './log-server.ts';
 import { NodeAgent } from './node.ts';
 import { killRecordedProcessGroups } from './orphans.ts';
@@ -72,8 +73,25 @@ function images(): ImageMap {
   }
   return imageMap;
 }
-const api = new KubeApi(required(values, 'kubeconfig'));
-const events = new EventRecorder(api, nodeName, log);
+// Certificate kubeconfigs (the launcher's) are read without client-node, which would cost ~90 MB.
+const api = await connectKube({
+  kubeconfig: required(values, 'kubeconfig'),
+  userAgent: 'lastcall-kubelet',
+}).catch((err: Error) => {
+  log.fatal({ err: err.message }, 'could not load the API server credentials');
+  process.exit(1);
+});
+// As a kubelet records them: source host = node name, and each one in the kubelet's log too.
+const events = new EventRecorder({
+  client: api,
+  log,
+  component: 'kubelet',
+  instance: nodeName,
+  host: nodeName,
+  logLevel: 'info',
+});
+/** A local API server restarts in seconds: retry watches at most every 5 s, not client-go's 30. */
+const watchBackoff = { baseMs: 200, maxMs: 5_000, jitter: 0.5 };
 const nodeAgent = new NodeAgent({ api, log, nodeName });
 const stop = new AbortController();
 let ready = false;
@@ -87,16 +105,17 @@ health.listen(healthPort, '127.0.0.1');
 interface ServiceObject extends KubeObject {
   spec?: { clusterIP?: string };
 }
-const services: Reflector<ServiceObject> = new Reflector<ServiceObject>({
-  api,
-  path: '/api/v1/services',
+const services = new Reflector<ServiceObject>({
+  client: api,
+  type: coreTypes.service,
   log,
-  onChange: () => hosts.servicesChanged(),
+  backoff: watchBackoff,
 });
+services.onChange(() => hosts.servicesChanged());
 const hosts = new HostsRegistry(
   () =>
-    services.list().map((s) => ({
-      name: s.metadata.name,
+    services.store.list().map((s) => ({
+      name: s.metadata.name ?? '',
       namespace: s.metadata.namespace ?? 'default',
       clusterIP: s.spec?.clusterIP,
     })),
@@ -151,12 +170,17 @@ function podChanged(current: KubeObject | undefined, previous: KubeObject | unde
 }
 
 const pods = new Reflector<KubeObject>({
-  api,
-  path: '/api/v1/pods',
+  client: api,
+  type: coreTypes.pod,
   // The Node authorizer lets a node list/watch only its own pods (AuthorizeNodeWithSelectors).
-  query: { fieldSelector: `spec.nodeName=${nodeName}` },
+  fieldSelector: `spec.nodeName=${nodeName}`,
   log,
-  onChange: (_key, current, previous) => podChanged(current, previous),
+  backoff: watchBackoff,
+});
+pods.onChange((change) => {
+  if (change.type === 'added') podChanged(change.object, undefined);
+  else if (change.type === 'updated') podChanged(change.object, change.old);
+  else podChanged(undefined, change.object);
 });
 
 function workerOf(namespace: string, name: string): PodWorker | undefined {
@@ -189,13 +213,15 @@ async function main(): Promise<void> {
     }
   }
   nodeAgent.startHeartbeats();
-  await services.start();
+  services.start();
+  await services.waitForSync();
   ready = true;
   log.info({ node: nodeName, healthPort }, 'node registered, kubelet ready');
   const cidr = await nodeAgent.waitForPodCIDR(stop.signal);
   allocator = new IpAllocator(cidr, twinIsListening);
   log.info({ podCIDR: cidr }, 'pod CIDR assigned');
-  await pods.start();
+  pods.start();
+  await pods.waitForSync();
   allocatorReady(allocator);
 }
 
@@ -204,8 +230,8 @@ let stopLogServer = () => {};
 async function shutdown(signal: string): Promise<void> {
   log.info({ signal, pods: workers.size }, 'kubelet shutting down: killing pod processes');
   stop.abort();
-  pods.stop();
-  services.stop();
+  void pods.stop();
+  void services.stop();
   nodeAgent.stop();
   for (const w of workers.values()) w.killNow();
   killRecordedProcessGroups(pidDir);

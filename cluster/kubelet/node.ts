@@ -1,6 +1,8 @@
 import os from 'node:os';
 import type { Logger } from 'pino';
-import { isConflict, isNotFound, type KubeApi, MERGE_PATCH, STRATEGIC_MERGE_PATCH } from './kube/rest.ts';
+import { contentTypes, type KubeClient } from '../../kube/client.ts';
+import { isConflict, isNotFound } from '../../kube/errors.ts';
+import { coreTypes, resourcePath } from '../../kube/resources.ts';
 
 /**
  * The Node object and its heartbeats: the kubelet registers its Node (capacity, allocatable,
@@ -14,7 +16,7 @@ export const STATUS_REPORT_MS = 60_000;
 export const MAX_PODS = 110;
 
 export interface NodeAgentOptions {
-  api: KubeApi;
+  api: KubeClient;
   log: Logger;
   nodeName: string;
 }
@@ -101,25 +103,27 @@ export class NodeAgent {
     } catch {}
     let node: NodeObject;
     try {
-      node = await api.request<NodeObject>('POST', '/api/v1/nodes', {
-        apiVersion: 'v1',
-        kind: 'Node',
-        metadata: {
-          name: nodeName,
-          labels: {
-            'kubernetes.io/hostname': nodeName,
-            'kubernetes.io/os': 'linux',
-            'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch,
-            'lastcall.dev/process-kubelet': 'true',
+      node = await api.request<NodeObject>('POST', resourcePath(coreTypes.node), {
+        body: {
+          apiVersion: 'v1',
+          kind: 'Node',
+          metadata: {
+            name: nodeName,
+            labels: {
+              'kubernetes.io/hostname': nodeName,
+              'kubernetes.io/os': 'linux',
+              'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch,
+              'lastcall.dev/process-kubelet': 'true',
+            },
           },
+          spec: {},
+          status: this.status(),
         },
-        spec: {},
-        status: this.status(),
       });
       log.info({ node: nodeName }, 'node registered');
     } catch (err) {
       if (!isConflict(err)) throw err;
-      node = await api.get<NodeObject>(`/api/v1/nodes/${nodeName}`);
+      node = await api.get<NodeObject>(resourcePath(coreTypes.node, { name: nodeName }));
       log.info({ node: nodeName }, 'node already registered, adopting it');
     }
     this.nodeUid = node.metadata.uid;
@@ -129,33 +133,34 @@ export class NodeAgent {
   async postStatus(): Promise<void> {
     await this.o.api.request(
       'PATCH',
-      `/api/v1/nodes/${this.o.nodeName}/status`,
-      { status: this.status() },
-      STRATEGIC_MERGE_PATCH,
+      resourcePath(coreTypes.node, { name: this.o.nodeName, subresource: 'status' }),
+      { body: { status: this.status() }, contentType: contentTypes.strategicMergePatch },
     );
   }
 
   async renewLease(): Promise<void> {
     const { api, nodeName } = this.o;
-    const path = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${nodeName}`;
+    const path = resourcePath(coreTypes.lease, { namespace: 'kube-node-lease', name: nodeName });
     const spec = {
       holderIdentity: nodeName,
       leaseDurationSeconds: LEASE_DURATION_SECONDS,
       renewTime: new Date().toISOString().replace('Z', '000Z'),
     };
     try {
-      await api.request('PATCH', path, { spec }, MERGE_PATCH);
+      await api.request('PATCH', path, { body: { spec }, contentType: contentTypes.mergePatch });
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      await api.request('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
-        apiVersion: 'coordination.k8s.io/v1',
-        kind: 'Lease',
-        metadata: {
-          name: nodeName,
-          namespace: 'kube-node-lease',
-          ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: nodeName, uid: this.nodeUid }],
+      await api.request('POST', resourcePath(coreTypes.lease, { namespace: 'kube-node-lease' }), {
+        body: {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: {
+            name: nodeName,
+            namespace: 'kube-node-lease',
+            ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: nodeName, uid: this.nodeUid }],
+          },
+          spec,
         },
-        spec,
       });
     }
   }

@@ -10,7 +10,8 @@ import {
 } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
-import type { KubeApi } from './kube/rest.ts';
+import type { KubeClient } from '../../kube/client.ts';
+import { coreTypes, resourcePath } from '../../kube/resources.ts';
 
 /**
  * The files a pod's containers see through bind mounts, kept under <state-dir>/pods/<uid>:
@@ -90,14 +91,14 @@ export function writeAtomic(file: string, content: string, mode = 0o644): void {
 export class ServiceAccountToken {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  private readonly api: KubeApi;
+  private readonly api: KubeClient;
   private readonly log: Logger;
   private readonly dir: string;
   private readonly pod: { name: string; namespace: string; uid: string; serviceAccountName: string };
   private readonly expirationSeconds: number;
 
   constructor(
-    api: KubeApi,
+    api: KubeClient,
     log: Logger,
     dir: string,
     pod: { name: string; namespace: string; uid: string; serviceAccountName: string },
@@ -128,14 +129,16 @@ export class ServiceAccountToken {
     const { namespace, serviceAccountName, name, uid } = this.pod;
     const res = await this.api.request<{ status: { token: string; expirationTimestamp: string } }>(
       'POST',
-      `/api/v1/namespaces/${namespace}/serviceaccounts/${serviceAccountName}/token`,
+      resourcePath(coreTypes.serviceAccount, { namespace, name: serviceAccountName, subresource: 'token' }),
       {
-        apiVersion: 'authentication.k8s.io/v1',
-        kind: 'TokenRequest',
-        spec: {
-          audiences: [],
-          expirationSeconds: this.expirationSeconds,
-          boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name, uid },
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenRequest',
+          spec: {
+            audiences: [],
+            expirationSeconds: this.expirationSeconds,
+            boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name, uid },
+          },
         },
       },
     );

@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
+import type { KubeClient } from '../../kube/client.ts';
+import { ApiError } from '../../kube/errors.ts';
+import type { EventRecorder } from '../../kube/events.ts';
+import { coreTypes, resourcePath } from '../../kube/resources.ts';
 import type { ImageMap } from '../images.ts';
 import { ContainerRunner, type PodContext } from './container.ts';
 import type { EnvSources } from './env.ts';
-import type { EventRecorder } from './events.ts';
 import type { HostsPod } from './hosts.ts';
-import { ApiError, type KubeApi } from './kube/rest.ts';
 import { PodDir, SERVICE_ACCOUNT_DIR, ServiceAccountToken } from './pod-files.ts';
 import { ConditionClock, kubeletConditions, podPhase } from './pod-status.ts';
 import { PodStatusWriter } from './status-writer.ts';
@@ -18,7 +20,7 @@ import { prepareVolumes } from './volumes.ts';
  * status and remove the pod with a grace-0, UID-preconditioned DELETE.
  */
 export interface NodeServices {
-  api: KubeApi;
+  api: KubeClient;
   log: Logger;
   events: EventRecorder;
   images(): ImageMap;
@@ -152,13 +154,12 @@ export class PodWorker {
   }
 
   private event(type: 'Normal' | 'Warning', reason: string, message: string): void {
-    this.node.events.record(
+    // Not awaited: an event never holds up the pod; flush() before the final DELETE waits for all.
+    void this.node.events.record(
       {
-        kind: 'Pod',
         apiVersion: 'v1',
-        name: this.pod.metadata.name,
-        namespace: this.pod.metadata.namespace,
-        uid: this.uid,
+        kind: 'Pod',
+        metadata: { name: this.pod.metadata.name, namespace: this.pod.metadata.namespace, uid: this.uid },
       },
       type,
       reason,
@@ -273,7 +274,10 @@ export class PodWorker {
     const read = async (kind: 'configmaps' | 'secrets', name: string) => {
       try {
         const o = await api.get<{ data?: Record<string, string> }>(
-          `/api/v1/namespaces/${ns}/${kind}/${name}`,
+          resourcePath(kind === 'configmaps' ? coreTypes.configMap : coreTypes.secret, {
+            namespace: ns,
+            name,
+          }),
         );
         const data = o.data ?? {};
         if (kind === 'configmaps') return data;
@@ -386,11 +390,8 @@ export class PodWorker {
     let delay = 200;
     for (let attempt = 0; attempt < 20 && !this.removedFromApi; attempt++) {
       try {
-        await this.node.api.request('DELETE', `/api/v1/namespaces/${namespace}/pods/${name}`, {
-          apiVersion: 'v1',
-          kind: 'DeleteOptions',
-          gracePeriodSeconds: 0,
-          preconditions: { uid },
+        await this.node.api.request('DELETE', resourcePath(coreTypes.pod, { namespace, name }), {
+          body: { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid } },
         });
         this.log.info('pod removed from the API');
         return;

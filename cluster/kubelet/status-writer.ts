@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
-import { ApiError, type KubeApi, STRATEGIC_MERGE_PATCH } from './kube/rest.ts';
+import { contentTypes, type KubeClient } from '../../kube/client.ts';
+import { ApiError } from '../../kube/errors.ts';
+import { coreTypes, resourcePath } from '../../kube/resources.ts';
 
 /**
  * Writes a pod's status to pods/status and never loses an update: the latest desired status is
@@ -11,7 +13,7 @@ import { ApiError, type KubeApi, STRATEGIC_MERGE_PATCH } from './kube/rest.ts';
  * disruption controller's DisruptionTarget are kept; the container status lists are replaced.
  */
 export class PodStatusWriter {
-  private readonly api: KubeApi;
+  private readonly api: KubeClient;
   private readonly log: Logger;
   private readonly namespace: string;
   private readonly name: string;
@@ -24,7 +26,7 @@ export class PodStatusWriter {
   private gone = false;
   private lastJson = '';
 
-  constructor(api: KubeApi, log: Logger, namespace: string, name: string, uid: string) {
+  constructor(api: KubeClient, log: Logger, namespace: string, name: string, uid: string) {
     this.api = api;
     this.log = log;
     this.namespace = namespace;
@@ -79,9 +81,8 @@ export class PodStatusWriter {
       try {
         await this.api.request(
           'PATCH',
-          `/api/v1/namespaces/${this.namespace}/pods/${this.name}/status`,
-          body,
-          STRATEGIC_MERGE_PATCH,
+          resourcePath(coreTypes.pod, { namespace: this.namespace, name: this.name, subresource: 'status' }),
+          { body, contentType: contentTypes.strategicMergePatch },
         );
         this.writtenVersion = version;
         this.release(version);

@@ -2,10 +2,10 @@ import http from 'node:http';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { connectKube } from '../../kube/connect.ts';
+import { Reflector } from '../../kube/reflector.ts';
+import { coreTypes, type KubeObject, objectKey } from '../../kube/resources.ts';
 import { loopbackTwin } from '../addresses.ts';
-import { minimalConnection } from '../kubelet/kube/kubeconfig.ts';
-import { type KubeObject, Reflector } from '../kubelet/kube/reflector.ts';
-import { KubeApi } from '../kubelet/kube/rest.ts';
 import { DelayedView, parseEndpointDelay } from './endpoint-delay.ts';
 import { backendsFor, type EndpointSlice, RoundRobin } from './endpoints.ts';
 import { desiredRoutes, type Route, type Service } from './routes.ts';
@@ -33,8 +33,8 @@ if (!Number.isInteger(healthPort) || healthPort < 1 || healthPort > 65535) {
 
 const endpointDelaySeconds = parseEndpointDelay(values['endpoint-delay'] ?? '0', '--endpoint-delay');
 
-// The minimal kubeconfig reader keeps @kubernetes/client-node (about 90 MB resident) out of the proxy.
-const api = new KubeApi(minimalConnection(values.kubeconfig));
+// kube/'s kubeconfig reader keeps @kubernetes/client-node (about 90 MB resident) out of the proxy.
+const api = await connectKube({ kubeconfig: values.kubeconfig, userAgent: 'lastcall-proxy' });
 let ready = false;
 
 interface Listener {
@@ -51,23 +51,32 @@ const failedBinds = new Map<string, { attempts: number; retryAt: number }>();
  */
 let apiServer: { host: string; port: number } | undefined;
 
+/** A local API server restarts in seconds: retry watches at most every 5 s, not client-go's 30. */
+const watchBackoff = { baseMs: 200, maxMs: 5_000, jitter: 0.5 };
 const services = new Reflector<KubeObject>({
-  api,
-  path: '/api/v1/services',
+  client: api,
+  type: coreTypes.service,
   log,
-  onChange: () => schedule(),
+  backoff: watchBackoff,
 });
+services.onChange(() => schedule());
 /**
  * What new connections are routed by: the watch's slices, each change applied --endpoint-delay
  * after the watch delivered it (no delay during the first sync: the proxy starts with what exists).
  */
 const routedSlices = new DelayedView<EndpointSlice>(0);
 const slices = new Reflector<KubeObject>({
-  api,
-  path: '/apis/discovery.k8s.io/v1/endpointslices',
+  client: api,
+  type: coreTypes.endpointSlice,
   log,
-  onChange: (key, current) => routedSlices.update(key, current as unknown as EndpointSlice | undefined),
+  backoff: watchBackoff,
 });
+slices.onChange((change) =>
+  routedSlices.update(
+    objectKey(change.object),
+    change.type === 'deleted' ? undefined : (change.object as unknown as EndpointSlice),
+  ),
+);
 
 function slicesOf(service: string): EndpointSlice[] {
   const [ns, name] = service.split('/') as [string, string];
@@ -137,7 +146,7 @@ function open(route: Route): void {
 }
 
 function reconcile(): void {
-  const desired = desiredRoutes(services.list() as unknown as Service[]);
+  const desired = desiredRoutes(services.store.list() as unknown as Service[]);
   for (const [key, l] of listeners) {
     const want = desired.get(key);
     if (!want || want.service !== l.route.service || want.portName !== l.route.portName) {
@@ -202,9 +211,11 @@ const health = http.createServer((req, res) => {
 health.listen(healthPort, '127.0.0.1');
 
 async function main(): Promise<void> {
-  const server = await api.server();
+  const server = new URL(api.server);
   apiServer = { host: loopbackTwin(server.hostname), port: Number(server.port || 443) };
-  await Promise.all([services.start(), slices.start()]);
+  services.start();
+  slices.start();
+  await Promise.all([services.waitForSync(), slices.waitForSync()]);
   routedSlices.setDelay(endpointDelaySeconds);
   reconcile();
   ready = true;
@@ -213,8 +224,8 @@ async function main(): Promise<void> {
 
 function shutdown(signal: string): void {
   log.info({ signal }, 'proxy shutting down');
-  services.stop();
-  slices.stop();
+  void services.stop();
+  void slices.stop();
   routedSlices.stop();
   for (const l of listeners.values()) l.server.close();
   health.close();

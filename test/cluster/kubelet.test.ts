@@ -4,6 +4,7 @@
 import { rmdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loopbackTwin } from '../../cluster/addresses.ts';
+import { contentTypes } from '../../kube/client.ts';
 import { waitFor } from '../../kube/poll.ts';
 import {
   createNamespace,
@@ -22,7 +23,7 @@ import {
   uniqueName,
 } from './kubelet/testing.ts';
 
-const api = testApi(inject('kubeconfig'));
+const api = await testApi(inject('kubeconfig'));
 const ns = uniqueName('lc-kubelet');
 const local = await runsProcessKubelet(api);
 
@@ -118,18 +119,20 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
 
   it('runs a Deployment to Available with a ReplicaSet and EndpointSlices, scales it, and serves it on a NodePort', async () => {
     const name = 'web';
-    await api.request('POST', `/apis/apps/v1/namespaces/${ns}/deployments`, webDeployment(name, 2));
+    await api.request('POST', `/apis/apps/v1/namespaces/${ns}/deployments`, { body: webDeployment(name, 2) });
     const svc = await api.request<{ spec: { clusterIP: string; ports: { nodePort: number }[] } }>(
       'POST',
       `/api/v1/namespaces/${ns}/services`,
       {
-        apiVersion: 'v1',
-        kind: 'Service',
-        metadata: { name },
-        spec: {
-          type: 'NodePort',
-          selector: { app: name },
-          ports: [{ name: 'http', port: 80, targetPort: 'http' }],
+        body: {
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { name },
+          spec: {
+            type: 'NodePort',
+            selector: { app: name },
+            ports: [{ name: 'http', port: 80, targetPort: 'http' }],
+          },
         },
       },
     );
@@ -190,12 +193,10 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
 
     // Scale up to 3, then down to 1: the extra pods terminate and leave the API.
     const scale = (replicas: number) =>
-      api.request(
-        'PATCH',
-        `/apis/apps/v1/namespaces/${ns}/deployments/${name}/scale`,
-        { spec: { replicas } },
-        'application/merge-patch+json',
-      );
+      api.request('PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/${name}/scale`, {
+        body: { spec: { replicas } },
+        contentType: contentTypes.mergePatch,
+      });
     await scale(3);
     await waitFor(
       '3 ready pods',
@@ -229,8 +230,8 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
     };
     // Records the SIGTERM arrival (ms since epoch) in the termination message, then ignores it / exits.
     const stamp = `echo "TERM $(date +%s%3N)" >> /dev/termination-log`;
-    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, pod('stubborn', stamp));
-    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, pod('graceful', `${stamp}; exit 0`));
+    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, { body: pod('stubborn', stamp) });
+    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, { body: pod('graceful', `${stamp}; exit 0`) });
     for (const name of ['stubborn', 'graceful']) {
       await podReady(api, ns, name, 60_000);
     }
@@ -336,8 +337,8 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
         },
       };
     };
-    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, pod('overrun', 3, 10));
-    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, pod('shortened', 30));
+    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, { body: pod('overrun', 3, 10) });
+    await api.request('POST', `/api/v1/namespaces/${ns}/pods`, { body: pod('shortened', 30) });
     for (const name of ['overrun', 'shortened']) {
       await podReady(api, ns, name, 60_000);
     }
@@ -358,9 +359,11 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
     );
     const shortenedAt = Date.now();
     await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/shortened`, {
-      apiVersion: 'v1',
-      kind: 'DeleteOptions',
-      gracePeriodSeconds: 1,
+      body: {
+        apiVersion: 'v1',
+        kind: 'DeleteOptions',
+        gracePeriodSeconds: 1,
+      },
     });
     // The recorder's own DELETED events: the watch may deliver them after a GET already says 404.
     const gone = {
@@ -450,41 +453,47 @@ except urllib.error.HTTPError as e:
 open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
 `;
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'client' },
-      spec: {
-        restartPolicy: 'Never',
-        containers: [{ name: 'client', image: 'busybox', command: ['python3', '-c', client] }],
+      body: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'client' },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [{ name: 'client', image: 'busybox', command: ['python3', '-c', client] }],
+        },
       },
     });
     await api.request('POST', `/apis/apps/v1/namespaces/${ns}/deployments`, {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name: 'redis' },
-      spec: {
-        selector: { matchLabels: { app: 'redis' } },
-        template: {
-          metadata: { labels: { app: 'redis' } },
-          spec: {
-            containers: [
-              {
-                name: 'redis',
-                image: 'redis:7',
-                ports: [{ name: 'redis', containerPort: 6379 }],
-                readinessProbe: { tcpSocket: { port: 'redis' }, periodSeconds: 1 },
-              },
-            ],
+      body: {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'redis' },
+        spec: {
+          selector: { matchLabels: { app: 'redis' } },
+          template: {
+            metadata: { labels: { app: 'redis' } },
+            spec: {
+              containers: [
+                {
+                  name: 'redis',
+                  image: 'redis:7',
+                  ports: [{ name: 'redis', containerPort: 6379 }],
+                  readinessProbe: { tcpSocket: { port: 'redis' }, periodSeconds: 1 },
+                },
+              ],
+            },
           },
         },
       },
     });
     await podInPhase('client', 'Running');
     await api.request('POST', `/api/v1/namespaces/${ns}/services`, {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name: 'redis' },
-      spec: { selector: { app: 'redis' }, ports: [{ port: 6379, targetPort: 'redis' }] },
+      body: {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'redis' },
+        spec: { selector: { app: 'redis' }, ports: [{ port: 6379, targetPort: 'redis' }] },
+      },
     });
     const done = await waitFor(
       'client Succeeded',
@@ -503,23 +512,25 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
 
   it('serves container logs to the API server (kubectl logs), current and previous runs', async () => {
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'logger' },
-      spec: {
-        restartPolicy: 'OnFailure',
-        containers: [
-          {
-            name: 'main',
-            image: 'busybox',
-            // First run fails after logging; the second run (restartCount 1) succeeds.
-            command: [
-              'sh',
-              '-c',
-              'if [ -e "$HOME/ran" ]; then echo second run; exit 0; fi; touch "$HOME/ran"; echo first run; exit 1',
-            ],
-          },
-        ],
+      body: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'logger' },
+        spec: {
+          restartPolicy: 'OnFailure',
+          containers: [
+            {
+              name: 'main',
+              image: 'busybox',
+              // First run fails after logging; the second run (restartCount 1) succeeds.
+              command: [
+                'sh',
+                '-c',
+                'if [ -e "$HOME/ran" ]; then echo second run; exit 0; fi; touch "$HOME/ran"; echo first run; exit 1',
+              ],
+            },
+          ],
+        },
       },
     });
     await podInPhase('logger', 'Succeeded');
@@ -537,48 +548,52 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
 
   it('runs containers as the securityContext user, with a read-only root, emptyDir shared between containers and a ConfigMap volume', async () => {
     await api.request('POST', `/api/v1/namespaces/${ns}/configmaps`, {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: 'settings' },
-      data: { greeting: 'hello' },
+      body: {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'settings' },
+        data: { greeting: 'hello' },
+      },
     });
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'secure' },
-      spec: {
-        restartPolicy: 'Never',
-        securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 2000 },
-        volumes: [
-          { name: 'shared', emptyDir: {} },
-          { name: 'settings', configMap: { name: 'settings' } },
-        ],
-        containers: [
-          {
-            name: 'writer',
-            image: 'busybox',
-            command: ['sh', '-c', 'echo from-writer > /tmp/lc-mount-shared/note; sleep 30'],
-            volumeMounts: [{ name: 'shared', mountPath: '/tmp/lc-mount-shared' }],
-          },
-          {
-            name: 'reader',
-            image: 'busybox',
-            securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
-            command: [
-              'sh',
-              '-c',
-              [
-                'while [ ! -e /tmp/lc-mount-shared/note ]; do sleep 0.1; done',
-                'if touch /var/tmp/lc-test-ro 2>/dev/null; then ro=writable; else ro=read-only; fi',
-                'echo "$(id -u):$(id -g):$(id -G | tr " " ,) $(cat /tmp/lc-mount-shared/note) $(cat /tmp/lc-mount-settings/greeting) $ro" > /dev/termination-log',
-              ].join('; '),
-            ],
-            volumeMounts: [
-              { name: 'shared', mountPath: '/tmp/lc-mount-shared' },
-              { name: 'settings', mountPath: '/tmp/lc-mount-settings', readOnly: true },
-            ],
-          },
-        ],
+      body: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'secure' },
+        spec: {
+          restartPolicy: 'Never',
+          securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 2000 },
+          volumes: [
+            { name: 'shared', emptyDir: {} },
+            { name: 'settings', configMap: { name: 'settings' } },
+          ],
+          containers: [
+            {
+              name: 'writer',
+              image: 'busybox',
+              command: ['sh', '-c', 'echo from-writer > /tmp/lc-mount-shared/note; sleep 30'],
+              volumeMounts: [{ name: 'shared', mountPath: '/tmp/lc-mount-shared' }],
+            },
+            {
+              name: 'reader',
+              image: 'busybox',
+              securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
+              command: [
+                'sh',
+                '-c',
+                [
+                  'while [ ! -e /tmp/lc-mount-shared/note ]; do sleep 0.1; done',
+                  'if touch /var/tmp/lc-test-ro 2>/dev/null; then ro=writable; else ro=read-only; fi',
+                  'echo "$(id -u):$(id -g):$(id -G | tr " " ,) $(cat /tmp/lc-mount-shared/note) $(cat /tmp/lc-mount-settings/greeting) $ro" > /dev/termination-log',
+                ].join('; '),
+              ],
+              volumeMounts: [
+                { name: 'shared', mountPath: '/tmp/lc-mount-shared' },
+                { name: 'settings', mountPath: '/tmp/lc-mount-settings', readOnly: true },
+              ],
+            },
+          ],
+        },
       },
     });
     const reader = await waitFor(
@@ -595,12 +610,14 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
 
     // runAsNonRoot with a root image user is refused before the start, as on a real node.
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'rootless' },
-      spec: {
-        securityContext: { runAsNonRoot: true },
-        containers: [{ name: 'main', image: 'busybox', command: ['sleep', '30'] }],
+      body: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'rootless' },
+        spec: {
+          securityContext: { runAsNonRoot: true },
+          containers: [{ name: 'main', image: 'busybox', command: ['sleep', '30'] }],
+        },
       },
     });
     const waiting = await waitFor(
@@ -617,10 +634,12 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
 
   it('reports an image missing from images.json as ErrImagePull / ImagePullBackOff', async () => {
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'unknown-image' },
-      spec: { containers: [{ name: 'main', image: 'example.com/nothing:1' }] },
+      body: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'unknown-image' },
+        spec: { containers: [{ name: 'main', image: 'example.com/nothing:1' }] },
+      },
     });
     const waiting = await waitFor(
       'a pull error',
@@ -638,19 +657,21 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
 
   it('restarts a container whose liveness probe fails, with restartCount and back-off', async () => {
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'unhealthy' },
-      spec: {
-        terminationGracePeriodSeconds: 1,
-        containers: [
-          {
-            name: 'main',
-            image: 'busybox',
-            command: ['sh', '-c', 'while true; do sleep 0.2; done'],
-            livenessProbe: { exec: { command: ['false'] }, periodSeconds: 1, failureThreshold: 2 },
-          },
-        ],
+      body: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'unhealthy' },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'main',
+              image: 'busybox',
+              command: ['sh', '-c', 'while true; do sleep 0.2; done'],
+              livenessProbe: { exec: { command: ['false'] }, periodSeconds: 1, failureThreshold: 2 },
+            },
+          ],
+        },
       },
     });
     const restarted = await waitFor(

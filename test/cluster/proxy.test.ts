@@ -21,7 +21,7 @@ import {
 } from './kubelet/testing.ts';
 
 const kubeconfig = inject('kubeconfig');
-const api = testApi(kubeconfig);
+const api = await testApi(kubeconfig);
 
 const ns = uniqueName('lc-proxy');
 const local = await runsProcessKubelet(api);
@@ -73,13 +73,15 @@ async function nodePortService(name: string): Promise<number> {
     'POST',
     `/api/v1/namespaces/${ns}/services`,
     {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name },
-      spec: {
-        type: 'NodePort',
-        selector: { app: name },
-        ports: [{ name: 'http', port: 80, targetPort: 'http' }],
+      body: {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name },
+        spec: {
+          type: 'NodePort',
+          selector: { app: name },
+          ports: [{ name: 'http', port: 80, targetPort: 'http' }],
+        },
       },
     },
   );
@@ -101,7 +103,7 @@ describe.runIf(local)('service proxy (local cluster)', () => {
   it('takes a pod whose readiness probe fails out of rotation, and brings it back', async () => {
     const a = backend('rot-a');
     const b = backend('rot-b');
-    for (const x of [a, b]) await api.request('POST', `/api/v1/namespaces/${ns}/pods`, x.pod);
+    for (const x of [a, b]) await api.request('POST', `/api/v1/namespaces/${ns}/pods`, { body: x.pod });
     const port = await nodePortService('rot');
     const answers = async (n: number) => {
       const seen: string[] = [];
@@ -149,20 +151,22 @@ describe.runIf(local)('service proxy (local cluster)', () => {
 
   it('keeps routing to a serving, terminating endpoint while no ready one exists (kube-proxy fallback)', async () => {
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'last', labels: { app: 'last' } },
-      spec: {
-        terminationGracePeriodSeconds: 30,
-        containers: [
-          {
-            ...namedHttpContainer('busybox', '/'),
-            // The server keeps serving during the preStop sleep: its endpoint is serving and terminating.
-            // The sleep must outlast the whole check below (slice update, proxy watch, 5 requests),
-            // which takes seconds on a loaded machine; after it SIGTERM ends the server.
-            lifecycle: { preStop: { sleep: { seconds: 20 } } },
-          },
-        ],
+      body: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'last', labels: { app: 'last' } },
+        spec: {
+          terminationGracePeriodSeconds: 30,
+          containers: [
+            {
+              ...namedHttpContainer('busybox', '/'),
+              // The server keeps serving during the preStop sleep: its endpoint is serving and terminating.
+              // The sleep must outlast the whole check below (slice update, proxy watch, 5 requests),
+              // which takes seconds on a loaded machine; after it SIGTERM ends the server.
+              lifecycle: { preStop: { sleep: { seconds: 20 } } },
+            },
+          ],
+        },
       },
     });
     const url = `http://127.0.0.1:${await nodePortService('last')}/`;
@@ -211,43 +215,49 @@ describe.runIf(local)('service proxy (local cluster)', () => {
     expect(during).toEqual(Array(5).fill('200 last'));
     // Done: cut the long preStop short so the pod does not outlive the file by 20 s.
     await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/last`, {
-      apiVersion: 'v1',
-      kind: 'DeleteOptions',
-      gracePeriodSeconds: 1,
+      body: {
+        apiVersion: 'v1',
+        kind: 'DeleteOptions',
+        gracePeriodSeconds: 1,
+      },
     });
   });
 
   it('relays a half-closed connection to the end (the client shuts down its side, the answer still arrives)', async () => {
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'echo', labels: { app: 'echo' } },
-      spec: {
-        terminationGracePeriodSeconds: 1,
-        containers: [
-          {
-            name: 'echo',
-            image: 'busybox',
-            // Reads until EOF, then answers: only works if the proxy forwards the FIN and keeps the way back open.
-            command: [
-              'python3',
-              '-c',
-              "import os,socket\ns=socket.create_server((os.environ['HOST'],9000))\nwhile True:\n c,_=s.accept()\n d=b''\n while True:\n  x=c.recv(4096)\n  if not x: break\n  d+=x\n c.sendall(b'got '+str(len(d)).encode())\n c.close()",
-            ],
-            ports: [{ name: 'echo', containerPort: 9000 }],
-            readinessProbe: { tcpSocket: { port: 'echo' }, periodSeconds: 1 },
-          },
-        ],
+      body: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'echo', labels: { app: 'echo' } },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'echo',
+              image: 'busybox',
+              // Reads until EOF, then answers: only works if the proxy forwards the FIN and keeps the way back open.
+              command: [
+                'python3',
+                '-c',
+                "import os,socket\ns=socket.create_server((os.environ['HOST'],9000))\nwhile True:\n c,_=s.accept()\n d=b''\n while True:\n  x=c.recv(4096)\n  if not x: break\n  d+=x\n c.sendall(b'got '+str(len(d)).encode())\n c.close()",
+              ],
+              ports: [{ name: 'echo', containerPort: 9000 }],
+              readinessProbe: { tcpSocket: { port: 'echo' }, periodSeconds: 1 },
+            },
+          ],
+        },
       },
     });
     const svc = await api.request<{ spec: { clusterIP: string } }>(
       'POST',
       `/api/v1/namespaces/${ns}/services`,
       {
-        apiVersion: 'v1',
-        kind: 'Service',
-        metadata: { name: 'echo' },
-        spec: { selector: { app: 'echo' }, ports: [{ port: 9000, targetPort: 'echo' }] },
+        body: {
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { name: 'echo' },
+          spec: { selector: { app: 'echo' }, ports: [{ port: 9000, targetPort: 'echo' }] },
+        },
       },
     );
     const twin = loopbackTwin(svc.spec.clusterIP);
@@ -278,10 +288,12 @@ describe.runIf(local)('service proxy (local cluster)', () => {
       'POST',
       `/api/v1/namespaces/${ns}/services`,
       {
-        apiVersion: 'v1',
-        kind: 'Service',
-        metadata: { name: 'ephemeral' },
-        spec: { selector: { app: 'nothing' }, ports: [{ port: 7777 }] },
+        body: {
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { name: 'ephemeral' },
+          spec: { selector: { app: 'nothing' }, ports: [{ port: 7777 }] },
+        },
       },
     );
     const twin = loopbackTwin(svc.spec.clusterIP);

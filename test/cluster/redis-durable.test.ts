@@ -15,7 +15,7 @@ import {
   uniqueName,
 } from './kubelet/testing.ts';
 
-const api = testApi(inject('kubeconfig'));
+const api = await testApi(inject('kubeconfig'));
 const ns = uniqueName('lc-redis');
 // The container's pid comes from the process kubelet's container ID (lastcall://<pid>).
 const local = await runsProcessKubelet(api);
@@ -61,19 +61,21 @@ describe.runIf(local)('the local cluster Redis', () => {
 
   it('runs with an append-only file in /data and keeps what it answered across a SIGKILL', async () => {
     await api.request('POST', `/api/v1/namespaces/${ns}/pods`, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'redis' },
-      spec: {
-        terminationGracePeriodSeconds: 1,
-        containers: [
-          {
-            name: 'redis',
-            image: 'redis:7',
-            ports: [{ name: 'redis', containerPort: 6379 }],
-            readinessProbe: { tcpSocket: { port: 'redis' }, periodSeconds: 1 },
-          },
-        ],
+      body: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'redis' },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'redis',
+              image: 'redis:7',
+              ports: [{ name: 'redis', containerPort: 6379 }],
+              readinessProbe: { tcpSocket: { port: 'redis' }, periodSeconds: 1 },
+            },
+          ],
+        },
       },
     });
     const first = await readyPod(0);

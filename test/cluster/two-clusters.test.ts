@@ -15,6 +15,7 @@ import type { DaemonRecord } from '../../cluster/components/daemon.ts';
 import { type ClusterStatus, down, status, up } from '../../cluster/launcher.ts';
 import type { ClusterNetwork } from '../../cluster/network-plan.ts';
 import { pkiLayout } from '../../cluster/pki.ts';
+import type { KubeClient } from '../../kube/client.ts';
 import { waitFor } from '../../kube/poll.ts';
 import {
   createNamespace,
@@ -28,7 +29,7 @@ import {
 } from './kubelet/testing.ts';
 
 const sharedKubeconfig = inject('kubeconfig');
-const sharedApi = testApi(sharedKubeconfig);
+const sharedApi = await testApi(sharedKubeconfig);
 // Only the launcher's clusters record a state dir beside the kubeconfig (not kind, not
 // LASTCALL_E2E_KUBECONFIG), and only a process kubelet and proxy serve the twins.
 const shared = await status({ stateDir: dirname(sharedKubeconfig) });
@@ -37,11 +38,11 @@ const local = shared.components.some((c) => c.name === 'proxy') && (await runsPr
 const ns = uniqueName('lc-two');
 let parent: string;
 let own: ClusterStatus;
-let ownApi: ReturnType<typeof testApi>;
+let ownApi: KubeClient;
 
 interface Side {
   name: string;
-  api: ReturnType<typeof testApi>;
+  api: KubeClient;
   cluster: ClusterStatus;
 }
 let sides: Side[] = [];
@@ -51,7 +52,7 @@ describe.runIf(local)('two local clusters at once', () => {
     parent = await mkdtemp(join(tmpdir(), 'lastcall-two-clusters-'));
     const handle = await up({ stateDir: join(parent, 'cluster'), components: 'all' });
     own = await status({ stateDir: handle.stateDir });
-    ownApi = testApi(handle.kubeconfig);
+    ownApi = await testApi(handle.kubeconfig);
     sides = [
       { name: 'shared', api: sharedApi, cluster: shared },
       { name: 'own', api: ownApi, cluster: own },
@@ -117,19 +118,21 @@ describe.runIf(local)('two local clusters at once', () => {
     for (const side of sides) {
       const network = side.cluster.network as ClusterNetwork;
       const pod = `web-${side.name}`;
-      await side.api.request('POST', `/api/v1/namespaces/${ns}/pods`, webPod(pod));
+      await side.api.request('POST', `/api/v1/namespaces/${ns}/pods`, { body: webPod(pod) });
       const base = parseCidr(network.serviceNetwork).network;
       const svc = await side.api.request<{ spec: { clusterIP: string } }>(
         'POST',
         `/api/v1/namespaces/${ns}/services`,
         {
-          apiVersion: 'v1',
-          kind: 'Service',
-          metadata: { name: 'web' },
-          spec: {
-            selector: { app: 'web' },
-            ports: [{ name: 'http', port: 80, targetPort: 'http' }],
-            ...(offset === undefined ? {} : { clusterIP: numberToIp(base + offset) }),
+          body: {
+            apiVersion: 'v1',
+            kind: 'Service',
+            metadata: { name: 'web' },
+            spec: {
+              selector: { app: 'web' },
+              ports: [{ name: 'http', port: 80, targetPort: 'http' }],
+              ...(offset === undefined ? {} : { clusterIP: numberToIp(base + offset) }),
+            },
           },
         },
       );

@@ -9,6 +9,7 @@ import { repoRoot } from '../../cluster/tools.ts';
 import { contentTypes, type KubeClient } from '../../kube/client.ts';
 import { connectKube } from '../../kube/connect.ts';
 import { isNotFound } from '../../kube/errors.ts';
+import { deleteNamespace, ensureNamespace } from '../../kube/namespaces.ts';
 import { waitFor } from '../../kube/poll.ts';
 import { coreTypes, type KubeObject, type ResourceType, resourcePath } from '../../kube/resources.ts';
 
@@ -55,17 +56,11 @@ export async function testNamespace(
   labels: Record<string, string> = {},
 ): Promise<{ name: string; remove: () => Promise<void> }> {
   const name = `${prefix}-${randomBytes(3).toString('hex')}`;
-  await client.request('POST', resourcePath(coreTypes.namespace), {
-    body: {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name, labels: { 'lastcall.dev/test': prefix, ...labels } },
-    },
-  });
+  await ensureNamespace(client, name, { 'lastcall.dev/test': prefix, ...labels });
   return {
     name,
     remove: async () => {
-      await client.request('DELETE', resourcePath(coreTypes.namespace, { name })).catch(() => undefined);
+      await deleteNamespace(client, name).catch(() => undefined);
     },
   };
 }

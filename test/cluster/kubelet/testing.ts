@@ -2,12 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { isNotFound, KubeApi, type WatchEvent } from '../../../cluster/kubelet/kube/rest.ts';
+import type { KubeClient, WatchEvent } from '../../../kube/client.ts';
+import { connectKube } from '../../../kube/connect.ts';
+import { isNotFound } from '../../../kube/errors.ts';
+import { ensureNamespace } from '../../../kube/namespaces.ts';
 import { waitFor } from '../../../kube/poll.ts';
+import { coreTypes, resourcePath } from '../../../kube/resources.ts';
 
 /** Helpers for the kubelet and proxy integration tests (real API server, real processes). */
-export function testApi(kubeconfig: string): KubeApi {
-  return new KubeApi(kubeconfig);
+export function testApi(kubeconfig: string): Promise<KubeClient> {
+  return connectKube({ kubeconfig, userAgent: 'lastcall-cluster-tests' });
 }
 
 export function uniqueName(prefix: string): string {
@@ -23,23 +27,17 @@ export async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
-export async function createNamespace(api: KubeApi, name: string): Promise<void> {
-  await api.request('POST', '/api/v1/namespaces', {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: { name },
-  });
+export async function createNamespace(api: KubeClient, name: string): Promise<void> {
+  await ensureNamespace(api, name);
   // Pods need the default ServiceAccount, which the serviceaccount controller creates.
   await waitFor(
     `ServiceAccount ${name}/default`,
-    () => orUndefined(api.get(`/api/v1/namespaces/${name}/serviceaccounts/default`)),
+    () => orUndefined(api.get(resourcePath(coreTypes.serviceAccount, { namespace: name, name: 'default' }))),
     { timeoutMs: 60_000, intervalMs: 200 },
   );
 }
 
-export async function deleteNamespace(api: KubeApi, name: string): Promise<void> {
-  await orUndefined(api.request('DELETE', `/api/v1/namespaces/${name}`));
-}
+export { deleteNamespace } from '../../../kube/namespaces.ts';
 
 export interface PodJson {
   metadata: { name: string; uid: string; deletionTimestamp?: string; labels?: Record<string, string> };
@@ -64,7 +62,7 @@ export function isReady(p: PodJson | undefined): boolean {
 
 /** Waits until pod `namespace/name` has condition Ready=True; fails after timeoutMs naming the pod. */
 export async function podReady(
-  api: KubeApi,
+  api: KubeClient,
   namespace: string,
   name: string,
   timeoutMs: number,
@@ -83,13 +81,14 @@ export class PodRecorder {
   private readonly abort = new AbortController();
   private readonly done: Promise<void>;
 
-  constructor(api: KubeApi, namespace: string) {
+  constructor(api: KubeClient, namespace: string) {
     this.done = api
       .watch<PodJson>(
-        `/api/v1/namespaces/${namespace}/pods`,
-        { resourceVersion: '0', timeoutSeconds: '600' },
+        resourcePath(coreTypes.pod, { namespace }),
+        { resourceVersion: '0', timeoutSeconds: 600 },
         (e: WatchEvent<PodJson>) => this.events.push({ at: Date.now(), type: e.type, pod: e.object }),
-        this.abort.signal,
+        // No bookmarks asked for: a quiet namespace may send nothing for minutes.
+        { signal: this.abort.signal, idleTimeoutMs: 660_000 },
       )
       .catch(() => {});
   }
@@ -164,7 +163,7 @@ export async function httpGetText(
 }
 
 /** Whether the cluster runs the lastcall process kubelet (the local cluster), not kind or another one. */
-export async function runsProcessKubelet(api: KubeApi): Promise<boolean> {
+export async function runsProcessKubelet(api: KubeClient): Promise<boolean> {
   const node = await orUndefined(
     api.get<{ metadata: { labels?: Record<string, string> } }>('/api/v1/nodes/lastcall-node'),
   );
