@@ -1,27 +1,24 @@
 /**
  * What the experiment needs from the cluster: install lastcall and Redis,
- * create, patch, read and delete its CounterService, list its pods. Writes go
- * through @kubernetes/client-node (merge patch: strategic merge is refused for
- * custom resources); `kubectl apply -k` installs the kustomize tree, with the
- * kubectl built for the local cluster (same version as its API server).
+ * create, patch, read and delete its CounterService, list its pods. Requests go
+ * through the repository's client (kube/; merge patch: strategic merge is refused
+ * for custom resources); `kubectl apply -k` installs the kustomize tree, with the
+ * kubectl built for the local cluster (same version as its API server): running
+ * kustomize and kubectl's apply is the point there.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  ApiException,
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-  type V1Pod,
-} from '@kubernetes/client-node';
 import { repoRoot } from '../cluster/tools.ts';
+import { contentTypes, type KubeClient } from '../kube/client.ts';
+import { connectKube } from '../kube/connect.ts';
+import { isNotFound } from '../kube/errors.ts';
+import { ensureNamespace as ensureKubeNamespace } from '../kube/namespaces.ts';
 import { waitFor } from '../kube/poll.ts';
-import { API_VERSION, COUNTER_SERVICE_PLURAL, GROUP, VERSION } from '../operator/api/constants.ts';
+import { coreTypes, type KubeObject, type ObjectList, resourcePath } from '../kube/resources.ts';
+import { API_VERSION, COUNTER_SERVICE_PLURAL, GROUP } from '../operator/api/constants.ts';
+import { counterServiceType } from '../operator/api/resources.ts';
 import type { DrainModeOption } from './options.ts';
 
 const run = promisify(execFile);
@@ -62,21 +59,11 @@ export interface PodView {
 export interface Cluster {
   kubeconfig: string;
   binDir: string;
-  core: CoreV1Api;
-  apps: AppsV1Api;
-  custom: CustomObjectsApi;
+  client: KubeClient;
 }
 
-export function connect(kubeconfig: string, binDir: string): Cluster {
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  return {
-    kubeconfig,
-    binDir,
-    core: kc.makeApiClient(CoreV1Api),
-    apps: kc.makeApiClient(AppsV1Api),
-    custom: kc.makeApiClient(CustomObjectsApi),
-  };
+export async function connect(kubeconfig: string, binDir: string): Promise<Cluster> {
+  return { kubeconfig, binDir, client: await connectKube({ kubeconfig, userAgent: 'lastcall-experiment' }) };
 }
 
 /** Runs kubectl (the tools build, else the one on PATH) against the cluster; `input` goes to its stdin. */
@@ -103,10 +90,6 @@ export async function kubectl(
   }
 }
 
-export function isNotFound(error: unknown): boolean {
-  return error instanceof ApiException && error.code === 404;
-}
-
 /**
  * Installs (or updates) lastcall from config/default and waits for the CRD and
  * the operator. `apply` is idempotent: what exists and matches stays as it is.
@@ -127,14 +110,16 @@ export async function installLastcall(cluster: Cluster, log: (line: string) => v
   ]);
   // rollout status, not the Available condition: right after an apply the Deployment may still
   // report the previous ReplicaSet as available while the new operator pods have not started.
-  const deployments = await cluster.apps.listNamespacedDeployment({ namespace: OPERATOR_NAMESPACE });
+  const deployments = await cluster.client.get<ObjectList>(
+    resourcePath(coreTypes.deployment, { namespace: OPERATOR_NAMESPACE }),
+  );
   for (const d of deployments.items) {
     await kubectl(cluster, [
       'rollout',
       'status',
       '-n',
       OPERATOR_NAMESPACE,
-      `deployment/${d.metadata?.name}`,
+      `deployment/${d.metadata.name}`,
       '--timeout=180s',
     ]);
   }
@@ -151,14 +136,9 @@ export async function assertInstalled(cluster: Cluster): Promise<void> {
 }
 
 export async function ensureNamespace(cluster: Cluster, namespace: string): Promise<void> {
-  try {
-    await cluster.core.readNamespace({ name: namespace });
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-    await cluster.core.createNamespace({
-      body: { metadata: { name: namespace, labels: { 'app.kubernetes.io/part-of': 'lastcall-experiment' } } },
-    });
-  }
+  await ensureKubeNamespace(cluster.client, namespace, {
+    'app.kubernetes.io/part-of': 'lastcall-experiment',
+  });
 }
 
 /** The Redis of config/samples, in the experiment's namespace; the CounterService reaches it as redis:6379. */
@@ -180,13 +160,9 @@ export async function readCounterService(
   name: string,
 ): Promise<CounterServiceObject | undefined> {
   try {
-    return (await cluster.custom.getNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: COUNTER_SERVICE_PLURAL,
-      namespace,
-      name,
-    })) as CounterServiceObject;
+    return await cluster.client.get<CounterServiceObject>(
+      resourcePath(counterServiceType, { namespace, name }),
+    );
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
@@ -204,11 +180,7 @@ export interface CounterServicePlan {
 }
 
 export async function createCounterService(cluster: Cluster, plan: CounterServicePlan): Promise<void> {
-  await cluster.custom.createNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    plural: COUNTER_SERVICE_PLURAL,
-    namespace: plan.namespace,
+  await cluster.client.request('POST', resourcePath(counterServiceType, { namespace: plan.namespace }), {
     body: {
       apiVersion: API_VERSION,
       kind: 'CounterService',
@@ -238,17 +210,10 @@ export async function patchImage(
   name: string,
   image: string,
 ): Promise<void> {
-  await cluster.custom.patchNamespacedCustomObject(
-    {
-      group: GROUP,
-      version: VERSION,
-      plural: COUNTER_SERVICE_PLURAL,
-      namespace,
-      name,
-      body: { spec: { image } },
-    },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  );
+  await cluster.client.request('PATCH', resourcePath(counterServiceType, { namespace, name }), {
+    body: { spec: { image } },
+    contentType: contentTypes.mergePatch,
+  });
 }
 
 /** Deletes the CounterService and waits for its pods and Service to be gone (garbage collection of owned objects). */
@@ -259,15 +224,10 @@ export async function deleteCounterService(
   timeoutMs = 120_000,
 ): Promise<void> {
   try {
-    await cluster.custom.deleteNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: COUNTER_SERVICE_PLURAL,
-      namespace,
-      name,
+    await cluster.client.request('DELETE', resourcePath(counterServiceType, { namespace, name }), {
       // Background: the garbage collector removes the Deployment, its pods and the Service
       // after the CounterService is gone; the wait below covers them.
-      propagationPolicy: 'Background',
+      query: { propagationPolicy: 'Background' },
     });
   } catch (error) {
     if (!isNotFound(error)) throw error;
@@ -278,7 +238,7 @@ export async function deleteCounterService(
       const [cs, pods, service] = await Promise.all([
         readCounterService(cluster, namespace, name),
         listPods(cluster, namespace, name),
-        cluster.core.readNamespacedService({ namespace, name }).catch((error: unknown) => {
+        cluster.client.get(resourcePath(coreTypes.service, { namespace, name })).catch((error: unknown) => {
           if (isNotFound(error)) return undefined;
           throw error;
         }),
@@ -294,19 +254,23 @@ export async function listPods(
   namespace: string,
   counterService: string,
 ): Promise<PodView[]> {
-  const list = await cluster.core.listNamespacedPod({
-    namespace,
-    labelSelector: `lastcall.dev/counterservice=${counterService}`,
+  const list = await cluster.client.get<ObjectList<PodObject>>(resourcePath(coreTypes.pod, { namespace }), {
+    query: { labelSelector: `lastcall.dev/counterservice=${counterService}` },
   });
   return list.items.map(podView);
 }
 
-function podView(pod: V1Pod): PodView {
-  const terminating =
-    pod.metadata?.deletionTimestamp !== undefined && pod.metadata?.deletionTimestamp !== null;
+/** A pod as far as the experiment reads it. */
+interface PodObject extends KubeObject {
+  spec?: { containers?: Array<{ image?: string }> };
+  status?: { conditions?: Array<{ type: string; status: string }> };
+}
+
+function podView(pod: PodObject): PodView {
+  const terminating = pod.metadata.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null;
   const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
   return {
-    name: pod.metadata?.name ?? '',
+    name: pod.metadata.name ?? '',
     image: pod.spec?.containers?.[0]?.image ?? '',
     ready: ready && !terminating,
     terminating,

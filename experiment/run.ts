@@ -84,7 +84,7 @@ export async function prepare(
   skipInstall = false,
 ): Promise<void> {
   const log = hooks.log ?? (() => {});
-  const cluster = connect(target.kubeconfig, target.binDir);
+  const cluster = await connect(target.kubeconfig, target.binDir);
   if (skipInstall) await assertInstalled(cluster);
   else await installLastcall(cluster, log);
   await ensureNamespace(cluster, namespace);
@@ -115,7 +115,7 @@ export async function runExperiment(
   const startedAt = new Date(wallStart).toISOString();
   const { namespace, nodePort, replicas } = options;
   const name = COUNTER_SERVICE_NAME;
-  const cluster = connect(target.kubeconfig, target.binDir);
+  const cluster = await connect(target.kubeconfig, target.binDir);
 
   await prepare(target, namespace, hooks, options.skipInstall);
   if ((await readCounterService(cluster, namespace, name)) !== undefined) {

@@ -44,7 +44,7 @@ spec:
 
 beforeAll(async () => {
   target = await e2eTarget();
-  const cluster = connect(target.kubeconfig, target.binDir);
+  const cluster = await connect(target.kubeconfig, target.binDir);
   await installLastcall(cluster, log);
   await ensureNamespace(cluster, namespace);
   await installRedis(cluster, namespace, log);
@@ -53,7 +53,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (target) await deleteCounterService(connect(target.kubeconfig, target.binDir), namespace, name);
+  if (target) await deleteCounterService(await connect(target.kubeconfig, target.binDir), namespace, name);
   await removeInClusterOperator();
 });
 
@@ -115,7 +115,7 @@ describe('kubectl', () => {
   });
 
   test('scale goes through the scale subresource to the pods, and describe shows the drain of the pod removed', async () => {
-    const cluster = connect(target.kubeconfig, target.binDir);
+    const cluster = await connect(target.kubeconfig, target.binDir);
     await k('scale', '-n', namespace, `counterservice/${name}`, '--replicas=2');
     await waitFor(
       '2 ready pods',
