@@ -15,7 +15,8 @@ const badValues: Array<[variable: string, value: string, allowed: RegExp]> = [
   ['DRAIN_TIMEOUT_MS', '0', /integer number of milliseconds from 1/],
   ['SHUTDOWN_DELAY_MS', '-1', /integer number of milliseconds from 0/],
   ['TERMINATION_MESSAGE_PATH', 'termination-log', /absolute file path/],
-  ['LOG_LEVEL', 'verbose', /one of fatal, error, warn, info, debug, trace, silent/],
+  ['LOG_LEVEL', 'verbose', /one of trace, debug, info, warn, error, fatal, silent/],
+  ['LASTCALL_TEST_CRASH', 'segfault', /exception or rejection \(tests only\)/],
 ];
 
 describe('a bad configuration value stops the process with a message naming variable, value and what is allowed', () => {
