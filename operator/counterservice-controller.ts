@@ -2,9 +2,10 @@
 // caches it reads, the reconciler, and which watched changes enqueue which CounterService.
 import type { Logger } from 'pino';
 import type { KubeClient } from '../kube/client.ts';
+import { isNotFound } from '../kube/errors.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { type Change, Reflector } from '../kube/reflector.ts';
-import { coreTypes, type KubeObject, objectKey, type ResourceType } from '../kube/resources.ts';
+import { coreTypes, type KubeObject, objectKey, type ResourceType, resourcePath } from '../kube/resources.ts';
 import { dropManagedFields } from '../kube/store.ts';
 import { COUNTER_SERVICE_KIND, FIELD_MANAGER, GROUP } from './api/constants.ts';
 import { counterServiceType, drainPolicyType } from './api/resources.ts';
@@ -83,6 +84,14 @@ export function setupCounterServiceController(
     drainPolicies: drainPolicies.store,
     namespaces: namespaces.store,
     applier: new Applier(client, FIELD_MANAGER, metrics),
+    lookup: async (type, namespace, name, signal) => {
+      try {
+        return await client.request<KubeObject>('GET', resourcePath(type, { namespace, name }), { signal });
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    },
     recorder: new EventRecorder({ client, log, component: FIELD_MANAGER, instance: options.identity }),
     ledger,
     log,

@@ -29,6 +29,25 @@ import { type ConditionInput, type Deployment, nextRollout } from './status.ts';
 /** The writes the reconcile makes: server-side applies of owned objects and of status. */
 export type ObjectApplier = Pick<Applier, 'apply' | 'applyStatus'>;
 
+/** Reads one object by name from the API server; undefined when there is none. */
+export type ObjectLookup = (
+  type: ResourceType,
+  namespace: string,
+  name: string,
+  signal: AbortSignal,
+) => Promise<KubeObject | undefined>;
+
+/**
+ * The CounterService is Degraded for a reason only a change elsewhere can clear (an object of its
+ * name that is not its own, an object the API server refuses): status and a Warning event say
+ * why, and the reconcile fails so that the controller retries it with back-off. A retry is needed:
+ * a user's object is not watched (the caches hold only labelled objects), and a fix such as a
+ * quota raised or a NodePort freed raises no event for this CounterService.
+ */
+export class DegradedError extends Error {
+  override name = 'DegradedError';
+}
+
 /** The caches the reconcile reads (filled by reflectors) and the writers it uses. */
 export interface ReconcilerDeps {
   counterServices: Store<CounterService & KubeObject>;
@@ -38,6 +57,8 @@ export interface ReconcilerDeps {
   drainPolicies: Store<DrainPolicy & KubeObject>;
   namespaces: Store<KubeObject>;
   applier: ObjectApplier;
+  /** Looks up owned names the caches lack (see #nameConflicts). */
+  lookup: ObjectLookup;
   recorder: Pick<EventRecorder, 'record'>;
   ledger: DrainLedger;
   log: Logger;
@@ -50,6 +71,12 @@ interface OwnedKind {
   type: ResourceType;
   store: Store<KubeObject>;
   desired: (cs: CounterService) => KubeObject;
+}
+
+/** What #applyOwned did: the Deployment after the apply, and the objects the API server refused. */
+interface Applied {
+  deployment: Deployment | undefined;
+  refusals: string[];
 }
 
 /** What a reconcile decided, for the status it writes. */
@@ -124,31 +151,55 @@ export class CounterServiceReconciler {
         reason: budget.source === 'override' ? 'Override' : 'WithinBounds',
         message: `terminationGracePeriodSeconds ${budget.gracePeriodSeconds}: ${budget.formula} (policy ${budget.policy})`,
       };
-      const conflict = this.#foreignOwner(cs, budget);
-      if (conflict) {
-        outcome = {
-          budget,
-          budgetCondition,
-          deployment: undefined,
-          overrides: [{ type: 'Degraded', status: 'True', reason: 'NameConflict', message: conflict }],
-        };
-      } else {
-        let deployment: Deployment | undefined;
-        try {
-          deployment = await this.#applyOwned(cs, budget, signal);
-        } catch (err) {
-          // The namespace began terminating after the cache last saw it: nothing to do, not an error.
-          if (err instanceof ApiError && err.code === 403 && /being terminated/.test(err.message))
-            return undefined;
-          throw err;
-        }
-        outcome = {
-          budget,
-          budgetCondition,
-          deployment,
-          lastRollout: nextRollout(cs.status?.lastRollout, deployment, now),
-          overrides: [],
-        };
+      const kinds = this.#ownedKinds(budget);
+      const conflicts = await this.#nameConflicts(cs, kinds, signal);
+      if (conflicts) {
+        // Nothing is applied, not even the objects whose names are free: a CounterService is its
+        // Deployment, Service and PDB together, and half of it would only mislead.
+        // Its own Deployment, if it has one, still reports the pods; a foreign one reports nothing.
+        const own = live?.metadata.ownerReferences?.some(
+          (ref) => ref.controller && ref.uid === cs.metadata.uid,
+        )
+          ? live
+          : undefined;
+        const overrides: ConditionInput[] = [
+          { type: 'Degraded', status: 'True', reason: 'NameConflict', message: conflicts },
+        ];
+        if (!own)
+          overrides.push(notProgressing('NameConflict', 'nothing is applied while the name conflict lasts'));
+        await this.#writeStatus(cs, { budget, budgetCondition, deployment: own, overrides }, now, signal);
+        throw new DegradedError(conflicts);
+      }
+      let applied: Applied;
+      try {
+        applied = await this.#applyOwned(cs, kinds, signal);
+      } catch (err) {
+        // The namespace began terminating after the cache last saw it: nothing to do, not an error.
+        if (err instanceof ApiError && err.code === 403 && /being terminated/.test(err.message))
+          return undefined;
+        throw err;
+      }
+      const deployment = applied.deployment ?? live;
+      const overrides: ConditionInput[] = [];
+      if (applied.refusals.length) {
+        overrides.push({
+          type: 'Degraded',
+          status: 'True',
+          reason: 'ApplyFailed',
+          message: applied.refusals.join('; '),
+        });
+        if (!deployment) overrides.push(notProgressing('ApplyFailed', 'the Deployment could not be applied'));
+      }
+      outcome = {
+        budget,
+        budgetCondition,
+        deployment,
+        lastRollout: nextRollout(cs.status?.lastRollout, deployment, now),
+        overrides,
+      };
+      if (applied.refusals.length) {
+        await this.#writeStatus(cs, outcome, now, signal);
+        throw new DegradedError(applied.refusals.join('; '));
       }
     }
     const result = await this.#writeStatus(cs, outcome, now, signal);
@@ -160,17 +211,22 @@ export class CounterServiceReconciler {
     return this.#deps.now?.() ?? new Date();
   }
 
-  /** Applies Deployment, Service and PDB; returns the Deployment as it is after the apply. */
+  /**
+   * Applies Deployment, Service and PDB, each on its own: one the API server refuses does not
+   * hold back the others. Returns the Deployment as it is after the apply, and what was refused.
+   * Any other failure (the server's or the network's trouble, a race, throttling) is thrown, after
+   * the events of what was applied.
+   */
   async #applyOwned(
     cs: CounterService & KubeObject,
-    budget: Budget,
+    kinds: readonly OwnedKind[],
     signal: AbortSignal,
-  ): Promise<Deployment | undefined> {
+  ): Promise<Applied> {
     const { applier } = this.#deps;
     const key = objectKey(cs);
     // The three objects do not depend on each other: apply them in parallel.
-    const results = await Promise.all(
-      this.#ownedKinds(budget).map(async (kind) => {
+    const settled = await Promise.allSettled(
+      kinds.map(async (kind) => {
         const desired = kind.desired(cs);
         const live = kind.store.get(key);
         signal.throwIfAborted();
@@ -179,6 +235,9 @@ export class CounterServiceReconciler {
         return { kind, desired, live, result };
       }),
     );
+    // Aborted: whatever failed, failed because of it.
+    signal.throwIfAborted();
+    const results = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const applied: AppliedObject[] = results
       .filter(({ result }) => result.written)
       .map(({ kind, desired, live, result }) => ({
@@ -191,7 +250,18 @@ export class CounterServiceReconciler {
           withAppliedHash(desired).metadata.annotations?.[appliedHashAnnotation],
       }));
     this.#record(cs, applyEvents(applied), signal);
-    return results.find((r) => r.kind.type === coreTypes.deployment)?.result.object as Deployment | undefined;
+
+    const refusals: string[] = [];
+    for (const [i, outcome] of settled.entries()) {
+      if (outcome.status === 'fulfilled') continue;
+      const refusal = refusalText(outcome.reason);
+      if (refusal === undefined) throw outcome.reason;
+      refusals.push(`${kinds[i]?.type.kind} ${cs.metadata.name} was refused by the API server: ${refusal}`);
+    }
+    const deployment = results.find((r) => r.kind.type === coreTypes.deployment)?.result.object as
+      | Deployment
+      | undefined;
+    return { deployment, refusals };
   }
 
   #ownedKinds(budget: Budget): OwnedKind[] {
@@ -214,20 +284,41 @@ export class CounterServiceReconciler {
     ];
   }
 
-  /** An object with our name that another controller owns must not be taken over by a forced apply. */
-  #foreignOwner(cs: CounterService & KubeObject, budget: Budget): string | undefined {
+  /**
+   * Objects with an owned name that this CounterService does not control: a forced apply would
+   * take them over (replace a user's Service selector, add a controller reference that makes the
+   * garbage collector delete the user's object with the CounterService). The caches hold only
+   * objects with the managed-by label, so a name they lack is looked up on the API server: once
+   * when a CounterService is created and while a conflict lasts, never in steady state (every
+   * owned object is cached then). Returns the message naming each object, or undefined.
+   */
+  async #nameConflicts(
+    cs: CounterService & KubeObject,
+    kinds: readonly OwnedKind[],
+    signal: AbortSignal,
+  ): Promise<string | undefined> {
     const key = objectKey(cs);
-    for (const { type, store } of this.#ownedKinds(budget)) {
-      const live = store.get(key);
-      if (!live) continue;
+    const { namespace = '', name } = splitKey(key);
+    const found = await Promise.all(
+      kinds.map(async ({ type, store }) => ({
+        type,
+        live: store.get(key) ?? (await this.#deps.lookup(type, namespace, name, signal)),
+      })),
+    );
+    const foreign = found.flatMap(({ type, live }) => {
+      if (!live) return [];
       const controller = live.metadata.ownerReferences?.find((ref) => ref.controller);
-      if (controller?.uid !== cs.metadata.uid) {
-        return `${type.kind} ${key} exists and is not controlled by this CounterService${
-          controller ? ` (controller: ${controller.kind} ${controller.name})` : ''
-        }; rename or delete it`;
-      }
-    }
-    return undefined;
+      if (controller?.uid === cs.metadata.uid) return [];
+      return [
+        `${type.kind} ${key} exists and is not controlled by this CounterService (${
+          controller ? `controller: ${controller.kind} ${controller.name}` : 'no controller'
+        })`,
+      ];
+    });
+    if (!foreign.length) return undefined;
+    return `${foreign.join('; ')}: nothing is applied until ${
+      foreign.length === 1 ? 'it is' : 'they are'
+    } renamed or deleted, or the CounterService is renamed`;
   }
 
   async #writeStatus(
@@ -237,7 +328,11 @@ export class CounterServiceReconciler {
     signal: AbortSignal,
   ): Promise<ReconcileResult | undefined> {
     const { applier, ledger, counterServices, log } = this.#deps;
-    const delay = firstStatusDelayMs(cs, outcome.deployment, Date.parse(now));
+    // A verdict (refused budget, conflict, failed apply) is shown at once; only a plain first
+    // status waits for the Deployment's.
+    const delay = outcome.overrides.length
+      ? undefined
+      : firstStatusDelayMs(cs, outcome.deployment, Date.parse(now));
     if (delay !== undefined) return { requeueAfterMs: delay };
 
     const key = objectKey(cs);
@@ -285,4 +380,21 @@ export class CounterServiceReconciler {
     if (signal.aborted) return;
     for (const event of events) void this.#deps.recorder.record(cs, event.type, event.reason, event.message);
   }
+}
+
+/**
+ * The API server's reason when it refused an object itself (invalid, forbidden, over quota, a
+ * NodePort taken): the same request would be refused again, so the user must hear of it. Undefined
+ * for failures a retry may cure without anyone acting: 409 (a race), 429 (throttled), 5xx and
+ * network errors, which are retried quietly with back-off.
+ */
+function refusalText(err: unknown): string | undefined {
+  if (!(err instanceof ApiError) || err.code < 400 || err.code >= 500 || err.code === 409 || err.code === 429)
+    return undefined;
+  return `${err.code}${err.reason ? ` ${err.reason}` : ''}: ${err.status?.message ?? err.message}`;
+}
+
+/** Progressing=False: there is no Deployment to wait for, and none will come until the user acts. */
+function notProgressing(reason: string, message: string): ConditionInput {
+  return { type: 'Progressing', status: 'False', reason, message };
 }

@@ -2,8 +2,10 @@
 // status and events it produces, that it writes nothing in steady state, and that an aborted
 // signal stops its writes. The same reconcile against the real API server: reconcile.test.ts.
 import { describe, expect, test } from 'vitest';
+import { ApiError } from '../../kube/errors.ts';
 import type { CounterServiceStatus, DrainRecord } from '../../operator/api/types.ts';
 import type { PodLike } from '../../operator/drains.ts';
+import { DegradedError } from '../../operator/reconciler.ts';
 import type { Deployment } from '../../operator/status.ts';
 import { reconcilerWorld } from './reconciler-fakes.ts';
 
@@ -191,18 +193,183 @@ describe('reconcile: refusals', () => {
         ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'other', uid: 'x', controller: true }],
       },
     });
-    await world.reconcile(key);
+    await expect(world.reconcile(key)).rejects.toThrow(DegradedError);
     expect(world.writeLog()).toEqual(['applyStatus CounterService team-a/demo']);
     expect(conditionOf(statusOf(world, key), 'Degraded')).toMatchObject({
       status: 'True',
       reason: 'NameConflict',
       message: expect.stringContaining(
-        'Service team-a/demo exists and is not controlled by this CounterService',
+        'Service team-a/demo exists and is not controlled by this CounterService (controller: ConfigMap other)',
       ),
     });
     expect(world.recorder.events).toEqual([
       expect.objectContaining({ type: 'Warning', reason: 'NameConflict' }),
     ]);
+  });
+
+  test('an object of its name the caches cannot see (no managed-by label) is found, left alone, and retried until gone', async () => {
+    const world = reconcilerWorld();
+    const key = world.addCounterService('demo', 'team-a');
+    // A user's own Service and PDB: not labelled, so the filtered caches never see them.
+    for (const kind of ['Service', 'PodDisruptionBudget']) {
+      world.unlabelled.set(`${kind} team-a/demo`, { metadata: { name: 'demo', namespace: 'team-a' } });
+    }
+    await expect(world.reconcile(key)).rejects.toThrow(
+      'Service team-a/demo exists and is not controlled by this CounterService (no controller); ' +
+        'PodDisruptionBudget team-a/demo exists and is not controlled by this CounterService (no controller): ' +
+        'nothing is applied until they are renamed or deleted, or the CounterService is renamed',
+    );
+    // Nothing applied, not even the Deployment whose name is free.
+    expect(world.writeLog()).toEqual(['applyStatus CounterService team-a/demo']);
+    const status = statusOf(world, key);
+    expect(status?.phase).toBe('Degraded');
+    expect(conditionOf(status, 'Degraded')).toMatchObject({ status: 'True', reason: 'NameConflict' });
+    // No Deployment is coming: not "waiting for the Deployment".
+    expect(conditionOf(status, 'Progressing')).toMatchObject({ status: 'False', reason: 'NameConflict' });
+    expect(world.recorder.events).toEqual([
+      {
+        about: key,
+        type: 'Warning',
+        reason: 'NameConflict',
+        message: expect.stringContaining('Service team-a/demo exists'),
+      },
+    ]);
+
+    // The retry finds the same conflict: no new write, no new event.
+    await expect(world.reconcile(key)).rejects.toThrow(DegradedError);
+    expect(world.writeLog()).toHaveLength(1);
+    expect(world.recorder.events).toHaveLength(1);
+
+    // The user deletes them: the next retry applies everything and clears the condition.
+    world.unlabelled.clear();
+    await world.reconcile(key);
+    world.deploymentSettles(key);
+    await world.reconcile(key);
+    expect(
+      world
+        .writeLog()
+        .filter((w) => w.startsWith('apply '))
+        .sort(),
+    ).toEqual([
+      'apply Deployment team-a/demo',
+      'apply PodDisruptionBudget team-a/demo',
+      'apply Service team-a/demo',
+    ]);
+    expect(conditionOf(statusOf(world, key), 'Degraded')).toMatchObject({
+      status: 'False',
+      reason: 'AsExpected',
+    });
+    expect(statusOf(world, key)?.phase).toBe('Ready');
+  });
+
+  test('names are looked up only while the caches lack them: none in steady state', async () => {
+    const world = reconcilerWorld();
+    const key = world.addCounterService('demo', 'team-a');
+    await world.reconcile(key);
+    expect(world.lookups.sort()).toEqual([
+      'Deployment team-a/demo',
+      'PodDisruptionBudget team-a/demo',
+      'Service team-a/demo',
+    ]);
+    world.lookups.length = 0;
+    world.deploymentSettles(key);
+    await world.reconcile(key);
+    await world.reconcile(key);
+    expect(world.lookups).toEqual([]);
+  });
+
+  test('an object of its name that it controls but that lost its label is its own: applied, no conflict', async () => {
+    const world = reconcilerWorld();
+    const key = world.addCounterService('demo', 'team-a');
+    world.unlabelled.set('Service team-a/demo', {
+      metadata: {
+        name: 'demo',
+        namespace: 'team-a',
+        ownerReferences: [
+          {
+            apiVersion: 'lastcall.dev/v1alpha1',
+            kind: 'CounterService',
+            name: 'demo',
+            uid: 'uid-cs-demo',
+            controller: true,
+          },
+        ],
+      },
+    });
+    await world.reconcile(key);
+    expect(world.writeLog()).toContain('apply Service team-a/demo');
+    expect(world.services.get(key)?.metadata.labels).toMatchObject({
+      'app.kubernetes.io/managed-by': 'lastcall',
+    });
+  });
+});
+
+describe('reconcile: objects the API server refuses', () => {
+  const refused = () =>
+    new ApiError(
+      'PATCH',
+      '/apis/apps/v1/namespaces/team-a/deployments/demo',
+      422,
+      {
+        reason: 'Invalid',
+        message:
+          'Deployment.apps "demo" is invalid: spec.template.spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1',
+      },
+      '',
+    );
+
+  test("a refused object: Degraded with the server's message, a Warning event, the others applied, retried", async () => {
+    const world = reconcilerWorld();
+    const key = world.addCounterService('demo', 'team-a');
+    world.applier.failWith.set('Deployment', refused());
+    await expect(world.reconcile(key)).rejects.toThrow(DegradedError);
+    // The Service and PDB do not wait for the Deployment.
+    expect(world.services.get(key)).toBeDefined();
+    expect(world.podDisruptionBudgets.get(key)).toBeDefined();
+    const message =
+      'Deployment demo was refused by the API server: 422 Invalid: Deployment.apps "demo" is invalid: ' +
+      'spec.template.spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1';
+    const status = statusOf(world, key);
+    expect(status?.phase).toBe('Degraded');
+    expect(conditionOf(status, 'Degraded')).toMatchObject({ status: 'True', reason: 'ApplyFailed', message });
+    expect(conditionOf(status, 'Progressing')).toMatchObject({ status: 'False', reason: 'ApplyFailed' });
+    expect(world.recorder.events).toEqual([
+      expect.objectContaining({
+        type: 'Normal',
+        reason: 'Created',
+        message: 'created Service demo, PodDisruptionBudget demo',
+      }),
+      { about: key, type: 'Warning', reason: 'ApplyFailed', message },
+    ]);
+
+    // Refused again on the retry: the same status and event, so nothing new is written or raised.
+    await expect(world.reconcile(key)).rejects.toThrow(DegradedError);
+    expect(world.writeLog().filter((w) => w.startsWith('applyStatus'))).toHaveLength(1);
+    expect(world.recorder.events).toHaveLength(2);
+
+    // Fixed (here: the server accepts it now): applied, and the condition clears.
+    world.applier.failWith.clear();
+    await world.reconcile(key);
+    world.deploymentSettles(key);
+    await world.reconcile(key);
+    expect(world.deployments.get(key)).toBeDefined();
+    expect(conditionOf(statusOf(world, key), 'Degraded')).toMatchObject({
+      status: 'False',
+      reason: 'AsExpected',
+    });
+    expect(statusOf(world, key)?.phase).toBe('Ready');
+  });
+
+  test('a failure a retry may cure (server error, network) is retried without touching status', async () => {
+    const world = reconcilerWorld();
+    const key = world.addCounterService('demo', 'team-a');
+    world.applier.failWith.set(
+      'Service',
+      new ApiError('PATCH', '/api/v1/namespaces/team-a/services/demo', 503, undefined, 'unavailable'),
+    );
+    await expect(world.reconcile(key)).rejects.toThrow('503');
+    expect(world.writeLog().filter((w) => w.startsWith('applyStatus'))).toEqual([]);
+    expect(world.recorder.events.filter((e) => e.type === 'Warning')).toEqual([]);
   });
 });
 

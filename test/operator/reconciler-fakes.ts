@@ -109,10 +109,17 @@ export function reconcilerWorld(opts: { now?: () => Date } = {}) {
   };
   const applier = new FakeApplier(stores.counterServices);
   const recorder = new FakeRecorder();
+  /** Objects on the "API server" the filtered caches do not show (no managed-by label), by "Kind ns/name". */
+  const unlabelled = new Map<string, KubeObject>();
+  const lookups: string[] = [];
   const ledger = new DrainLedger();
   const reconciler = new CounterServiceReconciler({
     ...stores,
     applier,
+    lookup: async (type, namespace, name) => {
+      lookups.push(`${type.kind} ${namespace}/${name}`);
+      return unlabelled.get(`${type.kind} ${namespace}/${name}`);
+    },
     recorder,
     ledger,
     log: pino({ level: 'silent' }),
@@ -123,6 +130,8 @@ export function reconcilerWorld(opts: { now?: () => Date } = {}) {
     applier,
     recorder,
     ledger,
+    unlabelled,
+    lookups,
     reconcile: (key: string, signal?: AbortSignal) => reconciler.reconcile(key, signal),
     /** Adds a CounterService as the API server would store it (defaults filled, uid, generation 1). */
     addCounterService(name: string, namespace: string, spec: Record<string, unknown> = {}) {
