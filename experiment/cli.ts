@@ -5,6 +5,7 @@
  */
 import { relative } from 'node:path';
 import { repoRoot } from '../cluster/tools.ts';
+import { formatMatrixRun, MATRIX_CELLS, matrixTable, runMatrix } from './matrix.ts';
 import type { ExperimentResult } from './model.ts';
 import { passed } from './model.ts';
 import { OptionError, parseOptions, USAGE } from './options.ts';
@@ -31,6 +32,42 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   const target = await resolveCluster(say);
+  if (options.matrix) {
+    const began = Date.now();
+    const runs = await runMatrix(target, options, {
+      log: say,
+      durationGiven: argv.some((a) => a.startsWith('--duration')),
+    });
+    const reportPath = options.reportPath ?? defaultReportPath('matrix');
+    const done = runs.flatMap((m) => (m.result === null ? [] : [m.result]));
+    await writeReport(reportPath, {
+      title: 'lastcall: the fault matrix',
+      context: MATRIX_CELLS.map((c) => `${c.name}: ${c.what} (expected: ${c.expect})`).join('; '),
+      runs: done,
+    });
+    say('');
+    for (const m of runs) say(formatMatrixRun(m));
+    say('');
+    for (const line of matrixTable(runs)) say(line);
+    say(`report: ${shown(reportPath)}`);
+    say(`took: ${Math.round((Date.now() - began) / 1000)}s`);
+    say(
+      JSON.stringify({
+        matrix: true,
+        allAsExpected: runs.every((m) => m.met),
+        runs: runs.map((m) => ({
+          cell: m.cell,
+          run: m.run,
+          expect: m.expect,
+          met: m.met,
+          error: m.error,
+          ...(m.result === null ? {} : resultJson(m.result)),
+        })),
+        reportPath,
+      }),
+    );
+    return runs.every((m) => m.met) ? 0 : 1;
+  }
   if (options.sweep) {
     const { sweep, runs } = await runSweep(target, options, { log: say });
     const reportPath = options.reportPath ?? defaultReportPath('sweep');

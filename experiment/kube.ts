@@ -177,6 +177,8 @@ export interface CounterServicePlan {
   mode: DrainModeOption;
   counterKey: string;
   nodePort: number;
+  /** spec.drain.propagationSeconds (the preStop sleep); undefined: the policy default */
+  propagationSeconds?: number | undefined;
 }
 
 export async function createCounterService(cluster: Cluster, plan: CounterServicePlan): Promise<void> {
@@ -195,7 +197,10 @@ export async function createCounterService(cluster: Cluster, plan: CounterServic
         redis: { address: 'redis:6379', key: plan.counterKey },
         // the seed's work: 5 s between the answer and the INCR
         work: { durationSeconds: 5 },
-        drain: { mode: plan.mode === 'hard' ? 'Hard' : 'Graceful' },
+        drain: {
+          mode: plan.mode === 'hard' ? 'Hard' : 'Graceful',
+          ...(plan.propagationSeconds === undefined ? {} : { propagationSeconds: plan.propagationSeconds }),
+        },
         // the seed's Deployment defaults for one replica: surge one, never go below the desired count
         rollout: { maxSurge: 1, maxUnavailable: 0 },
         service: { type: 'NodePort', port: 80, nodePort: plan.nodePort },

@@ -21,6 +21,12 @@ export interface LoadPlan {
   durationSeconds: number;
   /** per-request timeout; the workload answers at once, so seconds mean trouble */
   timeoutSeconds?: number;
+  /**
+   * GET (the seed's) or POST. Go's HTTP client (vegeta's) silently re-sends a GET whose reused
+   * connection the server closed (net/http Transport: idempotent requests only); a POST without an
+   * Idempotency-Key header is never re-sent, so every such failure shows.
+   */
+  method?: 'GET' | 'POST';
 }
 
 export interface LoadRun {
@@ -53,7 +59,7 @@ export function startLoad(plan: LoadPlan): LoadRun {
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );
   const encode = spawn(plan.vegeta, ['encode', '-to=json'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  attack.stdin.end(`GET ${plan.url}\n`);
+  attack.stdin.end(`${plan.method ?? 'GET'} ${plan.url}\n`);
   attack.stdout.pipe(encode.stdin);
 
   const tally = new LoadTally(startedAt);

@@ -1,5 +1,25 @@
 /** What one experiment run measured; the summary, the JSON line and the report read this. */
-import type { DrainModeOption } from './options.ts';
+import type { FaultRecord } from './faults.ts';
+import type { DrainModeOption, FaultName, LoadMethod } from './options.ts';
+
+/** What made a run harder than the seed (issue 11): shown in the summary, the JSON line and the report. */
+export interface RunConditions {
+  /** the local service proxy's delay for this run, seconds; null: the cluster's own (not set by the run) */
+  endpointDelaySeconds: number | null;
+  /** spec.drain.propagationSeconds as asked; null: the policy default */
+  propagationSeconds: number | null;
+  method: LoadMethod;
+  slowClients: number;
+  fault: FaultName | null;
+}
+
+/** The slow clients' own share of the totals. */
+export interface SlowClientTotals {
+  clients: number;
+  sent: number;
+  ok: number;
+  failed: number;
+}
 
 /** One second of the run, counted from the start of the load. */
 export interface TimelineSecond {
@@ -61,6 +81,12 @@ export interface ExperimentResult {
   /** the operator's grace-period budget, status.budget.gracePeriodSeconds */
   gracePeriodSeconds: number | null;
   timeline: TimelineSecond[];
+  /** absent in results from before the harder conditions existed */
+  conditions?: RunConditions;
+  /** faults injected, with their times on the timeline */
+  faults?: FaultRecord[];
+  /** included in sent/ok/failed; null without slow clients */
+  slow?: SlowClientTotals | null;
   startedAt: string;
   /** setup, load, rollouts, drains and the final count, seconds */
   wallSeconds: number;

@@ -4,7 +4,15 @@
  * OptionError to exit code 2.
  */
 
+import { MAX_ENDPOINT_DELAY_SECONDS } from '../cluster/proxy/endpoint-delay.ts';
+
 export type DrainModeOption = 'graceful' | 'hard';
+
+export type LoadMethod = 'GET' | 'POST';
+
+/** Faults injected once, mid-rollout (experiment/faults.ts). */
+export const FAULTS = ['redis-kill', 'operator-kill', 'apiserver-restart'] as const;
+export type FaultName = (typeof FAULTS)[number];
 
 export interface ExperimentOptions {
   /** requests per second vegeta sends to /incr */
@@ -29,6 +37,23 @@ export interface ExperimentOptions {
   sweepMaxRate: number;
   /** leave config/default alone: lastcall is installed and an operator runs (e.g. `npm run operator` in a terminal) */
   skipInstall: boolean;
+  /**
+   * the local cluster's service proxy delay for this run (EndpointSlice change to routing change),
+   * seconds; undefined: leave the cluster's as it is
+   */
+  endpointDelaySeconds: number | undefined;
+  /** the CounterService's spec.drain.propagationSeconds (the preStop sleep); undefined: the policy default */
+  propagationSeconds: number | undefined;
+  /** the load's method: GET (Go's client retries it on a reused connection the server closed) or POST (never retried) */
+  method: LoadMethod;
+  /** clients that send their request headers slowly, one after another, for the whole load */
+  slowClients: number;
+  /** a fault injected once, mid-rollout */
+  fault: FaultName | undefined;
+  /** run the fault matrix (experiment/matrix.ts) instead of one run */
+  matrix: boolean;
+  /** runs per matrix cell */
+  runs: number;
   help: boolean;
 }
 
@@ -45,6 +70,13 @@ export const DEFAULT_OPTIONS: ExperimentOptions = {
   sweep: false,
   sweepMaxRate: 6400,
   skipInstall: false,
+  endpointDelaySeconds: undefined,
+  propagationSeconds: undefined,
+  method: 'GET',
+  slowClients: 0,
+  fault: undefined,
+  matrix: false,
+  runs: 3,
   help: false,
 };
 
@@ -72,17 +104,29 @@ const INTEGER_OPTIONS = {
     what: 'a NodePort (the default node port range)',
   },
   '--sweep-max': { key: 'sweepMaxRate', min: 1, max: 10_000, what: 'requests per second' },
+  // the CRD's bounds for spec.drain.propagationSeconds
+  '--propagation': { key: 'propagationSeconds', min: 0, max: 120, what: 'seconds (the preStop sleep)' },
+  '--slow-clients': { key: 'slowClients', min: 0, max: 100, what: 'slow clients' },
+  '--runs': { key: 'runs', min: 1, max: 20, what: 'runs per matrix cell' },
 } as const satisfies Record<string, IntegerRange & { key: keyof ExperimentOptions }>;
 
 const FLAG_OPTIONS = {
   '--keep': 'keep',
   '--sweep': 'sweep',
   '--skip-install': 'skipInstall',
+  '--matrix': 'matrix',
   '--help': 'help',
   '-h': 'help',
 } as const satisfies Record<string, keyof ExperimentOptions>;
 
-const STRING_OPTIONS = ['--mode', '--report', '--namespace'] as const;
+const STRING_OPTIONS = [
+  '--mode',
+  '--report',
+  '--namespace',
+  '--endpoint-delay',
+  '--method',
+  '--fault',
+] as const;
 
 const ALL_OPTIONS = [...Object.keys(INTEGER_OPTIONS), ...STRING_OPTIONS, ...Object.keys(FLAG_OPTIONS)];
 
@@ -138,7 +182,57 @@ export function parseOptions(argv: readonly string[]): ExperimentOptions {
         );
       }
       options.namespace = value;
+    } else if (name === '--endpoint-delay') {
+      const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
+      if (!Number.isFinite(n) || n > MAX_ENDPOINT_DELAY_SECONDS) {
+        throw new OptionError(
+          `--endpoint-delay: "${value}" is not allowed; use seconds from 0 to ${MAX_ENDPOINT_DELAY_SECONDS} (fractions allowed, e.g. 0.5)`,
+        );
+      }
+      options.endpointDelaySeconds = n;
+    } else if (name === '--method') {
+      const upper = value.toUpperCase();
+      if (upper !== 'GET' && upper !== 'POST') {
+        throw new OptionError(`--method: "${value}" is not allowed; use GET or POST`);
+      }
+      options.method = upper;
+    } else if (name === '--fault') {
+      if (!(FAULTS as readonly string[]).includes(value)) {
+        throw new OptionError(`--fault: "${value}" is not allowed; use one of ${FAULTS.join(', ')}`);
+      }
+      options.fault = value as FaultName;
     }
+  }
+  if (options.fault !== undefined && options.rollouts === 0) {
+    throw new OptionError(
+      `--fault ${options.fault} needs a rolling update to strike during; drop --rollouts 0`,
+    );
+  }
+  if (options.mode === 'hard' && options.propagationSeconds !== undefined) {
+    throw new OptionError(
+      '--propagation is not allowed with --mode hard: the hard mode has no preStop sleep to set',
+    );
+  }
+  if (options.matrix) {
+    for (const other of [
+      '--sweep',
+      '--fault',
+      '--endpoint-delay',
+      '--propagation',
+      '--method',
+      '--slow-clients',
+      '--mode',
+      '--report',
+    ]) {
+      if (seen.has(other)) {
+        throw new OptionError(`${other} is not allowed with --matrix: each cell of the matrix sets its own`);
+      }
+    }
+  } else if (seen.has('--runs')) {
+    throw new OptionError('--runs is only allowed together with --matrix');
+  }
+  if (options.sweep && options.fault !== undefined) {
+    throw new OptionError('--fault is not allowed with --sweep: a sweep measures rates, not faults');
   }
   if (options.sweep && options.sweepMaxRate < options.rate) {
     throw new OptionError(
@@ -180,6 +274,21 @@ Uses the cluster in KUBECONFIG, else the local cluster (started when needed).
   --sweep-max N     highest rate the sweep tries (default ${DEFAULT_OPTIONS.sweepMaxRate})
   --skip-install    do not apply config/default (lastcall is installed and its operator
                     runs, e.g. from a terminal: npm run operator -- --kubeconfig ...)
+
+Harder conditions (issue 11):
+  --endpoint-delay S  the local cluster's service proxy routes S seconds after each
+                      EndpointSlice change (fractions allowed; the cluster's setting is
+                      restored afterwards). Real kube-proxy: ~0.2-1 s; cloud LBs: seconds
+  --propagation S     the CounterService's spec.drain.propagationSeconds, the preStop
+                      sleep (default: the DrainPolicy's, built-in 5; 0 is the negative control
+                      for a slow data path)
+  --method M          GET (default; Go's client retries it on a reused connection the
+                      server closed) or POST (never retried: every failure shows)
+  --slow-clients N    N more clients that each send POST /incr with the request headers
+                      trickled over ~3 s, one request after another, for the whole load
+  --fault F           once, 2 s into the first rolling update: ${FAULTS.join(', ')}
+                      (local cluster: processes are SIGKILLed or restarted)
+  --matrix            the fault matrix: every cell, --runs N times each (default ${DEFAULT_OPTIONS.runs})
 
 Exit code: 0 when nothing was lost or failed (graceful) or when the run
 completed (hard); 1 when graceful lost or failed requests; 2 on bad options.`;

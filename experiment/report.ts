@@ -7,7 +7,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type ExperimentResult, passed, type SweepResult } from './model.ts';
-import { formatDrain, verdict } from './summary.ts';
+import { formatConditions, formatDrain, formatFault, verdict } from './summary.ts';
 import { type Band, escapeXml, timeChart, xyChart } from './svg.ts';
 
 export interface ReportInput {
@@ -65,7 +65,14 @@ function runSection(r: ExperimentResult): string {
     label: `rollout ${ro.index} → ${tagOf(ro.toImage)}`,
     color: COLORS.rollout,
   }));
-  const markers = [{ at: r.duration, label: 'load ends' }];
+  // fault marks: the kill (or stop) and the moment the part worked again
+  const markers = [
+    { at: r.duration, label: 'load ends' },
+    ...(r.faults ?? []).flatMap((f) => [
+      { at: f.at, label: `${f.name}` },
+      ...(f.recoveredAt === null ? [] : [{ at: f.recoveredAt, label: `${f.name.split('-')[0]} back` }]),
+    ]),
+  ];
 
   // cumulative 2xx by request second: what the counter should reach once
   // each increment's work (seconds after the answer) is done
@@ -164,6 +171,8 @@ function runSection(r: ExperimentResult): string {
   return `<section class="run ${cls}">
 <h2>${escapeXml(r.mode)}: ${r.rate}/s for ${r.duration}s, ${r.replicas} replica${r.replicas === 1 ? '' : 's'}, ${r.rollouts} rolling update${r.rollouts === 1 ? '' : 's'}</h2>
 <p class="verdict">${escapeXml(verdict(r))}</p>
+${r.conditions === undefined ? '' : `<p class="context">Conditions: ${escapeXml(formatConditions(r.conditions))}</p>`}
+${(r.faults ?? []).map((f) => `<p class="context">Fault ${escapeXml(formatFault(f))}</p>`).join('\n')}
 <div class="cards">${cards}</div>
 ${charts.join('\n')}
 <h3>Drains (operator status)</h3>

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { repoRoot } from '../cluster/tools.ts';
 import { waitFor } from '../kube/poll.ts';
 import { recentDrainsKept } from '../operator/drains.ts';
+import { type FaultRecord, injectFault } from './faults.ts';
 import {
   assertInstalled,
   type Cluster,
@@ -27,11 +28,13 @@ import {
   readCounterService,
 } from './kube.ts';
 import { type LoadRun, startLoad } from './load.ts';
-import { perSecondSince } from './load-tally.ts';
+import { type LoadSecond, type LoadTotals, perSecondSince } from './load-tally.ts';
+import { localStateDirOf, requireLocalCluster } from './local-cluster.ts';
 import type {
   DrainRecord,
   ExperimentResult,
   RolloutRecord,
+  RunConditions,
   SweepPoint,
   SweepResult,
   TimelineSecond,
@@ -39,6 +42,7 @@ import type {
 import type { ExperimentOptions } from './options.ts';
 import { formatProgress } from './progress.ts';
 import { type Sample, startSampler } from './sampler.ts';
+import { type SlowClientsRun, type SlowTotals, startSlowClients } from './slow-clients.ts';
 import { seconds } from './summary.ts';
 import { nextSweepRate, summarizeSweep } from './sweep.ts';
 
@@ -116,8 +120,25 @@ export async function runExperiment(
   const { namespace, nodePort, replicas } = options;
   const name = COUNTER_SERVICE_NAME;
   const cluster = await connect(target.kubeconfig, target.binDir);
+  // The endpoint delay and the faults act on the local cluster's processes: refuse before any work.
+  const stateDir =
+    options.endpointDelaySeconds !== undefined || options.fault !== undefined
+      ? requireLocalCluster(
+          target.kubeconfig,
+          options.fault !== undefined ? `--fault ${options.fault}` : '--endpoint-delay',
+        )
+      : localStateDirOf(target.kubeconfig);
 
   await prepare(target, namespace, hooks, options.skipInstall);
+  let restoreDelay: number | undefined;
+  // Loaded only when used, like the launcher in resolveCluster: the CLI's --help stays quick.
+  const { setEndpointDelay } = await import('../cluster/launcher.ts');
+  if (options.endpointDelaySeconds !== undefined && stateDir !== undefined) {
+    restoreDelay = await setEndpointDelay(options.endpointDelaySeconds, { stateDir });
+    log(
+      `setup: service proxy endpoint delay ${options.endpointDelaySeconds}s for this run (was ${restoreDelay}s)`,
+    );
+  }
   if ((await readCounterService(cluster, namespace, name)) !== undefined) {
     log(`setup: removing the CounterService ${namespace}/${name} of an earlier run`);
     await deleteCounterService(cluster, namespace, name);
@@ -132,9 +153,11 @@ export async function runExperiment(
     mode: options.mode,
     counterKey,
     nodePort,
+    propagationSeconds: options.propagationSeconds,
   });
   log(
-    `setup: CounterService ${namespace}/${name}: ${replicas} × ${imageTag(1)}, drain ${options.mode}, ` +
+    `setup: CounterService ${namespace}/${name}: ${replicas} × ${imageTag(1)}, drain ${options.mode}` +
+      `${options.propagationSeconds === undefined ? '' : `, propagation ${options.propagationSeconds}s`}, ` +
       `NodePort ${nodePort}, counter key ${counterKey}`,
   );
   let lastCs: CounterServiceObject | undefined;
@@ -155,9 +178,14 @@ export async function runExperiment(
       { timeoutMs: 180_000, intervalMs: 500, describeState: () => describeCounterService(lastCs) },
     );
     log(`setup: ready after ${seconds((Date.now() - wallStart) / 1000)}; starting the load`);
-    const result = await measure(cluster, target, options, hooks);
+    const result = await measure(cluster, target, options, hooks, stateDir);
     return { ...result, startedAt, wallSeconds: (Date.now() - wallStart) / 1000 };
   } finally {
+    if (restoreDelay !== undefined && stateDir !== undefined) {
+      await setEndpointDelay(restoreDelay, { stateDir }).catch((error: unknown) =>
+        log(`cleanup: endpoint delay: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    }
     if (!options.keep) {
       await deleteCounterService(cluster, namespace, name).catch((error: unknown) =>
         log(`cleanup: ${error instanceof Error ? error.message : String(error)}`),
@@ -174,6 +202,7 @@ async function measure(
   target: ClusterTarget,
   options: ExperimentOptions,
   hooks: RunHooks,
+  stateDir: string | undefined,
 ): Promise<Omit<ExperimentResult, 'startedAt' | 'wallSeconds'>> {
   const log = hooks.log ?? (() => {});
   const { namespace, nodePort, replicas, rate } = options;
@@ -186,8 +215,17 @@ async function measure(
     url: `http://127.0.0.1:${nodePort}/incr`,
     rate,
     durationSeconds: options.durationSeconds,
+    method: options.method,
   });
   const t0 = load.startedAt;
+  const slow: SlowClientsRun | undefined =
+    options.slowClients > 0
+      ? startSlowClients(
+          { port: nodePort, clients: options.slowClients, until: t0 + options.durationSeconds * 1000 },
+          t0,
+        )
+      : undefined;
+  const faults: FaultRecord[] = [];
   let loadFinished = false;
   load.done.then(
     () => {
@@ -206,7 +244,7 @@ async function measure(
     t0,
     rollouts: records,
     onSample: (t, sample) => {
-      const snap = load.snapshot();
+      const snap = withSlow(load.snapshot(), slow?.snapshot());
       log(
         formatProgress({
           elapsedSeconds: t,
@@ -240,8 +278,29 @@ async function measure(
     }
   })();
 
+  // The fault, once, when the first rolling update has a pod terminating: the moment a drain
+  // depends on Redis (its pending increments), on the operator (its drain record) and on the API
+  // server (the kubelet's status writes and the pod's removal).
+  const fault = (async () => {
+    if (options.fault === undefined || stateDir === undefined) return;
+    await waitFor(
+      'the first rolling update to have a pod terminating',
+      async () => (records.length > 0 && sampler.pods.some((p) => p.terminating) ? true : undefined),
+      { timeoutMs: options.durationSeconds * 1000 + 60_000, intervalMs: 100 },
+    );
+    const client = await connectKube({ kubeconfig: target.kubeconfig });
+    try {
+      faults.push(await injectFault({ name: options.fault, stateDir, client, namespace, elapsed, log }));
+    } finally {
+      await client.close();
+    }
+    const f = faults.at(-1);
+    if (f !== undefined) log(`fault: ${f.name}: ${f.detail}`);
+  })();
+
   try {
-    const [totals] = await Promise.all([load.done, rollouts]);
+    const [vegetaTotals, slowTotals] = await Promise.all([load.done, slow?.done, rollouts, fault]);
+    const totals = withSlow(vegetaTotals, slowTotals);
     const loadEndedAt = Date.now();
     const finalImage = imageTag(options.rollouts + 1);
     phase = 'waiting for the rollout and the drains';
@@ -329,13 +388,60 @@ async function measure(
       drains,
       drainsMissing: replaced.filter((pod) => !drains.some((d) => d.pod === pod)),
       gracePeriodSeconds: sampler.counterService?.status?.budget?.gracePeriodSeconds ?? null,
-      timeline: mergeTimeline(perSecondSince(t0, totals), sampler.samples),
+      timeline: mergeTimeline(
+        addSeconds(perSecondSince(t0, vegetaTotals), slowTotals?.perSecond ?? []),
+        sampler.samples,
+      ),
+      conditions: conditionsOf(options),
+      faults,
+      slow:
+        slowTotals === undefined
+          ? null
+          : {
+              clients: options.slowClients,
+              sent: slowTotals.sent,
+              ok: slowTotals.ok,
+              failed: slowTotals.failed,
+            },
       reportPath: null,
     };
   } finally {
     load.stop();
+    slow?.stop();
     await sampler.stop().catch(() => {});
   }
+}
+
+export function conditionsOf(options: ExperimentOptions): RunConditions {
+  return {
+    endpointDelaySeconds: options.endpointDelaySeconds ?? null,
+    propagationSeconds: options.propagationSeconds ?? null,
+    method: options.method,
+    slowClients: options.slowClients,
+    fault: options.fault ?? null,
+  };
+}
+
+/** vegeta's totals with the slow clients' added (they are increments too). */
+function withSlow(load: LoadTotals, slow: SlowTotals | undefined): LoadTotals {
+  if (slow === undefined) return load;
+  const failures = { ...load.failures };
+  for (const [cause, n] of Object.entries(slow.failures)) failures[cause] = (failures[cause] ?? 0) + n;
+  return {
+    ...load,
+    sent: load.sent + slow.sent,
+    ok: load.ok + slow.ok,
+    failed: load.failed + slow.failed,
+    failures,
+  };
+}
+
+function addSeconds(a: readonly LoadSecond[], b: readonly LoadSecond[]): LoadSecond[] {
+  return Array.from({ length: Math.max(a.length, b.length) }, (_, t) => ({
+    sent: (a[t]?.sent ?? 0) + (b[t]?.sent ?? 0),
+    ok: (a[t]?.ok ?? 0) + (b[t]?.ok ?? 0),
+    failed: (a[t]?.failed ?? 0) + (b[t]?.failed ?? 0),
+  }));
 }
 
 function rolloutPhase(records: readonly RolloutRecord[], t: number): string {

@@ -1,5 +1,6 @@
 /** The end of a run in words, and the JSON object that is stdout's last line. Pure formatting. */
-import { type ExperimentResult, passed, type SweepResult } from './model.ts';
+import type { FaultRecord } from './faults.ts';
+import { type ExperimentResult, passed, type RunConditions, type SweepResult } from './model.ts';
 
 /** The machine-readable result: stdout's last line. */
 export function resultJson(r: ExperimentResult): Record<string, unknown> {
@@ -15,6 +16,11 @@ export function resultJson(r: ExperimentResult): Record<string, unknown> {
     counter: r.counter,
     lost: r.lost,
     passed: passed(r),
+    ...(r.conditions === undefined ? {} : r.conditions),
+    ...(r.faults === undefined || r.faults.length === 0
+      ? {}
+      : { faults: r.faults.map((f) => ({ name: f.name, at: f.at, recoveredAt: f.recoveredAt })) }),
+    ...(r.slow ? { slow: r.slow } : {}),
     rolloutSeconds: r.rolloutSeconds,
     drains: r.drains.length,
     drainsMissing: r.drainsMissing.length,
@@ -28,7 +34,9 @@ export function formatSummary(r: ExperimentResult): string[] {
   const lines = [
     `${r.mode} run: ${r.rate}/s for ${r.duration}s, ${r.replicas} replica${r.replicas === 1 ? '' : 's'}, ` +
       `${r.rollouts} rolling update${r.rollouts === 1 ? '' : 's'}`,
-    `  sent     ${r.sent}`,
+    ...(r.conditions === undefined ? [] : [`  conditions: ${formatConditions(r.conditions)}`]),
+    ...(r.faults ?? []).map((f) => `  fault ${formatFault(f)}`),
+    `  sent     ${r.sent}${r.slow ? ` (slow clients: ${r.slow.sent} sent, ${r.slow.ok} 2xx, ${r.slow.failed} failed)` : ''}`,
     `  2xx      ${r.ok}`,
     `  failed   ${r.failed}${formatFailures(r.failures)}`,
     `  counter  ${r.counter}`,
@@ -69,6 +77,27 @@ export function verdict(r: ExperimentResult): string {
   return passed(r)
     ? `graceful: PASS, every answered increment was counted (${r.counter}/${r.ok}) and no request failed`
     : `graceful: FAIL, lost ${r.lost} and ${r.failed} request${r.failed === 1 ? '' : 's'} failed`;
+}
+
+/** "endpoint delay 3s, propagation 0s (preStop sleep), POST, 4 slow clients, fault redis-kill" */
+export function formatConditions(c: RunConditions): string {
+  return [
+    c.endpointDelaySeconds === null
+      ? "endpoint delay: the cluster's"
+      : `endpoint delay ${c.endpointDelaySeconds}s`,
+    c.propagationSeconds === null
+      ? 'propagation: policy default'
+      : `propagation ${c.propagationSeconds}s (preStop sleep)`,
+    c.method,
+    ...(c.slowClients > 0 ? [`${c.slowClients} slow client${c.slowClients === 1 ? '' : 's'}`] : []),
+    ...(c.fault === null ? [] : [`fault ${c.fault}`]),
+  ].join(', ');
+}
+
+/** "redis-kill at 22.3s: lastcall-experiment/redis-x/redis (pgid 42); back at 23.1s: container restarted ..." */
+export function formatFault(f: FaultRecord): string {
+  const back = f.recoveredAt === null ? 'NOT back' : `back at ${seconds(f.recoveredAt)}`;
+  return `${f.name} at ${seconds(f.at)}: ${f.target}; ${back}: ${f.detail}`;
 }
 
 /** "counter-6d9f-abc: Clean, exit 0, 125 pending at SIGTERM, 125 completed, 0 abandoned, drained in 4.8s" */
