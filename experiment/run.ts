@@ -288,12 +288,9 @@ async function measure(
       async () => (records.length > 0 && sampler.pods.some((p) => p.terminating) ? true : undefined),
       { timeoutMs: options.durationSeconds * 1000 + 60_000, intervalMs: 100 },
     );
-    const client = await connectKube({ kubeconfig: target.kubeconfig });
-    try {
-      faults.push(await injectFault({ name: options.fault, stateDir, client, namespace, elapsed, log }));
-    } finally {
-      await client.close();
-    }
+    faults.push(
+      await injectFault({ name: options.fault, stateDir, client: cluster.client, namespace, elapsed, log }),
+    );
     const f = faults.at(-1);
     if (f !== undefined) log(`fault: ${f.name}: ${f.detail}`);
   })();
