@@ -26,6 +26,11 @@ export const WORKLOAD_ENV = {
   /** The image reference, shown in logs and on /healthz (set by the local cluster). */
   image: 'LASTCALL_IMAGE',
   /**
+   * The most increments that may be pending (promised, not yet confirmed by Redis) at once; past it
+   * /incr answers 503 with Retry-After instead of a 200 the process may not keep.
+   */
+  maxPendingIncrements: 'MAX_PENDING_INCREMENTS',
+  /**
    * Tests only: `exception` or `rejection` arms SIGUSR2 to throw an uncaught exception or leave a
    * promise rejection unhandled, so the crash path can be exercised in a real process.
    */
@@ -51,7 +56,11 @@ export type TestCrashTrigger = (typeof TEST_CRASH_TRIGGERS)[number];
 /** What the workload assumes for a variable that is unset or empty. */
 export const WORKLOAD_DEFAULTS = {
   port: 8080,
-  host: '0.0.0.0',
+  /**
+   * Every address, dual-stack: IPv6 and IPv4 where the kernel has IPv6 (Node then listens on `::`,
+   * which also takes IPv4 connections), IPv4 alone (`0.0.0.0`) where it has not.
+   */
+  host: '::',
   redisUrl: 'redis://127.0.0.1:6379',
   counterKey: 'counter',
   workDelayMs: 5000,
@@ -60,6 +69,12 @@ export const WORKLOAD_DEFAULTS = {
   /** The kubelet's default terminationMessagePath. */
   terminationMessagePath: '/dev/termination-log',
   logLevel: 'info',
+  /**
+   * Sized from measured memory (docs/workload.md#bounded-pending-work): a pending increment costs
+   * ~30 bytes (a due time in an array), so RSS was 108 MB idle, 129 MB with 50,000 pending and
+   * 134 MB with 200,000. 100,000 is 30 s of a pod at ~3,300 requests/s with Redis away, at ~130 MB.
+   */
+  maxPendingIncrements: 100_000,
 } as const satisfies {
   port: number;
   host: string;
@@ -70,7 +85,20 @@ export const WORKLOAD_DEFAULTS = {
   shutdownDelayMs: number;
   terminationMessagePath: string;
   logLevel: LogLevel;
+  maxPendingIncrements: number;
 };
+
+/** The largest MAX_PENDING_INCREMENTS accepted (~300 MB of due times, far above any sane limit). */
+export const MAX_PENDING_INCREMENTS_LIMIT = 10_000_000;
+
+/**
+ * After the stop signal the workload promises an increment only if its work can finish before the
+ * drain deadline: its due time (now + WORK_DELAY_MS) plus this allowance for its own latency (the
+ * 5 ms batch window, waiting for the batch in flight, the Redis round trip, a retry or two) must
+ * not pass the deadline; otherwise /incr answers 503 with Retry-After. A budget whose drain
+ * deadline cannot cover the work plus this allowance abandons increments on every rollout.
+ */
+export const INCREMENT_LATENCY_ALLOWANCE_MS = 500;
 
 /**
  * Extra time the default drain deadline grants beyond one unit of work: the Redis round trip,

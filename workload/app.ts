@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import type { WorkloadMetrics } from './metrics.ts';
+import type { RefusalReason, WorkloadMetrics } from './metrics.ts';
+import type { Readiness } from './readiness.ts';
 
 /** What the routes need; each piece is owned elsewhere (main.ts wires them). */
 export interface AppDeps {
@@ -14,9 +15,14 @@ export interface AppDeps {
    * once the pending increments were abandoned.
    */
   promiseIncrement(): 'accepted' | 'full';
+  /**
+   * False when an increment promised now could not be confirmed before the drain deadline (after
+   * the stop signal only): its /incr gets a 503 instead of a promise that would be broken.
+   */
+  canFinishInTime(): boolean;
   readCounter(): Promise<number>;
-  /** True when Redis answers a PING in time. */
-  redisAnswers(): Promise<boolean>;
+  /** Whether the process can accept work now (readiness.ts); never waits for Redis. */
+  readiness(): Readiness;
   drain: { readonly ready: boolean; readonly closing: boolean; readonly phase: string };
   metrics: WorkloadMetrics;
   logger: Logger;
@@ -35,6 +41,12 @@ export function createRequestListener(deps: AppDeps): (req: IncomingMessage, res
       app(req, res);
       return;
     }
+    if (!deps.canFinishInTime()) {
+      // Draining, and this work would fall due after the deadline: no promise it cannot keep. The
+      // client goes elsewhere (Connection: close: its next request takes a new route).
+      refuse(res, 'deadline', true);
+      return;
+    }
     let promised: 'accepted' | 'full';
     try {
       promised = deps.promiseIncrement();
@@ -46,9 +58,7 @@ export function createRequestListener(deps: AppDeps): (req: IncomingMessage, res
     }
     if (promised === 'full') {
       // Never a 200 it may not keep: the client (or its load balancer) tries again later or elsewhere.
-      metrics.refused.full++;
-      res.writeHead(503, drain.closing ? FULL_HEADERS_CLOSE : FULL_HEADERS);
-      res.end(FULL_BODY);
+      refuse(res, 'full', drain.closing);
       return;
     }
     const id = randomUUID();
@@ -59,6 +69,13 @@ export function createRequestListener(deps: AppDeps): (req: IncomingMessage, res
     res.writeHead(200, drain.closing ? INCR_HEADERS_CLOSE : INCR_HEADERS);
     res.end(`{"id":"${id}"}`);
   };
+
+  function refuse(res: ServerResponse, reason: RefusalReason, close: boolean): void {
+    metrics.refused[reason]++;
+    const refusal = REFUSALS[reason];
+    res.writeHead(503, close ? refusal.headersClose : refusal.headers);
+    res.end(refusal.body);
+  }
 }
 
 /** `/incr`, with or without a query string (the query is ignored, as express's router would). */
@@ -70,18 +87,22 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 const INCR_BODY_LENGTH = String('{"id":""}'.length + 36);
 const INCR_HEADERS = ['Content-Type', JSON_TYPE, 'Content-Length', INCR_BODY_LENGTH];
 const INCR_HEADERS_CLOSE = [...INCR_HEADERS, 'Connection', 'close'];
-const FULL_BODY = '{"error":"too many increments pending; try again later"}';
-/** Seconds a refused client should wait: about one batch round under load, not a work delay. */
-const FULL_RETRY_AFTER_SECONDS = '1';
-const FULL_HEADERS = [
-  'Content-Type',
-  JSON_TYPE,
-  'Content-Length',
-  String(FULL_BODY.length),
-  'Retry-After',
-  FULL_RETRY_AFTER_SECONDS,
-];
-const FULL_HEADERS_CLOSE = [...FULL_HEADERS, 'Connection', 'close'];
+/**
+ * The 503 answers of /incr, with constant headers like the 200. Retry-After: 1 s, about one batch
+ * round under load; a draining pod's client reconnects elsewhere at once anyway.
+ */
+const REFUSALS = Object.fromEntries(
+  (
+    [
+      ['full', 'too many increments pending; try again later'],
+      ['deadline', 'shutting down: this increment could not finish before the drain deadline; try again'],
+    ] as const
+  ).map(([reason, message]) => {
+    const body = JSON.stringify({ error: message });
+    const headers = ['Content-Type', JSON_TYPE, 'Content-Length', String(body.length), 'Retry-After', '1'];
+    return [reason, { body, headers, headersClose: [...headers, 'Connection', 'close'] }];
+  }),
+) as Record<RefusalReason, { body: string; headers: string[]; headersClose: string[] }>;
 
 function createApp(deps: AppDeps): Express {
   const { drain, metrics } = deps;
@@ -117,17 +138,10 @@ function createApp(deps: AppDeps): Express {
     res.json({ status: 'alive', image: deps.image, mode: deps.mode, phase: drain.phase });
   });
 
-  app.get('/readyz', async (_req, res) => {
+  app.get('/readyz', (_req, res) => {
     metrics.requests.readyz++;
-    if (!drain.ready) {
-      res.status(503).json({ ready: false, reason: `draining (${drain.phase})` });
-      return;
-    }
-    if (!(await deps.redisAnswers())) {
-      res.status(503).json({ ready: false, reason: 'Redis does not answer' });
-      return;
-    }
-    res.json({ ready: true });
+    const readiness = deps.readiness();
+    res.status(readiness.ready ? 200 : 503).json(readiness);
   });
 
   app.get('/metrics', async (_req, res) => {

@@ -4,6 +4,7 @@ import {
   DEFAULT_DRAIN_SLACK_MS,
   type LogLevel,
   MAX_DURATION_MS,
+  MAX_PENDING_INCREMENTS_LIMIT,
   SHUTDOWN_MODES,
   type ShutdownMode,
   TEST_CRASH_TRIGGERS,
@@ -32,6 +33,8 @@ export interface WorkloadConfig {
   image: string;
   /** Tests only (LASTCALL_TEST_CRASH): how SIGUSR2 crashes the process; undefined in production. */
   testCrash: TestCrashTrigger | undefined;
+  /** The most increments pending at once; past it /incr answers 503 with Retry-After. */
+  maxPendingIncrements: number;
 }
 
 /** One refused variable: enough for the operator of the process to fix it without reading code. */
@@ -72,7 +75,7 @@ export function parseConfig(env: Env): ConfigResult {
   const E = WORKLOAD_ENV;
   const D = WORKLOAD_DEFAULTS;
   const port = read(E.port, D.port, integerIn(0, 65535), 'an integer from 0 to 65535 (0 picks a free port)');
-  const host = read(E.host, D.host, hostOrAddress, 'an IPv4/IPv6 address or a DNS host name');
+  const host = read<string>(E.host, D.host, hostOrAddress, 'an IPv4/IPv6 address or a DNS host name');
   const redisUrl = read(
     E.redisUrl,
     D.redisUrl,
@@ -140,6 +143,13 @@ export function parseConfig(env: Env): ConfigResult {
     `${TEST_CRASH_TRIGGERS.join(' or ')} (tests only)`,
   );
 
+  const maxPendingIncrements = read(
+    E.maxPendingIncrements,
+    D.maxPendingIncrements,
+    integerIn(1, MAX_PENDING_INCREMENTS_LIMIT),
+    `an integer from 1 to ${MAX_PENDING_INCREMENTS_LIMIT}`,
+  );
+
   if (issues.length > 0) return { ok: false, issues };
   return {
     ok: true,
@@ -157,6 +167,7 @@ export function parseConfig(env: Env): ConfigResult {
       logLevel,
       image,
       testCrash,
+      maxPendingIncrements,
     },
   };
 }

@@ -8,7 +8,7 @@ describe('parseConfig', () => {
       ok: true,
       config: {
         port: 8080,
-        host: '0.0.0.0',
+        host: '::',
         redisUrl: 'redis://127.0.0.1:6379',
         redisPassword: undefined,
         counterKey: 'counter',
@@ -20,6 +20,7 @@ describe('parseConfig', () => {
         logLevel: 'info',
         image: 'unknown',
         testCrash: undefined,
+        maxPendingIncrements: 100_000,
       },
     });
   });
@@ -38,6 +39,7 @@ describe('parseConfig', () => {
       TERMINATION_MESSAGE_PATH: '/tmp/x/termination-log',
       LOG_LEVEL: 'DEBUG',
       LASTCALL_IMAGE: 'lastcall/workload:v2',
+      MAX_PENDING_INCREMENTS: '2500',
     });
     expect(result).toEqual({
       ok: true,
@@ -55,6 +57,7 @@ describe('parseConfig', () => {
         logLevel: 'debug',
         image: 'lastcall/workload:v2',
         testCrash: undefined,
+        maxPendingIncrements: 2500,
       },
     });
   });
@@ -109,12 +112,22 @@ describe('parseConfig', () => {
     ['LOG_LEVEL', 'loud'],
     ['LOG_LEVEL', 'silently'],
     ['LASTCALL_TEST_CRASH', 'segfault'],
+    ['MAX_PENDING_INCREMENTS', '0'],
+    ['MAX_PENDING_INCREMENTS', '10000001'],
+    ['MAX_PENDING_INCREMENTS', '1e5'],
   ])('refuses %s=%j', (variable, value) => {
     const result = parseConfig({ [variable]: value });
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.issues).toHaveLength(1);
     expect(result.issues[0]).toMatchObject({ variable, value, allowed: expect.any(String) });
+  });
+
+  test('MAX_PENDING_INCREMENTS: the message says what is allowed', () => {
+    const result = parseConfig({ MAX_PENDING_INCREMENTS: '-5' });
+    expect(!result.ok && result.issues.map(formatIssue)).toEqual([
+      'MAX_PENDING_INCREMENTS="-5" is not allowed: expected an integer from 1 to 10000000',
+    ]);
   });
 
   test('the message names the variable, the value and what is allowed', () => {

@@ -54,6 +54,7 @@ export class Drain {
   readonly #options: DrainOptions;
   readonly #now: () => number;
   #result: Promise<DrainReport> | undefined;
+  #deadlineAt: number | undefined;
 
   constructor(options: DrainOptions) {
     this.#options = options;
@@ -70,6 +71,15 @@ export class Drain {
   }
 
   /** From the listener close on, every response asks the client to close its connection. */
+  /**
+   * Whether work falling due at `dueAt` (on this drain's clock, performance.now() by default) can
+   * be confirmed before the drain deadline: always while serving, afterwards only if it falls due
+   * by the deadline. Promising anything else would be a 200 the process cannot keep.
+   */
+  canFinishBy(dueAt: number): boolean {
+    return this.#deadlineAt === undefined || dueAt <= this.#deadlineAt;
+  }
+
   get closing(): boolean {
     return this.#phase !== 'serving' && this.#phase !== 'delaying';
   }
@@ -87,6 +97,7 @@ export class Drain {
   async #run(): Promise<DrainReport> {
     const { steps, shutdownDelayMs, drainTimeoutMs } = this.#options;
     const startedAt = this.#now();
+    this.#deadlineAt = startedAt + drainTimeoutMs;
     const atSignal = steps.counts();
 
     // The deadline counts from the signal, so SIGTERM-to-exit stays within DRAIN_TIMEOUT_MS plus

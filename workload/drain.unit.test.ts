@@ -70,3 +70,18 @@ test('deadline passed: abandons what is left, cuts connections, exit code 1', as
   expect(pending.size).toBe(0);
   expect(() => pending.add()).toThrow(/abandoned/);
 });
+
+test('from the signal on, only work due by the deadline can be promised', async () => {
+  let now = 1000;
+  const { steps } = harness({ workDelayMs: 10 });
+  const drain = new Drain({ shutdownDelayMs: 0, drainTimeoutMs: 4000, steps, now: () => now });
+  // Serving: any work can be promised (the deadline is not known yet).
+  expect(drain.canFinishBy(now + 3_600_000)).toBe(true);
+  const done = drain.start();
+  expect(drain.canFinishBy(1000 + 4000)).toBe(true);
+  expect(drain.canFinishBy(1000 + 4001)).toBe(false);
+  now = 2000;
+  expect(drain.canFinishBy(now + 3000)).toBe(true);
+  expect(drain.canFinishBy(now + 3001)).toBe(false);
+  await done;
+});

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { type DrainReport, EXIT_CODES, hardExitReport } from '../contracts/drain-report.ts';
+import { INCREMENT_LATENCY_ALLOWANCE_MS } from '../contracts/workload-env.ts';
 import { createRequestListener } from './app.ts';
 import { formatIssue, parseConfig, redactCredentials } from './config.ts';
 import { Counter } from './counter.ts';
@@ -12,7 +13,11 @@ import { armTestCrash, installCrashHandler } from './crash.ts';
 import { Drain } from './drain.ts';
 import { createMetrics } from './metrics.ts';
 import { PendingIncrements } from './pending.ts';
+import { RedisContact, readiness } from './readiness.ts';
 import { writeTerminationMessage } from './termination.ts';
+
+/** Node's default is 5 s; see createServer below for why 620 s. */
+const KEEP_ALIVE_TIMEOUT_MS = 620_000;
 
 // Synchronous writes: the last lines before process.exit() (the drain summary, "exit") must not
 // sit in a buffer that dies with the process. Only lifecycle events are logged, never per request.
@@ -71,11 +76,12 @@ const counter = new Counter(redis, config.counterKey, randomUUID());
 const metrics = createMetrics(() => pending.size);
 const pending = new PendingIncrements({
   workDelayMs: config.workDelayMs,
-  maxPending: Number.MAX_SAFE_INTEGER,
+  maxPending: config.maxPendingIncrements,
   batchWindowMs: 5,
   apply: (batch) => counter.apply(batch),
   observer: {
     applied(batch, appliedBefore) {
+      redisContact.answered();
       metrics.completed.inc(batch.count);
       if (appliedBefore) {
         metrics.alreadyApplied.inc(batch.count);
@@ -107,7 +113,19 @@ const pending = new PendingIncrements({
   },
 });
 
-const server = createServer();
+// When Redis last answered, for readiness: confirmed batches say so, a background PING covers
+// quiet times. /readyz reads it and never waits for Redis itself (readiness.ts says why).
+const redisContact = new RedisContact(redisAnswers);
+redisContact.start();
+
+const server = createServer({
+  // Above the idle timeouts of the load balancers in front (AWS ALB 60 s by default, Google Cloud
+  // load balancers 600 s): the side that closes an idle connection must be the balancer, else it
+  // may send a request on a connection this server is closing at that moment and answer 502.
+  // 620 s is what Google documents for backends; Node's default is 5 s. Idle sockets are still
+  // closed at once when the drain starts closing (Drain: closeIdleConnections).
+  keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+});
 const drain = new Drain({
   shutdownDelayMs: config.shutdownDelayMs,
   drainTimeoutMs: config.drainTimeoutMs,
@@ -139,20 +157,33 @@ server.on(
     image: config.image,
     mode: config.shutdownMode,
     promiseIncrement: () => pending.add(),
+    canFinishInTime: () =>
+      drain.canFinishBy(performance.now() + config.workDelayMs + INCREMENT_LATENCY_ALLOWANCE_MS),
     readCounter: () => counter.read(),
-    redisAnswers,
+    readiness: () =>
+      readiness({
+        serving: drain.ready,
+        drainPhase: drain.phase,
+        pending: pending.size,
+        maxPending: pending.maxPending,
+        sinceRedisAnsweredMs: redisContact.sinceAnsweredMs,
+      }),
     drain,
     metrics: metrics,
     logger,
   }),
 );
 
-server.listen(config.port, config.host, () => {
-  const { port } = server.address() as AddressInfo;
+// The default host `::` means every address, dual-stack. Node listens there only when the
+// kernel has IPv6 and falls back to 0.0.0.0 when it has not, but only when no host is given.
+server.listen({ port: config.port, ...(config.host === '::' ? {} : { host: config.host }) }, () => {
+  const { address, port } = server.address() as AddressInfo;
   logger.info(
     {
       host: config.host,
+      address,
       port,
+      maxPendingIncrements: config.maxPendingIncrements,
       mode: config.shutdownMode,
       workDelayMs: config.workDelayMs,
       drainTimeoutMs: config.drainTimeoutMs,
@@ -226,6 +257,7 @@ async function redisAnswers(): Promise<boolean> {
 
 async function closeRedis(timeoutMs: number): Promise<void> {
   redisState = 'closing';
+  redisContact.stop();
   // No batch of this writer will be sent again: let its record expire soon. Queued ahead of QUIT
   // on the same connection, so it costs no extra wait; a failure only leaves the record longer.
   counter.retire().catch(() => {});

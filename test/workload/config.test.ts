@@ -17,6 +17,7 @@ const badValues: Array<[variable: string, value: string, allowed: RegExp]> = [
   ['TERMINATION_MESSAGE_PATH', 'termination-log', /absolute file path/],
   ['LOG_LEVEL', 'verbose', /one of trace, debug, info, warn, error, fatal, silent/],
   ['LASTCALL_TEST_CRASH', 'segfault', /exception or rejection \(tests only\)/],
+  ['MAX_PENDING_INCREMENTS', '0', /integer from 1 to 10000000/],
 ];
 
 describe('a bad configuration value stops the process with a message naming variable, value and what is allowed', () => {

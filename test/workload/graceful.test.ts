@@ -112,7 +112,7 @@ test('Redis down at start: not ready, increments wait and land once Redis is up'
     const workload = await spawnWorkload({ REDIS_URL: late.url, WORK_DELAY_MS: '100' });
     const notReady = await fetch(`${workload.baseUrl}/readyz`);
     expect(notReady.status).toBe(503);
-    expect(await notReady.json()).toEqual({ ready: false, reason: 'Redis does not answer' });
+    expect(await notReady.json()).toEqual({ ready: false, reason: 'Redis has not answered yet' });
     await sendIncrements(workload.baseUrl, 7);
     await workload.waitForLog('increment failed, retrying');
     await late.start();
