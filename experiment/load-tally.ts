@@ -20,6 +20,12 @@ export interface VegetaResult {
   error: string;
 }
 
+/**
+ * What vegeta reports for a hit that found no target left (lib/targets.go ErrNoTargets): no
+ * request was sent. The load driver ends its attack this way, so these results are not counted.
+ */
+export const NO_TARGETS_LEFT = 'no targets to attack';
+
 /** One second of load, by the time requests were sent. */
 export interface LoadSecond {
   sent: number;
@@ -78,6 +84,7 @@ export class LoadTally {
 
   /** Counts one result: 2xx is ok, anything else (a code or a transport error) failed. */
   add(result: VegetaResult): void {
+    if (result.code === 0 && result.error === NO_TARGETS_LEFT) return;
     const t = this.#totals;
     const at = Date.parse(result.timestamp);
     const ok = result.code >= 200 && result.code < 300;

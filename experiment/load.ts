@@ -1,9 +1,17 @@
 /**
  * Drives the load with vegeta, the tool of the seed experiment:
- *   vegeta attack -rate R/1s -duration Ds | vegeta encode
+ *   (rate * duration target lines) | vegeta attack -lazy -rate R/1s | vegeta encode
  * and counts the JSON results as they stream in, per second of request start.
- * vegeta's pacer sends exactly rate * duration requests, each of which
- * yields one result (a status code, or an error such as "connection refused").
+ * Exactly rate * duration requests, each of which yields one result (a status
+ * code, or an error such as "connection refused").
+ *
+ * Why targets and not `-duration`: vegeta stops as soon as the elapsed time
+ * passes the duration (lib/attack.go Attack), and its pacer schedules the
+ * last request exactly at the duration, so on a loaded machine, where a
+ * request leaves a little late, the last ones are never sent (a busy run
+ * sent 118 of 120). With one target line per request, read lazily, and no
+ * duration, the attack ends when the targets run out: the hit that finds
+ * none sends nothing, reports "no targets to attack" and stops the attack.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -48,18 +56,12 @@ export function startLoad(plan: LoadPlan): LoadRun {
   // -max-body 0: the answer's body (the request id) is not needed.
   const attack = spawn(
     plan.vegeta,
-    [
-      'attack',
-      `-rate=${plan.rate}/1s`,
-      `-duration=${plan.durationSeconds}s`,
-      `-timeout=${timeout}s`,
-      '-max-body=0',
-      '-targets=stdin',
-    ],
+    ['attack', `-rate=${plan.rate}/1s`, '-lazy', `-timeout=${timeout}s`, '-max-body=0', '-targets=stdin'],
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );
   const encode = spawn(plan.vegeta, ['encode', '-to=json'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  attack.stdin.end(`${plan.method ?? 'GET'} ${plan.url}\n`);
+  // One target line per request (see the top of this file).
+  attack.stdin.end(`${plan.method ?? 'GET'} ${plan.url}\n`.repeat(plan.rate * plan.durationSeconds));
   attack.stdout.pipe(encode.stdin);
 
   const tally = new LoadTally(startedAt);

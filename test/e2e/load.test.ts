@@ -75,15 +75,22 @@ test('counts non-2xx answers and refused connections as failures, by cause', asy
   const totals = await load.done;
   const handled = served[200] + served[503];
 
+  const http503 = totals.failures['HTTP 503'] ?? 0;
+  const transport = totals.failed - http503;
+
   expect(totals.sent).toBe(120);
   expect(totals.ok + totals.failed).toBe(120);
-  // An answer written at the moment the connections were cut may still be lost on the way
-  // (the client then sees EOF or a reset): allow two such.
-  expect(totals.ok).toBeLessThanOrEqual(served[200]);
-  expect(totals.ok).toBeGreaterThanOrEqual(served[200] - 2);
-  expect(totals.failures['HTTP 503']).toBeGreaterThanOrEqual(served[503] - 2);
-  expect(totals.failures['connection refused']).toBeGreaterThanOrEqual(120 - handled - 2);
   expect(handled).toBeLessThan(120);
+  // Every answer counted is one the server gave, by its code...
+  expect(totals.ok).toBeLessThanOrEqual(served[200]);
+  expect(http503).toBeLessThanOrEqual(served[503]);
+  expect(http503).toBeGreaterThan(0);
+  // ...and every request it never handled failed in transport (refused, once the port was closed).
+  expect(transport).toBeGreaterThanOrEqual(120 - handled);
+  expect(totals.failures['connection refused']).toBeGreaterThan(0);
+  // An answer written just before the connections were cut, not yet read by vegeta, is lost on the
+  // way (EOF or a reset): a few at most.
+  expect(handled - totals.ok - http503).toBeLessThanOrEqual(10);
 });
 
 test('a missing vegeta binary rejects with the reason', async () => {

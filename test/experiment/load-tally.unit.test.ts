@@ -64,6 +64,20 @@ describe('LoadTally', () => {
     });
   });
 
+  test('the hit that found no target left is no request: not counted', () => {
+    const tally = new LoadTally(spawnedAt);
+    tally.add(result(0, 100));
+    tally.add(result(1, 200, 0, 'no targets to attack'));
+    tally.add(result(2, 200, 0, 'no targets to attack'));
+    expect(tally.snapshot()).toMatchObject({
+      sent: 1,
+      ok: 1,
+      failed: 0,
+      failures: {},
+      lastSentAt: spawnedAt + 100,
+    });
+  });
+
   test('a snapshot is a copy', () => {
     const tally = new LoadTally(spawnedAt);
     tally.add(result(0, 0));
