@@ -123,3 +123,40 @@ test('a reply later than the client timeout: the retried batch finds it applied 
     await proxy.close();
   }
 });
+
+test('a full Redis (maxmemory, noeviction) refuses the batch as a whole; it lands once there is room', async () => {
+  const key = 'full';
+  const workload = await spawnWorkload({ REDIS_URL: redis.url, COUNTER_KEY: key, WORK_DELAY_MS: '100' });
+  await waitUntilReady(workload);
+  await sendIncrements(workload.baseUrl, 5);
+  await waitFor('the first increments counted', async () => (await readCounter(redis, key)) === 5, {
+    timeoutMs: 10_000,
+    intervalMs: 20,
+  });
+  const used = Number((await redis.client.info('memory')).match(/^used_memory:(\d+)/m)?.[1]);
+  try {
+    // Below what Redis already uses: every write is refused with OOM, none is evicted.
+    await redis.client.config('SET', 'maxmemory-policy', 'noeviction');
+    await redis.client.config('SET', 'maxmemory', String(used - 100_000));
+    await sendIncrements(workload.baseUrl, 30);
+    await workload.waitForLog(
+      (line) => line.msg === 'increment failed, retrying' && String(line.err).startsWith('OOM'),
+      15_000,
+    );
+    // The script's first write (INCRBY) is refused: nothing of the batch was applied.
+    expect(await readCounter(redis, key)).toBe(5);
+  } finally {
+    await redis.client.config('SET', 'maxmemory', '0');
+  }
+  await waitFor(
+    'the refused increments after room came back',
+    async () => (await readCounter(redis, key)) === 35,
+    {
+      timeoutMs: 15_000,
+      intervalMs: 20,
+    },
+  );
+  workload.signal('SIGTERM');
+  expect((await workload.exited).code).toBe(0);
+  expect(await readCounter(redis, key)).toBe(35);
+});
