@@ -10,6 +10,7 @@ import { dropManagedFields } from '../kube/store.ts';
 import { COUNTER_SERVICE_KIND, FIELD_MANAGER, GROUP } from './api/constants.ts';
 import { counterServiceType, drainPolicyType } from './api/resources.ts';
 import type { CounterService, DrainPolicy } from './api/types.ts';
+import { registerCounterServiceMetrics } from './counterservice-metrics.ts';
 import { COUNTER_SERVICE_LABEL, OWNED_SELECTOR } from './desired/index.ts';
 import { DrainLedger, type PodLike, trimPod } from './drains.ts';
 import { policyMatchesNamespace } from './policy.ts';
@@ -76,6 +77,7 @@ export function setupCounterServiceController(
   const pods = reflect<PodLike>(coreTypes.pod, { labelSelector: COUNTER_SERVICE_LABEL }, trimPod);
 
   const ledger = new DrainLedger();
+  const counterServiceMetrics = registerCounterServiceMetrics(metrics.registry, counterServices.store);
   const reconciler = new CounterServiceReconciler({
     counterServices: counterServices.store,
     deployments: deployments.store,
@@ -95,7 +97,10 @@ export function setupCounterServiceController(
     recorder: new EventRecorder({ client, log, component: FIELD_MANAGER, instance: options.identity }),
     ledger,
     log,
-    onDrainRecorded: (record) => metrics.drains.inc({ outcome: record.outcome }),
+    onDrainRecorded: (record, key) => {
+      metrics.drains.inc({ outcome: record.outcome });
+      counterServiceMetrics.drainRecorded(key, record);
+    },
   });
   const controller = new Controller({
     name: 'counterservice',

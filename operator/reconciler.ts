@@ -63,8 +63,8 @@ export interface ReconcilerDeps {
   ledger: DrainLedger;
   log: Logger;
   now?: () => Date;
-  /** Called once per drain written to status (metrics). */
-  onDrainRecorded?: (record: DrainRecord) => void;
+  /** Called once per drain written to status (metrics), with its CounterService's key. */
+  onDrainRecorded?: (record: DrainRecord, key: string) => void;
 }
 
 interface OwnedKind {
@@ -369,7 +369,7 @@ export class CounterServiceReconciler {
     counterServices.remember(written as CounterService & KubeObject, cs.metadata.resourceVersion);
     ledger.settle(key, pending);
     log.info({ key, phase: status.phase, drainsAdded: drainsAdded.length }, 'status updated');
-    for (const record of drainsAdded) this.#deps.onDrainRecorded?.(record);
+    for (const record of drainsAdded) this.#deps.onDrainRecorded?.(record, key);
     this.#record(cs, statusEvents(previous, status, drainsAdded), signal);
     return undefined;
   }
