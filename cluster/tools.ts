@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 const buildScript = join(repoRoot, 'cluster', 'tools', 'build.sh');
+const opsBuildScript = join(repoRoot, 'cluster', 'tools', 'build-ops.sh');
 
 /** The binaries the local cluster needs in the bin directory. */
 export const requiredTools = [
@@ -42,26 +43,50 @@ export async function ensureTools(onProgress: (line: string) => void = () => {})
     'tools',
   );
   await mkdir(cacheRoot, { recursive: true });
-  const lines = await runBuild(join(cacheRoot, '.build.lock'), onProgress);
+  const lines = await runBuild(buildScript, join(cacheRoot, '.build.lock'), onProgress);
   const binDir = lines.at(-1)?.trim() ?? '';
   if (binDir === '') throw new Error(`${buildScript} printed no bin directory`);
   assertComplete(binDir, `the bin directory printed by ${buildScript}`);
   return binDir;
 }
 
-function assertComplete(binDir: string, source: string): void {
+/** The tools the install and monitoring tests use (cluster/tools/build-ops.sh). */
+export const opsTools = ['helm', 'promtool'] as const;
+
+/**
+ * Finds (or, the first time, builds) helm and promtool, a build step of their own so that the local
+ * cluster's tools stay as quick to build as they were; `hack/setup.sh` builds both.
+ * `LASTCALL_OPS_BIN_DIR` points at an existing directory with them instead.
+ */
+export async function ensureOpsTools(onProgress: (line: string) => void = () => {}): Promise<string> {
+  const override = process.env.LASTCALL_OPS_BIN_DIR;
+  if (override !== undefined && override !== '') {
+    assertComplete(override, 'LASTCALL_OPS_BIN_DIR', opsTools);
+    return override;
+  }
+  const cacheRoot = join(
+    process.env.LASTCALL_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lastcall'),
+    'ops-tools',
+  );
+  await mkdir(cacheRoot, { recursive: true });
+  const lines = await runBuild(opsBuildScript, join(cacheRoot, '.build.lock'), onProgress);
+  const binDir = lines.at(-1)?.trim() ?? '';
+  if (binDir === '') throw new Error(`${opsBuildScript} printed no bin directory`);
+  assertComplete(binDir, `the bin directory printed by ${opsBuildScript}`, opsTools);
+  return binDir;
+}
+
+function assertComplete(binDir: string, source: string, tools: readonly string[] = requiredTools): void {
   if (!existsSync(binDir)) throw new Error(`${source}: ${binDir} does not exist`);
-  const missing = requiredTools.filter((tool) => !existsSync(join(binDir, tool)));
+  const missing = tools.filter((tool) => !existsSync(join(binDir, tool)));
   if (missing.length > 0) {
-    throw new Error(
-      `${source} (${binDir}) lacks ${missing.join(', ')}; it must contain ${requiredTools.join(', ')}`,
-    );
+    throw new Error(`${source} (${binDir}) lacks ${missing.join(', ')}; it must contain ${tools.join(', ')}`);
   }
 }
 
-function runBuild(lockFile: string, onProgress: (line: string) => void): Promise<string[]> {
+function runBuild(script: string, lockFile: string, onProgress: (line: string) => void): Promise<string[]> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn('flock', [lockFile, 'bash', buildScript], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('flock', [lockFile, 'bash', script], { stdio: ['ignore', 'pipe', 'pipe'] });
     // build.sh prints a line per finished step, minutes apart on a cold
     // cache; say every half minute that it is still going. A cached run
     // returns long before the first beat.
@@ -86,7 +111,7 @@ function runBuild(lockFile: string, onProgress: (line: string) => void): Promise
     });
     child.once('error', (error) => {
       clearInterval(heartbeat);
-      reject(new Error(`could not run ${buildScript}: ${error.message}`));
+      reject(new Error(`could not run ${script}: ${error.message}`));
     });
     child.once('close', (code, signal) => {
       clearInterval(heartbeat);
@@ -101,7 +126,7 @@ function runBuild(lockFile: string, onProgress: (line: string) => void): Promise
       }
       reject(
         new Error(
-          `${buildScript} failed (${signal ?? `exit code ${code}`}):\n${stderrTail.trim() || '(no output)'}`,
+          `${script} failed (${signal ?? `exit code ${code}`}):\n${stderrTail.trim() || '(no output)'}`,
         ),
       );
     });

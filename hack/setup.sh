@@ -31,4 +31,7 @@ fi
 
 echo "setup: upstream tools (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, vegeta)"
 bash cluster/tools/build.sh >/dev/null
+# A step of its own (own modules, own cache key): the Helm chart and alerting-rule tests need them.
+echo "setup: install and monitoring tools (helm, promtool)"
+bash cluster/tools/build-ops.sh >/dev/null
 echo "setup: done"
