@@ -6,7 +6,9 @@ import { connectKube } from '../kube/connect.ts';
 import { setupCounterServiceController } from './counterservice-controller.ts';
 import { LeaderElector } from './runtime/leader.ts';
 import { createMetrics } from './runtime/metrics.ts';
+import { kubeMetricsAuthorizer } from './runtime/metrics-auth.ts';
 import { type OperatorOptions, OptionsError, parseOptions } from './runtime/options.ts';
+import { servingCertificate } from './runtime/selfsigned.ts';
 import { startMetricsServer, startProbeServer } from './runtime/servers.ts';
 
 let options: OperatorOptions;
@@ -82,14 +84,35 @@ const [probes, metricsServer] = await Promise.all([
       },
     },
   }),
-  startMetricsServer({ host: options.bindAddress, port: options.metricsPort, registry: metrics.registry }),
+  startMetricsServer({
+    host: options.bindAddress,
+    port: options.metricsPort,
+    registry: metrics.registry,
+    // kubebuilder v4's secure metrics: HTTPS, and only callers the API server authenticates
+    // (TokenReview) and authorizes for GET /metrics (SubjectAccessReview).
+    ...(options.metricsSecure
+      ? {
+          tls: servingCertificate(options.metricsCertDir, [
+            `lastcall-operator-metrics.${options.leaseNamespace}.svc`,
+            'localhost',
+            ...(options.bindAddress !== '0.0.0.0' ? [options.bindAddress] : []),
+          ]),
+          authorize: kubeMetricsAuthorizer(client),
+          onRefused: (refusal: { status: number; reason: string; user?: string }) =>
+            log.debug(refusal, 'metrics request refused'),
+        }
+      : {}),
+  }),
 ]).catch((err: Error) => {
   // EADDRINUSE and friends: say which address, do not die of an unhandled rejection.
   log.fatal({ err: err.message, bindAddress: options.bindAddress }, 'could not listen');
   log.flush();
   process.exit(1);
 });
-log.info({ healthPort: probes.port, metricsPort: metricsServer.port }, 'listening');
+log.info(
+  { healthPort: probes.port, metricsPort: metricsServer.port, metricsSecure: options.metricsSecure },
+  'listening',
+);
 
 const stopping = new AbortController();
 let exitCode = 0;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 /** The operator process configuration: flags win over environment variables, which win over defaults. */
@@ -8,6 +9,10 @@ export interface OperatorOptions {
   /** Path of a kubeconfig file; undefined: in-cluster when KUBERNETES_SERVICE_HOST is set, else KUBECONFIG/~/.kube/config. */
   kubeconfig: string | undefined;
   metricsPort: number;
+  /** /metrics over HTTPS, for callers the API server authenticates and authorizes (kubebuilder v4). */
+  metricsSecure: boolean;
+  /** Directory with tls.crt and tls.key for the metrics server; undefined: a self-signed one. */
+  metricsCertDir: string | undefined;
   healthPort: number;
   /** Address the metrics and health servers listen on. */
   bindAddress: string;
@@ -45,6 +50,16 @@ const specs = {
     help: 'kubeconfig file (default: in-cluster or KUBECONFIG)',
   },
   'metrics-port': { env: 'METRICS_PORT', kind: 'port', help: 'port of /metrics (0: pick a free one)' },
+  'metrics-secure': {
+    env: 'METRICS_SECURE',
+    kind: 'bool',
+    help: 'serve /metrics over HTTPS to callers allowed by TokenReview + SubjectAccessReview (false: plain HTTP, anyone)',
+  },
+  'metrics-cert-dir': {
+    env: 'METRICS_CERT_DIR',
+    kind: 'string',
+    help: 'directory with tls.crt and tls.key for /metrics (default: a self-signed certificate)',
+  },
   'health-port': {
     env: 'HEALTH_PORT',
     kind: 'port',
@@ -202,6 +217,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   return {
     kubeconfig,
     metricsPort: int('metrics-port', 8080),
+    metricsSecure: bool('metrics-secure', true),
+    metricsCertDir: certDir(raw('metrics-cert-dir')),
     healthPort: int('health-port', 8081),
     // HOST as in the workload: the local cluster's image map sets it to the pod's loopback twin,
     // where two replicas on one machine must listen instead of sharing 0.0.0.0.
@@ -219,6 +236,16 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     shutdownTimeoutSeconds: int('shutdown-timeout', 25),
     logLevel,
   };
+}
+
+function certDir(value: { text: string; source: string } | undefined): string | undefined {
+  if (!value) return undefined;
+  for (const file of ['tls.crt', 'tls.key']) {
+    if (!existsSync(join(value.text, file))) {
+      throw new OptionsError(`${value.source}=${JSON.stringify(value.text)}: no ${file} in it`);
+    }
+  }
+  return value.text;
 }
 
 function defaultNamespace(): string {

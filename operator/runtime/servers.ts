@@ -1,6 +1,8 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { MetricsAuthorizer } from './metrics-auth.ts';
 
 /** A named check for /healthz or /readyz; returns an error message, or undefined when fine. */
 export type Check = () => string | undefined;
@@ -43,22 +45,46 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<Runnin
   return listen(server, opts.host, opts.port);
 }
 
-/** Prometheus /metrics from `registry`. */
+/**
+ * Prometheus /metrics from `registry`. With `tls`, served over HTTPS; with `authorize`, a request is
+ * answered only when the authorizer allows it (401 without an accepted token, 403 when the user may
+ * not read /metrics), as kubebuilder v4 projects serve metrics.
+ */
 export async function startMetricsServer(opts: {
   host: string;
   port: number;
   registry: Registry;
+  tls?: { key: string; cert: string };
+  authorize?: MetricsAuthorizer;
+  /** Told of every refused request (user, status, reason), for the log. */
+  onRefused?: (refusal: { status: number; reason: string; user?: string }) => void;
 }): Promise<RunningServer> {
-  const server = createServer((req, res) => {
-    if (new URL(req.url ?? '/', 'http://metrics').pathname !== '/metrics') {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? '/', 'http://metrics').pathname;
+    if (path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }
-    opts.registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': opts.registry.contentType }).end(text),
-      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
-    );
-  });
+    const decided = opts.authorize
+      ? opts.authorize(req.headers.authorization, path)
+      : Promise.resolve({ allowed: true as const, user: '' });
+    decided
+      .then(async (decision) => {
+        if (!decision.allowed) {
+          opts.onRefused?.(decision);
+          const headers: Record<string, string> = { 'content-type': 'text/plain' };
+          if (decision.status === 401) headers['www-authenticate'] = 'Bearer realm="lastcall-operator"';
+          res.writeHead(decision.status, headers).end(`${decision.reason}\n`);
+          return;
+        }
+        const text = await opts.registry.metrics();
+        res.writeHead(200, { 'content-type': opts.registry.contentType }).end(text);
+      })
+      .catch((err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`));
+  };
+  const server = opts.tls
+    ? createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert }, handler)
+    : createServer(handler);
   return listen(server, opts.host, opts.port);
 }
 

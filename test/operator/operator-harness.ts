@@ -185,6 +185,9 @@ export function spawnOperator(kubeconfig: string, args: string[], stderr: 'pipe'
       kubeconfig,
       '--metrics-port',
       '0',
+      // Plain HTTP on loopback for the tests' scrapes; secure metrics have their own test.
+      '--metrics-secure',
+      'false',
       '--health-port',
       '0',
       '--bind-address',
