@@ -194,6 +194,9 @@ describe('the operator in the cluster', () => {
       ['list', 'namespaces', {}],
       ['create', 'events', { namespace: ns }],
       ['update', 'leases', { group: 'coordination.k8s.io', namespace: operatorNamespace }],
+      // Secure metrics: who is scraping, and may they (operator/runtime/metrics-auth.ts).
+      ['create', 'tokenreviews', { group: 'authentication.k8s.io' }],
+      ['create', 'subjectaccessreviews', { group: 'authorization.k8s.io' }],
     ];
     const forbidden: typeof allowed = [
       ['update', 'counterservices', { group: 'lastcall.dev', namespace: ns }],
