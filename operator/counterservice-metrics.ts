@@ -9,9 +9,9 @@
 // the first scrape after it left the cache. docs/operator.md (Metrics) states the bound.
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
-import type { CounterService, DrainOutcome, DrainRecord } from './api/types.ts';
 import type { KubeObject } from '../kube/resources.ts';
 import { objectKey } from '../kube/resources.ts';
+import type { CounterService, DrainOutcome, DrainRecord } from './api/types.ts';
 
 /**
  * Every drain outcome, so each CounterService's drain counters exist at 0 before its first drain:

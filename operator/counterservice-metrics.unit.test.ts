@@ -1,5 +1,6 @@
 import { Registry } from 'prom-client';
 import { describe, expect, test } from 'vitest';
+import type { KubeObject } from '../kube/resources.ts';
 import { DRAIN_OUTCOMES } from './api/counterservice.ts';
 import type { CounterService } from './api/types.ts';
 import {
@@ -7,7 +8,6 @@ import {
   registerCounterServiceMetrics,
   rolloutSeconds,
 } from './counterservice-metrics.ts';
-import type { KubeObject } from '../kube/resources.ts';
 
 type Cached = CounterService & KubeObject;
 

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { ensureOpsTools, ensureTools, repoRoot } from '../../cluster/tools.ts';
-import { waitFor } from '../../kube/poll.ts';
 import type { KubeClient } from '../../kube/client.ts';
+import { waitFor } from '../../kube/poll.ts';
 import { coreTypes, type KubeObject, resourcePath } from '../../kube/resources.ts';
 import { removeInClusterOperator } from '../e2e/plans.ts';
 import {
