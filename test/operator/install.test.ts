@@ -6,10 +6,12 @@
 // Needs a node (the local cluster's process kubelet, or kind with the image loaded).
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { loopbackTwin } from '../../cluster/addresses.ts';
 import { ensureOpsTools, ensureTools, repoRoot } from '../../cluster/tools.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import { waitFor } from '../../kube/poll.ts';
@@ -86,8 +88,83 @@ async function helm(args: string[]): Promise<string> {
 
 type Pod = KubeObject & {
   spec?: { containers?: Array<{ env?: Array<{ name: string; value?: string }> }> };
-  status?: { conditions?: Array<{ type: string; status: string }> };
+  status?: { podIP?: string; conditions?: Array<{ type: string; status: string }> };
 };
+
+/** GET https://<pod>:9090/metrics on the pod IP's loopback twin (the local cluster's pods listen there). */
+function scrapePod(pod: Pod, token?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: loopbackTwin(pod.status?.podIP ?? ''),
+        port: 9090,
+        path: '/metrics',
+        rejectUnauthorized: false, // self-signed, as the ServiceMonitor's insecureSkipVerify
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject).end();
+  });
+}
+
+/** A ServiceAccount in the test namespace bound to lastcall-metrics-reader, and its token. */
+async function metricsReaderToken(): Promise<{ token: string; unbind: () => Promise<void> }> {
+  const ns = namespace?.name ?? '';
+  const accounts = {
+    group: '',
+    version: 'v1',
+    plural: 'serviceaccounts',
+    kind: 'ServiceAccount',
+    namespaced: true,
+  };
+  const bindings = {
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    plural: 'clusterrolebindings',
+    kind: 'ClusterRoleBinding',
+    namespaced: false,
+  };
+  await client.request('POST', resourcePath(accounts, { namespace: ns }), {
+    body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'scraper' } },
+  });
+  const name = `lastcall-metrics-scraper-${ns}`;
+  await client.request('POST', resourcePath(bindings), {
+    body: {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name },
+      roleRef: {
+        apiGroup: 'rbac.authorization.k8s.io',
+        kind: 'ClusterRole',
+        name: 'lastcall-metrics-reader',
+      },
+      subjects: [{ kind: 'ServiceAccount', name: 'scraper', namespace: ns }],
+    },
+  });
+  const review = await client.request<{ status: { token: string } }>(
+    'POST',
+    `${resourcePath(accounts, { namespace: ns, name: 'scraper' })}/token`,
+    {
+      body: {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { expirationSeconds: 600 },
+      },
+    },
+  );
+  return {
+    token: review.status.token,
+    unbind: () =>
+      client.request('DELETE', resourcePath(bindings, { name })).then(
+        () => undefined,
+        () => undefined,
+      ),
+  };
+}
 
 async function operatorPods(ns: string): Promise<Pod[]> {
   const list = await client.request<{ items: Pod[] }>('GET', resourcePath(coreTypes.pod, { namespace: ns }), {
@@ -206,7 +283,9 @@ describe('the Helm chart on the local cluster', () => {
 });
 
 describe('the single manifest on the local cluster', () => {
-  test('kubectl apply -f dist/install.yaml gives a working operator', async ({ skip }) => {
+  test('kubectl apply -f dist/install.yaml gives a working operator, with secure metrics', async ({
+    skip,
+  }) => {
     if (!hasNode) skip('the cluster has no node to run pods');
     await run(kubectlBin, [
       '--kubeconfig',
@@ -217,6 +296,20 @@ describe('the single manifest on the local cluster', () => {
       '-f',
       join(repoRoot, 'dist', 'install.yaml'),
     ]);
-    await expectWorkingOperator('lastcall-system', 2, 'from-install-yaml');
+    const pods = await expectWorkingOperator('lastcall-system', 2, 'from-install-yaml');
+
+    // Its metrics are secure in the cluster too: its ServiceAccount may review tokens and access.
+    const pod = pods[0] as Pod;
+    expect(await scrapePod(pod)).toBe(401);
+    const reader = await metricsReaderToken();
+    try {
+      await waitFor(
+        'a scrape with a lastcall-metrics-reader token allowed',
+        async () => ((await scrapePod(pod, reader.token)) === 200 ? true : undefined),
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
+    } finally {
+      await reader.unbind();
+    }
   });
 });
