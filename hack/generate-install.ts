@@ -1,7 +1,8 @@
 // npm run generate:install: the files derived from config/ and crds/ for the other ways to install.
 //  - dist/install.yaml: `kubectl kustomize config/default` as one file (kubectl apply -f);
 //  - charts/lastcall/crds/: the CRDs (Helm installs a chart's crds/ before its templates);
-//  - charts/lastcall/files/rules.yaml: config/prometheus/rules.yaml, for the chart's PrometheusRule.
+//  - charts/lastcall/files/rules.yaml: config/prometheus/rules.yaml, for the chart's PrometheusRule;
+//  - charts/lastcall/files/role.yaml: config/rbac/role.yaml, whose rules the chart's ClusterRole uses.
 // test/install/generated.unit.test.ts fails when any of them is stale.
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -27,6 +28,10 @@ export async function generatedFiles(kubectl?: string): Promise<Map<string, stri
     if (!name.endsWith('.yaml') || name === 'kustomization.yaml') continue;
     files.set(`charts/lastcall/crds/${name}`, await readFile(join(repoRoot, 'crds', name), 'utf8'));
   }
+  files.set(
+    'charts/lastcall/files/role.yaml',
+    await readFile(join(repoRoot, 'config', 'rbac', 'role.yaml'), 'utf8'),
+  );
   files.set(
     'charts/lastcall/files/rules.yaml',
     await readFile(join(repoRoot, 'config', 'prometheus', 'rules.yaml'), 'utf8'),
