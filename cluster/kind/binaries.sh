@@ -11,7 +11,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 tools_key="$(hash_of "$REPO_ROOT/cluster/tools/go.mod" "$REPO_ROOT/cluster/tools/go.sum" "$REPO_ROOT/cluster/tools/build.sh")"
-key="$(hash_of "$0" "$KIND_DIR/lib.sh" "$KIND_DIR/node-tools/go.mod" "$KIND_DIR/node-tools/go.sum" "-$tools_key")"
+key="$(hash_of "$0" "$VERSIONS_FILE" "$KIND_DIR/node-tools/go.mod" "$KIND_DIR/node-tools/go.sum" "-$tools_key")"
 out="$(stage_dir bin "$key")"
 if is_complete "$out"; then
   step "binaries: cached in $out"

@@ -10,14 +10,9 @@ REPO_ROOT="$(cd "$KIND_DIR/../.." && pwd)"
 LASTCALL_CACHE="${LASTCALL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lastcall}"
 KIND_CACHE="$LASTCALL_CACHE/kind"
 
-# Pinned versions (the node image and the binaries are keyed on these).
-KIND_VERSION="v0.33.0"
-K8S_VERSION="v1.37.2"
-CONTAINERD_VERSION="v2.3.4"
-CRICTL_VERSION="v1.37.0"
-ETCD_VERSION="v3.7.0"
-COREDNS_VERSION="v1.14.6"
-DEBIAN_SUITE="bookworm"
+# Pinned versions: the binaries and the node image are keyed on versions.sh.
+VERSIONS_FILE="$KIND_DIR/versions.sh"
+source "$VERSIONS_FILE"
 
 : "${LASTCALL_STEP_START:=$SECONDS}"
 # Progress line with the seconds since the whole run started.

@@ -28,7 +28,7 @@ kind_src="$(cd "$KIND_DIR/node-tools" && go mod download -json "sigs.k8s.io/kind
 
 # The pod network of the static CNI configuration: kind's default podSubnet, one node.
 POD_CIDR="10.244.0.0/24"
-key="$(hash_of "$0" "$KIND_DIR/lib.sh" "-$(basename "$bin")" "-$(basename "$rootfs")" \
+key="$(hash_of "$0" "$VERSIONS_FILE" "-$(basename "$bin")" "-$(basename "$rootfs")" \
   "-$(basename "$(dirname "$preload")")" "-$KIND_VERSION" "-$POD_CIDR")"
 image="localhost/lastcall/kind-node:$key"
 if podman image exists "$image"; then
@@ -55,7 +55,7 @@ install -m 0644 "$files/etc/crictl.yaml" "$mnt/etc/"
 mkdir -p "$mnt/etc/containerd" "$mnt/etc/default" "$mnt/etc/sysctl.d" "$mnt/etc/systemd/system/kubelet.service.d"
 install -m 0644 "$files/etc/containerd/"* "$mnt/etc/containerd/"
 install -m 0644 "$files/etc/default/"* "$mnt/etc/default/"
-install -m 0644 "$files/etc/systemd/system/"*.* "$mnt/etc/systemd/system/"
+find "$files/etc/systemd/system" -maxdepth 1 -type f -exec install -m 0644 {} "$mnt/etc/systemd/system/" \;
 install -m 0644 "$files/etc/systemd/system/kubelet.service.d/"* "$mnt/etc/systemd/system/kubelet.service.d/"
 # sysctl.d: only kind's network settings (per network namespace) stay.
 rm -f "$mnt"/usr/lib/sysctl.d/*.conf "$mnt"/etc/sysctl.d/*.conf "$mnt/etc/sysctl.conf" "$mnt/etc/sysctl.d/99-sysctl.conf"

@@ -79,14 +79,15 @@ sysctl_compare() { # BEFORE AFTER
   step "machine-wide sysctls unchanged ($(wc -l <"$2") fs/kernel/vm values compared)"
 }
 
+NETNS="${LASTCALL_KIND_NETNS:-lastcall-kind}"
+in_ns() { nsenter --net="/run/netns/$NETNS" "$@"; }
+
 run_podman() {
-  local netns="${LASTCALL_KIND_NETNS:-lastcall-kind}"
-  in_ns() { nsenter --net="/run/netns/$netns" "$@"; }
   [ "$(id -u)" = 0 ] || die "the podman provider needs root (network namespace, rootful podman)"
 
   stage "host packages (host.sh)" bash "$KIND_DIR/host.sh"
   use_podman_config
-  local bin node_image lastcall_tar
+  local node_image lastcall_tar
   stage "binaries (binaries.sh)" bash "$KIND_DIR/binaries.sh" >"$state/bin.out"
   bin="$(tail -n 1 "$state/bin.out")"
   stage "debian repository and root filesystems" bash "$KIND_DIR/debian.sh" rootfs >/dev/null
@@ -99,7 +100,7 @@ run_podman() {
   local kind=(env KIND_EXPERIMENTAL_PROVIDER=podman "$bin/kind")
 
   sysctl_snapshot >"$state/sysctl.before"
-  [ -e "/run/netns/$netns" ] || ip netns add "$netns"
+  [ -e "/run/netns/$NETNS" ] || ip netns add "$NETNS"
   in_ns ip link set lo up
   # kind mounts the host's /lib/modules read-only into the node; this VM has none.
   if [ ! -e /lib/modules ]; then
@@ -111,11 +112,11 @@ run_podman() {
     local rc=$?
     set +e
     if [ "${LASTCALL_KIND_KEEP:-}" = "1" ]; then
-      step "kind cluster $cluster keeps running in the network namespace $netns:"
-      step "  nsenter --net=/run/netns/$netns env KUBECONFIG=$kubeconfig $bin/kubectl get pods -A"
+      step "kind cluster $cluster keeps running in the network namespace $NETNS:"
+      step "  nsenter --net=/run/netns/$NETNS env KUBECONFIG=$kubeconfig $bin/kubectl get pods -A"
       step "  remove it with: bash cluster/kind/run.sh down"
     else
-      stage "teardown" podman_down "$netns"
+      stage "teardown" podman_down
     fi
     sysctl_snapshot >"$state/sysctl.after"
     sysctl_compare "$state/sysctl.before" "$state/sysctl.after" || rc=1
@@ -139,14 +140,12 @@ run_podman() {
 
 # Deletes the cluster, the podman network and the namespace (also: bash cluster/kind/run.sh down).
 podman_down() {
-  local netns="$1"
-  [ -e "/run/netns/$netns" ] || return 0
-  local bin
-  bin="$(bash "$KIND_DIR/binaries.sh" 2>/dev/null | tail -n 1)"
+  [ -e "/run/netns/$NETNS" ] || return 0
+  [ -n "$bin" ] || bin="$(bash "$KIND_DIR/binaries.sh" 2>/dev/null | tail -n 1)"
   use_podman_config
-  nsenter --net="/run/netns/$netns" env KIND_EXPERIMENTAL_PROVIDER=podman "$bin/kind" delete cluster --name "$cluster" >&2 || true
-  nsenter --net="/run/netns/$netns" podman network rm -f kind >/dev/null 2>&1 || true
-  ip netns del "$netns"
+  in_ns env KIND_EXPERIMENTAL_PROVIDER=podman "$bin/kind" delete cluster --name "$cluster" >&2 || true
+  in_ns podman network rm -f kind >/dev/null 2>&1 || true
+  ip netns del "$NETNS"
   if [ -f "$state/made-lib-modules" ]; then
     rmdir /lib/modules 2>/dev/null || true
     rm -f "$state/made-lib-modules"
@@ -208,8 +207,9 @@ run_docker() {
     npx vitest run --project cluster "${tests[@]}"
 }
 
+bin="" # binaries.sh's directory (podman provider)
 if [ "${1:-}" = "down" ]; then
-  podman_down "${LASTCALL_KIND_NETNS:-lastcall-kind}"
+  podman_down
   exit 0
 fi
 step "e2e:kind: provider $provider, cluster $cluster"
