@@ -14,9 +14,11 @@ KIND_CACHE="$LASTCALL_CACHE/kind"
 VERSIONS_FILE="$KIND_DIR/versions.sh"
 source "$VERSIONS_FILE"
 
-: "${LASTCALL_STEP_START:=$SECONDS}"
-# Progress line with the seconds since the whole run started.
-step() { printf '[kind +%ss] %s\n' "$((SECONDS - LASTCALL_STEP_START))" "$*" >&2; }
+# Progress lines count seconds from the start of the whole run (shared with the sub-scripts).
+: "${LASTCALL_KIND_EPOCH:=$(date +%s)}"
+export LASTCALL_KIND_EPOCH
+elapsed() { echo "$(($(date +%s) - LASTCALL_KIND_EPOCH))"; }
+step() { printf '[kind +%ss] %s\n' "$(elapsed)" "$*" >&2; }
 die() { printf 'e2e:kind: %s\n' "$*" >&2; exit 2; }
 
 # hash_of FILE|DIR|-STRING...: a 16-hex key over file contents (directories: every

@@ -63,7 +63,7 @@ print_timings() {
   step "stage timings:"
   local t
   for t in "${timings[@]}"; do echo "    $t" >&2; done
-  echo "    $(printf '%-34s %5ss' total "$((SECONDS - LASTCALL_STEP_START))")" >&2
+  echo "    $(printf '%-34s %5ss' total "$(elapsed)")" >&2
 }
 
 # ---- machine-wide settings: the node container must change none ----------------------
