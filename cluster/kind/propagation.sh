@@ -21,6 +21,9 @@ bin="$(bash "$KIND_DIR/binaries.sh" 2>/dev/null | tail -n 1)"
 in_ns() { nsenter --net="/run/netns/$netns" "$@"; }
 k() { in_ns "$bin/kubectl" --kubeconfig "$kubeconfig" -n "$ns" "$@"; }
 
+# The e2e files remove the in-cluster operator when they finish: install lastcall again.
+in_ns "$bin/kubectl" --kubeconfig "$kubeconfig" apply -k config/default >/dev/null
+in_ns "$bin/kubectl" --kubeconfig "$kubeconfig" -n lastcall-system wait --for=condition=Available --timeout=180s deployment --all >/dev/null
 k create namespace "$ns" --dry-run=client -o yaml | k apply -f - >/dev/null
 k apply -f config/samples/redis.yaml >/dev/null
 k apply -f - >/dev/null <<YAML
@@ -39,13 +42,14 @@ wait_ready() { for _ in $(seq 300); do [ "$(ready)" -ge 3 ] && return 0; sleep 0
 wait_ready
 results=()
 for i in $(seq "$rounds"); do
-  read -r pod ip < <(k get pods -l "$selector" -o jsonpath='{range .items[?(@.status.podIP)]}{.metadata.name}{" "}{.status.podIP}{"\n"}{end}' | head -n 1)
+  read -r pod ip < <(k get pods -l "$selector" -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.podIP}{" "}{.metadata.deletionTimestamp}{"\n"}{end}' |
+    awk 'NF == 2 {print; exit}')
   # The watcher: waits until the rule is there, says so, then until it is gone, and prints the time.
   in_ns podman exec "$node" bash -c "
-    while ! iptables-nft-save -t nat | grep -q -- '--to-destination $ip:'; do sleep 0.02; done
+    while ! iptables-nft-save -t nat 2>/dev/null | grep -q -- '--to-destination $ip:'; do sleep 0.02; done
     echo present
-    while iptables-nft-save -t nat | grep -q -- '--to-destination $ip:'; do sleep 0.02; done
-    date +%s.%N" >"$KIND_CACHE/propagation.out" &
+    while iptables-nft-save -t nat 2>/dev/null | grep -q -- '--to-destination $ip:'; do sleep 0.02; done
+    date +%s.%N" >"$KIND_CACHE/propagation.out" 2>/dev/null &
   watcher=$!
   for _ in $(seq 100); do grep -q present "$KIND_CACHE/propagation.out" 2>/dev/null && break; sleep 0.1; done
   t0="$(date +%s.%N)"
