@@ -38,8 +38,8 @@ export function installCrashHandler(context: CrashContext): void {
         mode: context.mode,
         kind: origin === 'unhandledRejection' ? 'unhandledRejection' : 'uncaughtException',
         reason: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-        pending: context.pending(),
-        draining: context.draining(),
+        pending: readOr(context.pending, 0),
+        draining: readOr(context.draining, false),
       });
       writeTerminationMessage(context.terminationMessagePath, report, context.logger);
       context.logger.fatal(
@@ -52,6 +52,15 @@ export function installCrashHandler(context: CrashContext): void {
       process.exit(EXIT_CODES.crashed);
     }
   });
+}
+
+/** The state at the crash may itself be broken: a failing read must not cost the report. */
+function readOr<T>(read: () => T, fallback: T): T {
+  try {
+    return read();
+  } catch {
+    return fallback;
+  }
 }
 
 /**
