@@ -283,13 +283,32 @@ function podView(pod: PodObject): PodView {
 }
 
 /** GET /count through the NodePort: the Redis counter as the workload reads it. */
-export async function readCounter(nodePort: number, timeoutMs = 2000): Promise<number> {
+/**
+ * Another process answers on the NodePort: NodePorts listen on 127.0.0.1 for every local cluster on
+ * the machine, so a second cluster's proxy cannot bind a port the first one holds, and this run's
+ * requests would silently go to the other cluster's pods. The key each workload reports with its
+ * count tells the two apart.
+ */
+export class ForeignCounterError extends Error {
+  constructor(nodePort: number, expectedKey: string, foundKey: unknown) {
+    super(
+      `127.0.0.1:${nodePort} answers for counter key ${JSON.stringify(foundKey)}, not this run's ` +
+        `${JSON.stringify(expectedKey)}: something else (another cluster on this machine?) holds NodePort ` +
+        `${nodePort}; stop it or choose another --node-port`,
+    );
+    this.name = 'ForeignCounterError';
+  }
+}
+
+/** The counter behind the NodePort, which must be this run's key (`ForeignCounterError` if not). */
+export async function readCounter(nodePort: number, counterKey: string, timeoutMs = 2000): Promise<number> {
   const response = await fetch(`http://127.0.0.1:${nodePort}/count`, {
     signal: AbortSignal.timeout(timeoutMs),
   });
-  const body = (await response.json()) as { value?: unknown; error?: string };
+  const body = (await response.json()) as { key?: unknown; value?: unknown; error?: string };
   if (!response.ok || typeof body.value !== 'number') {
     throw new Error(`GET /count answered ${response.status}: ${JSON.stringify(body)}`);
   }
+  if (body.key !== counterKey) throw new ForeignCounterError(nodePort, counterKey, body.key);
   return body.value;
 }

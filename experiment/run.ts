@@ -19,6 +19,7 @@ import {
   createCounterService,
   deleteCounterService,
   ensureNamespace,
+  ForeignCounterError,
   installLastcall,
   installRedis,
   listPods,
@@ -161,6 +162,7 @@ export async function runExperiment(
       `NodePort ${nodePort}, counter key ${counterKey}`,
   );
   let lastCs: CounterServiceObject | undefined;
+  let foreign: ForeignCounterError | undefined;
   let lastReport = Date.now();
   try {
     await waitFor(
@@ -173,12 +175,20 @@ export async function runExperiment(
           log(`setup: waiting for the pods: ${describePods(pods)}; ${describeCounterService(lastCs)}`);
         }
         if (pods.filter((p) => p.ready).length < replicas) return undefined;
-        return (await readCounter(nodePort)) === 0 ? true : undefined;
+        try {
+          return (await readCounter(nodePort, counterKey)) === 0 ? true : undefined;
+        } catch (error) {
+          // not worth waiting out: the port belongs to someone else until they let go of it
+          if (error instanceof ForeignCounterError) foreign = error;
+          if (foreign !== undefined) return true;
+          throw error;
+        }
       },
       { timeoutMs: 180_000, intervalMs: 500, describeState: () => describeCounterService(lastCs) },
     );
+    if (foreign !== undefined) throw foreign;
     log(`setup: ready after ${seconds((Date.now() - wallStart) / 1000)}; starting the load`);
-    const result = await measure(cluster, target, options, hooks, stateDir);
+    const result = await measure(cluster, target, options, hooks, stateDir, counterKey);
     return { ...result, startedAt, wallSeconds: (Date.now() - wallStart) / 1000 };
   } finally {
     if (restoreDelay !== undefined && stateDir !== undefined) {
@@ -203,6 +213,7 @@ async function measure(
   options: ExperimentOptions,
   hooks: RunHooks,
   stateDir: string | undefined,
+  counterKey: string,
 ): Promise<Omit<ExperimentResult, 'startedAt' | 'wallSeconds'>> {
   const log = hooks.log ?? (() => {});
   const { namespace, nodePort, replicas, rate } = options;
@@ -240,6 +251,7 @@ async function measure(
     namespace,
     name,
     nodePort,
+    counterKey,
     replicas,
     t0,
     rollouts: records,
@@ -356,7 +368,7 @@ async function measure(
       },
     ).catch((error: unknown) => log(`counter: ${error instanceof Error ? error.message : String(error)}`));
     await sampler.stop();
-    const counter = await waitFor('GET /count to answer', async () => readCounter(nodePort), {
+    const counter = await waitFor('GET /count to answer', async () => readCounter(nodePort, counterKey), {
       intervalMs: 500,
     });
 

@@ -27,6 +27,8 @@ export interface SamplerPlan {
   namespace: string;
   name: string;
   nodePort: number;
+  /** the run's counter key: a count for another key is not this run's (see ForeignCounterError) */
+  counterKey: string;
   replicas: number;
   /** wall-clock ms of second 0 (the start of the load) */
   t0: number;
@@ -68,7 +70,7 @@ export function startSampler(plan: SamplerPlan): Sampler {
         listPods(plan.cluster, plan.namespace, plan.name),
         readCounterService(plan.cluster, plan.namespace, plan.name),
         // shorter than the tick, so a hung read cannot stretch the second
-        readCounter(plan.nodePort, 900),
+        readCounter(plan.nodePort, plan.counterKey, 900),
       ]);
       const t = elapsed();
       if (pods.status === 'fulfilled') {
