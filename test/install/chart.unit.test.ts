@@ -134,6 +134,36 @@ describe('the Helm chart', () => {
     expect(service?.spec).toMatchObject({ ports: [{ port: 9443, targetPort: 'metrics' }] });
   });
 
+  test('secure metrics: a certificate Secret is mounted for the metrics server; off, plain HTTP', async () => {
+    const withSecret = await render('--set', 'metrics.certSecretName=lastcall-metrics-tls');
+    const deployment = withSecret.find((o) => o.kind === 'Deployment');
+    const pod = deployment?.spec?.template?.spec as unknown as {
+      containers: Array<{ env: Array<{ name: string; value?: string }>; volumeMounts?: unknown[] }>;
+      volumes?: unknown[];
+    };
+    const env = Object.fromEntries(pod.containers[0]?.env.map((e) => [e.name, e.value]) ?? []);
+    expect(env).toMatchObject({
+      METRICS_SECURE: 'true',
+      METRICS_CERT_DIR: '/var/run/lastcall/metrics-certs',
+    });
+    expect(pod.volumes).toEqual([{ name: 'metrics-certs', secret: { secretName: 'lastcall-metrics-tls' } }]);
+    expect(pod.containers[0]?.volumeMounts).toEqual([
+      { name: 'metrics-certs', mountPath: '/var/run/lastcall/metrics-certs', readOnly: true },
+    ]);
+
+    const plain = await render(
+      '--set',
+      'metrics.secure=false,networkPolicy.enabled=false,prometheus.serviceMonitor.enabled=true',
+    );
+    const plainEnv =
+      plain.find((o) => o.kind === 'Deployment')?.spec?.template?.spec.containers[0]?.env ?? [];
+    expect(plainEnv).toContainEqual({ name: 'METRICS_SECURE', value: 'false' });
+    expect(plain.filter((o) => o.kind === 'NetworkPolicy')).toEqual([]);
+    const monitor = plain.find((o) => o.kind === 'ServiceMonitor');
+    expect(monitor?.spec).toMatchObject({ endpoints: [{ port: 'metrics', path: '/metrics' }] });
+    expect(JSON.stringify(monitor?.spec)).not.toContain('https');
+  });
+
   test('another release name prefixes every name, so names never clash', async () => {
     const { stdout } = await run(helm, ['template', 'team', chart, '--namespace', 'ops', ...kubeVersion]);
     const names = objects(stdout).map((o) => o.metadata.name);
