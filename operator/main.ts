@@ -8,8 +8,8 @@ import { LeaderElector } from './runtime/leader.ts';
 import { createMetrics } from './runtime/metrics.ts';
 import { kubeMetricsAuthorizer } from './runtime/metrics-auth.ts';
 import { type OperatorOptions, OptionsError, parseOptions } from './runtime/options.ts';
-import { servingCertificate } from './runtime/selfsigned.ts';
 import { startMetricsServer, startProbeServer } from './runtime/servers.ts';
+import { servingCertificate, watchCertificate } from './runtime/serving-certificate.ts';
 
 let options: OperatorOptions;
 try {
@@ -113,6 +113,25 @@ log.info(
   { healthPort: probes.port, metricsPort: metricsServer.port, metricsSecure: options.metricsSecure },
   'listening',
 );
+// A certificate from --metrics-cert-dir is renewed in place (cert-manager): serve the new one.
+const certificateWatcher =
+  options.metricsSecure && options.metricsCertDir
+    ? watchCertificate(
+        options.metricsCertDir,
+        (tls) => {
+          try {
+            metricsServer.setCertificate(tls);
+            log.info({ certDir: options.metricsCertDir }, 'metrics certificate reloaded');
+          } catch (err) {
+            log.error(
+              { err: (err as Error).message },
+              'renewed metrics certificate refused, keeping the old one',
+            );
+          }
+        },
+        (err) => log.warn({ err: err.message }, 'could not read the renewed metrics certificate'),
+      )
+    : undefined;
 
 const stopping = new AbortController();
 let exitCode = 0;
@@ -137,6 +156,7 @@ function stop(reason: string, code = 0): Promise<void> {
     await elector?.release();
     metrics.leader.set(0);
     await Promise.all(reflectors.map((r) => r.stop()));
+    certificateWatcher?.close();
     await Promise.all([probes.close(), metricsServer.close()]);
     await client.close();
     log.info({ exitCode }, 'stopped');

@@ -3,8 +3,8 @@ import { request } from 'node:https';
 import { Registry } from 'prom-client';
 import { describe, expect, test } from 'vitest';
 import { kubeMetricsAuthorizer, type ReviewClient } from './metrics-auth.ts';
-import { selfSignedCertificate } from './selfsigned.ts';
 import { startMetricsServer } from './servers.ts';
+import { selfSignedCertificate } from './serving-certificate.ts';
 
 /** An API server that knows two tokens: reader (allowed /metrics) and other (authenticated only). */
 function fakeApiServer() {

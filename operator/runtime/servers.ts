@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { MetricsAuthorizer } from './metrics-auth.ts';
@@ -58,7 +58,7 @@ export async function startMetricsServer(opts: {
   authorize?: MetricsAuthorizer;
   /** Told of every refused request (user, status, reason), for the log. */
   onRefused?: (refusal: { status: number; reason: string; user?: string }) => void;
-}): Promise<RunningServer> {
+}): Promise<RunningServer & { setCertificate(tls: { key: string; cert: string }): void }> {
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://metrics').pathname;
     if (path !== '/metrics') {
@@ -85,7 +85,14 @@ export async function startMetricsServer(opts: {
   const server = opts.tls
     ? createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert }, handler)
     : createServer(handler);
-  return listen(server, opts.host, opts.port);
+  const running = await listen(server, opts.host, opts.port);
+  return {
+    ...running,
+    // A renewed certificate, for new connections from now on (throws when key and cert do not match).
+    setCertificate: (tls) => {
+      if (server instanceof HttpsServer) server.setSecureContext({ key: tls.key, cert: tls.cert });
+    },
+  };
 }
 
 export interface RunningServer {

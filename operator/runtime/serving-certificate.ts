@@ -4,8 +4,8 @@
 // does); what TLS buys here is that the bearer tokens scrapers send are never in clear text.
 // node:crypto signs but does not build certificates, and the operator image has no openssl, so the
 // X.509 structure (RFC 5280) is written here in DER: a P-256 key, ECDSA with SHA-256, one year.
-import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:crypto';
+import { readFileSync, watch } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 
@@ -116,12 +116,51 @@ function ipBytes(ip: string): Buffer {
 
 /**
  * The metrics server's certificate: tls.crt and tls.key from `certDir` (cert-manager, a Secret
- * mount), read once at start-up; without one, a self-signed certificate for `hosts`.
+ * mount), read at start-up (watchCertificate follows renewals); without one, a self-signed certificate for `hosts`.
  */
 export function servingCertificate(certDir: string | undefined, hosts: string[]): ServingCertificate {
   if (!certDir) return selfSignedCertificate(hosts);
   return {
     cert: readFileSync(join(certDir, 'tls.crt'), 'utf8'),
     key: readFileSync(join(certDir, 'tls.key'), 'utf8'),
+  };
+}
+
+/**
+ * Calls `onChange` with the new certificate whenever tls.crt/tls.key in `certDir` change, as
+ * controller-runtime's certwatcher does: cert-manager renews a certificate long before it expires,
+ * and the kubelet swaps a Secret volume's files in place (an atomic rename of its ..data link).
+ * A pair that does not parse (a half-written update) is reported and skipped; the server keeps the
+ * certificate it has.
+ */
+export function watchCertificate(
+  certDir: string,
+  onChange: (certificate: ServingCertificate) => void,
+  onError: (err: Error) => void,
+): { close(): void } {
+  let last = readFileSync(join(certDir, 'tls.crt'), 'utf8');
+  let timer: NodeJS.Timeout | undefined;
+  const reload = () => {
+    try {
+      const next = servingCertificate(certDir, []);
+      if (next.cert === last) return;
+      new X509Certificate(next.cert);
+      createPrivateKey(next.key);
+      last = next.cert;
+      onChange(next);
+    } catch (err) {
+      onError(err as Error);
+    }
+  };
+  // Several events arrive for one update (the link swap, both files): act once they settle.
+  const watcher = watch(certDir, () => {
+    clearTimeout(timer);
+    timer = setTimeout(reload, 200);
+  });
+  return {
+    close() {
+      clearTimeout(timer);
+      watcher.close();
+    },
   };
 }
