@@ -137,8 +137,14 @@ export function formatMatrixRun(m: MatrixRun): string {
   return (
     `${head}  sent ${String(r.sent).padStart(5)}  2xx ${String(r.ok).padStart(5)}  failed ${String(r.failed).padStart(4)}` +
     `  counter ${String(r.counter).padStart(5)}  lost ${String(r.lost).padStart(4)}  ${m.met ? 'as expected' : 'NOT as expected'} (${m.expect})` +
+    `  drains ${drainsRecorded(r)}` +
     (causes === '' ? '' : `  [${causes}]`)
   );
+}
+
+/** "1/1": replaced pods with a drain record in status.drains, of all the run replaced. */
+function drainsRecorded(r: Pick<ExperimentResult, 'drains' | 'drainsMissing'>): string {
+  return `${r.drains.length}/${r.drains.length + r.drainsMissing.length}`;
 }
 
 /** The Markdown table: one row per run. */
@@ -147,14 +153,16 @@ export function matrixTable(
   cells: readonly MatrixCell[] = MATRIX_CELLS,
 ): string[] {
   const lines = [
-    '| cell | run | sent | 2xx | failed | counter | lost | expected | failures | fault back after |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |',
+    '| cell | run | sent | 2xx | failed | counter | lost | expected | failures | fault back after | drains recorded |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- |',
   ];
   for (const m of runs) {
     const cell = cells.find((c) => c.name === m.cell);
     const name = `${m.cell}${cell ? `: ${cell.what}` : ''}`;
     if (m.result === null) {
-      lines.push(`| ${name} | ${m.run} | | | | | | ${m.expect}: **did not complete** | ${m.error ?? ''} | |`);
+      lines.push(
+        `| ${name} | ${m.run} | | | | | | ${m.expect}: **did not complete** | ${m.error ?? ''} | | |`,
+      );
       continue;
     }
     const r = m.result;
@@ -169,7 +177,7 @@ export function matrixTable(
           ? 'not back'
           : `${(fault.recoveredAt - fault.at).toFixed(1)} s`;
     lines.push(
-      `| ${name} | ${m.run} | ${r.sent} | ${r.ok} | ${r.failed} | ${r.counter} | ${r.lost} | ${m.expect}: ${m.met ? 'yes' : '**no**'} | ${causes} | ${back} |`,
+      `| ${name} | ${m.run} | ${r.sent} | ${r.ok} | ${r.failed} | ${r.counter} | ${r.lost} | ${m.expect}: ${m.met ? 'yes' : '**no**'} | ${causes} | ${back} | ${drainsRecorded(r)} |`,
     );
   }
   return lines;

@@ -12,7 +12,13 @@ import { type ClusterTarget, defaultReportPath, runExperiment } from '../../expe
 import { formatSummary } from '../../experiment/summary.ts';
 import { waitFor } from '../../kube/poll.ts';
 
-export type Plan = Pick<ExperimentOptions, 'rate' | 'durationSeconds' | 'replicas' | 'rollouts' | 'mode'>;
+export type Plan = Pick<ExperimentOptions, 'rate' | 'durationSeconds' | 'replicas' | 'rollouts' | 'mode'> &
+  Partial<
+    Pick<
+      ExperimentOptions,
+      'endpointDelaySeconds' | 'propagationSeconds' | 'method' | 'slowClients' | 'fault' | 'nodePort'
+    >
+  >;
 
 /** The seed experiment: 1000 requests, 25/s for 40 s, one replica, one rolling update. */
 export const SEED: Plan = { rate: 25, durationSeconds: 40, replicas: 1, rollouts: 1, mode: 'graceful' };
@@ -37,7 +43,7 @@ export const E2E_NODE_PORT = 30081;
 export const E2E_NAMESPACE = 'lastcall-e2e';
 
 export function optionsFor(plan: Plan): ExperimentOptions {
-  return { ...DEFAULT_OPTIONS, ...plan, namespace: E2E_NAMESPACE, nodePort: E2E_NODE_PORT };
+  return { ...DEFAULT_OPTIONS, nodePort: E2E_NODE_PORT, ...plan, namespace: E2E_NAMESPACE };
 }
 
 /** Progress lines go to stderr, beside vitest's own output. */
