@@ -157,6 +157,18 @@ describe('drain observation', () => {
       (await eventsFor(client, namespace.name, 'drainer')).find((e) => e.reason === 'Drained'),
     );
     expect(event.message).toContain(pod.metadata.name ?? '');
+    // The per-CounterService metrics say the same (operator/counterservice-metrics.ts).
+    const labels = { namespace: namespace.name, counterservice: 'drainer' };
+    expect(
+      await operator.metric('lastcall_counterservice_drains_total', { ...labels, outcome: 'Clean' }),
+    ).toBe(1);
+    expect(
+      await operator.metric('lastcall_counterservice_drains_total', { ...labels, outcome: 'Killed' }),
+    ).toBe(0);
+    expect(await operator.metric('lastcall_counterservice_grace_period_seconds', labels)).toBe(10);
+    expect(await operator.metric('lastcall_counterservice_recommended_grace_period_seconds', labels)).toBe(
+      drains.recommendedGracePeriodSeconds,
+    );
   });
 
   test('a pod that ignores SIGTERM is killed, recorded as killed, and raises DrainKilled', async ({
@@ -180,6 +192,13 @@ describe('drain observation', () => {
       (await eventsFor(client, namespace.name, 'stubborn')).find((e) => e.reason === 'DrainKilled'),
     );
     expect(event.type).toBe('Warning');
+    expect(
+      await operator.metric('lastcall_counterservice_drains_total', {
+        namespace: namespace.name,
+        counterservice: 'stubborn',
+        outcome: 'Killed',
+      }),
+    ).toBe(1);
   });
 
   test('a pod re-created under the same name counts as a new drain', async ({ skip }) => {
