@@ -14,6 +14,7 @@ import { registerCounterServiceMetrics } from './counterservice-metrics.ts';
 import { COUNTER_SERVICE_LABEL, OWNED_SELECTOR } from './desired/index.ts';
 import { DrainLedger, type PodLike, trimPod } from './drains.ts';
 import { policyMatchesNamespace } from './policy.ts';
+import { PolicyRollouts, rolloutSettled } from './policy-rollouts.ts';
 import { CounterServiceReconciler } from './reconciler.ts';
 import { Applier, hashOf } from './runtime/apply.ts';
 import { Controller } from './runtime/controller.ts';
@@ -78,6 +79,7 @@ export function setupCounterServiceController(
 
   const ledger = new DrainLedger();
   const counterServiceMetrics = registerCounterServiceMetrics(metrics.registry, counterServices.store);
+  const rollouts = new PolicyRollouts();
   const reconciler = new CounterServiceReconciler({
     counterServices: counterServices.store,
     deployments: deployments.store,
@@ -96,6 +98,7 @@ export function setupCounterServiceController(
     },
     recorder: new EventRecorder({ client, log, component: FIELD_MANAGER, instance: options.identity }),
     ledger,
+    rollouts,
     log,
     onDrainRecorded: (record, key) => {
       metrics.drains.inc({ outcome: record.outcome });
@@ -112,6 +115,13 @@ export function setupCounterServiceController(
   });
   controller.watch(counterServices, keysFor.counterService);
   for (const owned of [deployments, services, podDisruptionBudgets]) controller.watch(owned, keysFor.owned);
+  // A rollout that settles frees a slot for the policy rollouts waiting for one.
+  controller.watch(deployments, (change) =>
+    change.type === 'deleted' ||
+    (change.type === 'updated' && !rolloutSettled(change.old) && rolloutSettled(change.object))
+      ? rollouts.waiting()
+      : [],
+  );
   controller.watch(drainPolicies, keysFor.drainPolicy(counterServices.store, namespaces.store));
   controller.watch(namespaces, keysFor.namespace(counterServices.store));
   controller.watch(pods, (change) => {

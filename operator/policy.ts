@@ -9,7 +9,7 @@
 //  - Each default (propagationSeconds, cleanupSeconds, marginSeconds) comes from the first policy in
 //    that order that sets it. Bounds come as a whole from the first policy that has spec.bounds, so
 //    a min from one policy never meets a max from another (they could contradict). allowedModes
-//    likewise. Whatever no matching policy sets comes from BUILT_IN_POLICY.
+//    likewise, and maxConcurrentRollouts. Whatever no matching policy sets comes from BUILT_IN_POLICY.
 // Higher-priority policies can therefore loosen as well as tighten: a "batch" policy with priority
 // 10 may allow longer grace periods in the batch namespaces than the priority-0 cluster default.
 import type { DrainMode, DrainPolicy } from './api/types.ts';
@@ -29,6 +29,12 @@ export interface EffectivePolicy {
   maxGracePeriodSeconds: number;
   minPropagationSeconds: number;
   allowedModes: DrainMode[];
+  /**
+   * How many CounterServices under `policy` may roll out at once when a policy change alters their
+   * pod templates; undefined: no limit. Not a budget term, so not in `name` or `sources`: a policy
+   * that only sets it does not change any CounterService's budget.
+   */
+  rolloutLimit?: { policy: string; maxConcurrent: number };
   /** Which policy supplied each value ('built-in' when none did). */
   sources: Record<EffectivePolicyField, string>;
 }
@@ -148,6 +154,8 @@ export function resolvePolicy(
   const modesFrom = matching.find((p) => p.spec.allowedModes !== undefined && p.spec.allowedModes.length > 0);
   if (modesFrom) sources.allowedModes = modesFrom.metadata.name ?? '';
 
+  const limitFrom = matching.find((p) => p.spec.maxConcurrentRollouts !== undefined);
+
   const contributing = matching
     .map((p) => p.metadata.name ?? '')
     .filter((n) => Object.values(sources).includes(n));
@@ -162,6 +170,14 @@ export function resolvePolicy(
     maxGracePeriodSeconds: bounds.maxGracePeriodSeconds ?? BUILT_IN_POLICY.maxGracePeriodSeconds,
     minPropagationSeconds: bounds.minPropagationSeconds ?? BUILT_IN_POLICY.minPropagationSeconds,
     allowedModes: [...(modesFrom?.spec.allowedModes ?? BUILT_IN_POLICY.allowedModes)],
+    ...(limitFrom?.spec.maxConcurrentRollouts !== undefined
+      ? {
+          rolloutLimit: {
+            policy: limitFrom.metadata.name ?? '',
+            maxConcurrent: limitFrom.spec.maxConcurrentRollouts,
+          },
+        }
+      : {}),
     sources,
   };
 }

@@ -21,7 +21,8 @@ import {
 import type { DrainLedger } from './drains.ts';
 import { type AppliedObject, applyEvents, type EventSpec, statusEvents } from './events.ts';
 import { firstStatusDelayMs, nextStatus } from './next-status.ts';
-import { resolvePolicy } from './policy.ts';
+import { type EffectivePolicy, resolvePolicy } from './policy.ts';
+import { type PolicyRollouts, rollingUnder } from './policy-rollouts.ts';
 import { type Applier, appliedHashAnnotation, hashOf, withAppliedHash } from './runtime/apply.ts';
 import type { ReconcileResult } from './runtime/controller.ts';
 import { type ConditionInput, type Deployment, nextRollout } from './status.ts';
@@ -61,6 +62,8 @@ export interface ReconcilerDeps {
   lookup: ObjectLookup;
   recorder: Pick<EventRecorder, 'record'>;
   ledger: DrainLedger;
+  /** Admissions of policy-driven rollouts (DrainPolicy spec.maxConcurrentRollouts). */
+  rollouts: PolicyRollouts;
   log: Logger;
   now?: () => Date;
   /** Called once per drain written to status (metrics), with its CounterService's key. */
@@ -72,6 +75,19 @@ interface OwnedKind {
   store: Store<KubeObject>;
   desired: (cs: CounterService) => KubeObject;
 }
+
+/**
+ * How a CounterService's template change caused by its DrainPolicy may go ahead: `free` (no
+ * limit, no policy-driven change), `admitted` (it takes a rollout slot), or `queued` (it keeps the
+ * budget in force until a slot frees).
+ */
+type PolicyRolloutGate =
+  | { kind: 'free' }
+  | { kind: 'admitted' }
+  | { kind: 'queued'; inForce: Budget; message: string };
+
+/** How often a queued policy rollout looks again by itself (a settled rollout also wakes it). */
+const queuedRetryMs = 30_000;
 
 /** What #applyOwned did: the Deployment after the apply, and the objects the API server refused. */
 interface Applied {
@@ -109,6 +125,7 @@ export class CounterServiceReconciler {
     // Gone: the garbage collector deletes what it owned (ownerReferences), nothing to do here.
     if (!cs) {
       ledger.forget(key);
+      this.#deps.rollouts.forget(key);
       return undefined;
     }
     if (cs.metadata.deletionTimestamp) return undefined;
@@ -170,14 +187,23 @@ export class CounterServiceReconciler {
         await this.#writeStatus(cs, { budget, budgetCondition, deployment: own, overrides }, now, signal);
         throw new DegradedError(conflicts);
       }
+      const gate = this.#policyRolloutGate(cs, live, budget, policy);
       let applied: Applied;
       try {
-        applied = await this.#applyOwned(cs, kinds, signal);
+        // Queued: everything is applied as it is, with the budget the pods already have.
+        applied = await this.#applyOwned(
+          cs,
+          gate.kind === 'queued' ? this.#ownedKinds(gate.inForce) : kinds,
+          signal,
+        );
       } catch (err) {
         // The namespace began terminating after the cache last saw it: nothing to do, not an error.
         if (err instanceof ApiError && err.code === 403 && /being terminated/.test(err.message))
           return undefined;
         throw err;
+      } finally {
+        // Applied (or failed): the cache now shows the new generation, or nothing was changed.
+        if (gate.kind !== 'queued') this.#deps.rollouts.forget(key);
       }
       const deployment = applied.deployment ?? live;
       const overrides: ConditionInput[] = [];
@@ -190,8 +216,16 @@ export class CounterServiceReconciler {
         });
         if (!deployment) overrides.push(notProgressing('ApplyFailed', 'the Deployment could not be applied'));
       }
+      if (gate.kind === 'queued')
+        overrides.push({
+          type: 'Progressing',
+          status: 'True',
+          reason: 'RolloutQueued',
+          message: gate.message,
+        });
       outcome = {
-        budget,
+        // status.budget says what the pods have: the budget in force while the new one waits.
+        budget: gate.kind === 'queued' ? gate.inForce : budget,
         budgetCondition,
         deployment,
         lastRollout: nextRollout(cs.status?.lastRollout, deployment, now),
@@ -201,11 +235,51 @@ export class CounterServiceReconciler {
         await this.#writeStatus(cs, outcome, now, signal);
         throw new DegradedError(applied.refusals.join('; '));
       }
+      if (gate.kind === 'queued') {
+        await this.#writeStatus(cs, outcome, now, signal);
+        return { requeueAfterMs: queuedRetryMs };
+      }
     }
     const result = await this.#writeStatus(cs, outcome, now, signal);
     log.debug({ key }, 'reconciled');
     return result;
   };
+
+  /**
+   * Gradual policy rollouts (policy-rollouts.ts). A change is the policy's when the new budget
+   * changes the pod template while the spec is the one status last reported on
+   * (observedGeneration): a user's spec change is the user's own rollout and never waits.
+   */
+  #policyRolloutGate(
+    cs: CounterService & KubeObject,
+    live: Deployment | undefined,
+    budget: Budget,
+    policy: EffectivePolicy,
+  ): PolicyRolloutGate {
+    const limit = policy.rolloutLimit;
+    const inForce = budgetInForce(live);
+    if (!limit || !live || !inForce || live.metadata.deletionTimestamp) return { kind: 'free' };
+    if (cs.status?.observedGeneration !== cs.metadata.generation) return { kind: 'free' };
+    const template = (b: Budget) => hashOf(desiredDeployment(cs, b).spec.template);
+    if (template(budget) === template(inForce)) return { kind: 'free' };
+    const { drainPolicies, namespaces, deployments, rollouts } = this.#deps;
+    const policies = drainPolicies.list();
+    const rolling = rollingUnder(
+      deployments.list(),
+      limit.policy,
+      (ns) => resolvePolicy(policies, ns, namespaces.get(ns)?.metadata.labels ?? {}).rolloutLimit?.policy,
+    );
+    if (rollouts.admit(objectKey(cs), limit.policy, limit.maxConcurrent, rolling))
+      return { kind: 'admitted' };
+    return {
+      kind: 'queued',
+      inForce,
+      message:
+        `DrainPolicy ${limit.policy} changes the pod template (terminationGracePeriodSeconds ` +
+        `${inForce.gracePeriodSeconds}s -> ${budget.gracePeriodSeconds}s); it waits for a rollout slot: ` +
+        `at most ${limit.maxConcurrent} of the CounterServices under that policy roll out at once`,
+    };
+  }
 
   #now(): Date {
     return this.#deps.now?.() ?? new Date();

@@ -91,6 +91,19 @@ export const DrainPolicySpecSchema = Type.Object(
     }),
     defaults: Type.Optional(DrainPolicyDefaultsSchema),
     bounds: Type.Optional(DrainPolicyBoundsSchema),
+    maxConcurrentRollouts: Type.Optional(
+      Type.Integer({
+        description:
+          'How many of the CounterServices this policy governs may roll out at once when a policy change alters ' +
+          'their pod templates (a new grace period, preStop sleep or drain deadline). The others keep their pods ' +
+          'and the budget in force (Progressing=True, reason RolloutQueued) until one of those rolling settles. ' +
+          'Rollouts of any cause count; a user spec change is never held back. From the highest-priority matching ' +
+          'policy that sets it. Unset: all at once.',
+        minimum: 1,
+        maximum: 1000,
+        format: 'int32',
+      }),
+    ),
     allowedModes: Type.Optional(
       Type.Array(StringEnum(DRAIN_MODES, { description: 'A drain mode: Graceful or Hard.' }), {
         description:

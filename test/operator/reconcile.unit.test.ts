@@ -3,7 +3,13 @@
 // signal stops its writes. The same reconcile against the real API server: reconcile.test.ts.
 import { describe, expect, test } from 'vitest';
 import { ApiError } from '../../kube/errors.ts';
-import type { CounterServiceStatus, DrainRecord } from '../../operator/api/types.ts';
+import type { KubeObject } from '../../kube/resources.ts';
+import {
+  applyPolicyDefaults,
+  type CounterServiceStatus,
+  type DrainPolicy,
+  type DrainRecord,
+} from '../../operator/api/types.ts';
 import type { PodLike } from '../../operator/drains.ts';
 import { DegradedError } from '../../operator/reconciler.ts';
 import type { Deployment } from '../../operator/status.ts';
@@ -517,5 +523,91 @@ describe('reconcile: cancellation', () => {
     await expect(world.reconcile(key, lease.signal)).rejects.toThrow('lost leadership');
     expect(world.writeLog()).toEqual(['apply Deployment team-a/demo']);
     expect(statusOf(world, key)?.observedGeneration).toBe(1);
+  });
+});
+
+describe('reconcile: gradual policy rollouts', () => {
+  const policy = (propagationSeconds: number, maxConcurrentRollouts?: number) =>
+    ({
+      apiVersion: 'lastcall.dev/v1alpha1',
+      kind: 'DrainPolicy',
+      metadata: { name: 'cluster', resourceVersion: String(propagationSeconds) },
+      spec: applyPolicyDefaults({
+        defaults: { propagationSeconds },
+        ...(maxConcurrentRollouts ? { maxConcurrentRollouts } : {}),
+      }),
+    }) as DrainPolicy & KubeObject;
+
+  /** Three settled CounterServices under a policy that lets one roll at a time. */
+  async function three() {
+    const world = reconcilerWorld();
+    world.drainPolicies.set(policy(5, 1));
+    const keys = ['a', 'b', 'c'].map((name) => world.addCounterService(name, 'team-a'));
+    for (const key of keys) await world.reconcile(key);
+    for (const key of keys) world.deploymentSettles(key);
+    for (const key of keys) await world.reconcile(key);
+    world.applier.writes.length = 0;
+    return { world, keys };
+  }
+  const grace = (world: ReturnType<typeof reconcilerWorld>, key: string) =>
+    world.deployments.get(key)?.spec?.template?.spec?.terminationGracePeriodSeconds;
+
+  test('a policy change rolls one CounterService at a time; the others keep their budget, queued', async () => {
+    const { world, keys } = await three();
+    world.drainPolicies.set(policy(10, 1));
+    const results = [];
+    for (const key of keys) results.push(await world.reconcile(key));
+
+    expect(keys.map((key) => grace(world, key))).toEqual([20, 15, 15]);
+    for (const key of keys.slice(1)) {
+      const status = statusOf(world, key);
+      expect(conditionOf(status, 'Progressing')).toMatchObject({ status: 'True', reason: 'RolloutQueued' });
+      expect(conditionOf(status, 'Progressing')?.message).toContain(
+        'DrainPolicy cluster changes the pod template (terminationGracePeriodSeconds 15s -> 20s)',
+      );
+      // status.budget is what the pods have.
+      expect(status?.budget?.gracePeriodSeconds).toBe(15);
+    }
+    expect(results.slice(1)).toEqual([{ requeueAfterMs: 30_000 }, { requeueAfterMs: 30_000 }]);
+    expect(world.rollouts.waiting().sort()).toEqual(keys.slice(1));
+
+    // Still rolling: the queued ones stay queued, and write nothing more.
+    world.applier.writes.length = 0;
+    for (const key of keys.slice(1)) await world.reconcile(key);
+    expect(world.writeLog()).toEqual([]);
+
+    // The first settles: one more may go, then the last.
+    world.deploymentSettles(keys[0] as string);
+    for (const key of keys.slice(1)) await world.reconcile(key);
+    expect(keys.map((key) => grace(world, key))).toEqual([20, 20, 15]);
+    world.deploymentSettles(keys[1] as string);
+    await world.reconcile(keys[2] as string);
+    expect(keys.map((key) => grace(world, key))).toEqual([20, 20, 20]);
+    expect(world.rollouts.waiting()).toEqual([]);
+  });
+
+  test("a user's spec change is never held back by the policy's limit", async () => {
+    const { world, keys } = await three();
+    world.drainPolicies.set(policy(10, 1));
+    await world.reconcile(keys[0] as string);
+    const cs = world.counterServices.get(keys[1] as string);
+    if (!cs) throw new Error('no CounterService');
+    world.counterServices.set({
+      ...cs,
+      metadata: { ...cs.metadata, generation: 2, resourceVersion: '2' },
+      spec: { ...cs.spec, image: 'lastcall/workload:v2' },
+    });
+    await world.reconcile(keys[1] as string);
+    expect(world.deployments.get(keys[1] as string)?.spec?.template?.spec?.containers?.[0]?.image).toBe(
+      'lastcall/workload:v2',
+    );
+    expect(grace(world, keys[1] as string)).toBe(20);
+  });
+
+  test('without maxConcurrentRollouts every CounterService rolls at once', async () => {
+    const { world, keys } = await three();
+    world.drainPolicies.set(policy(10));
+    for (const key of keys) await world.reconcile(key);
+    expect(keys.map((key) => grace(world, key))).toEqual([20, 20, 20]);
   });
 });

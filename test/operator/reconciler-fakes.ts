@@ -7,6 +7,7 @@ import { type KubeObject, objectKey, type ResourceType, splitKey } from '../../k
 import { Store } from '../../kube/store.ts';
 import { applyDefaults, type CounterService, type DrainPolicy } from '../../operator/api/types.ts';
 import { DrainLedger } from '../../operator/drains.ts';
+import { PolicyRollouts } from '../../operator/policy-rollouts.ts';
 import { CounterServiceReconciler, type ObjectApplier } from '../../operator/reconciler.ts';
 import { type ApplyResult, containsDesired, withAppliedHash } from '../../operator/runtime/apply.ts';
 import type { Deployment } from '../../operator/status.ts';
@@ -113,6 +114,7 @@ export function reconcilerWorld(opts: { now?: () => Date } = {}) {
   const unlabelled = new Map<string, KubeObject>();
   const lookups: string[] = [];
   const ledger = new DrainLedger();
+  const rollouts = new PolicyRollouts();
   const reconciler = new CounterServiceReconciler({
     ...stores,
     applier,
@@ -122,6 +124,7 @@ export function reconcilerWorld(opts: { now?: () => Date } = {}) {
     },
     recorder,
     ledger,
+    rollouts,
     log: pino({ level: 'silent' }),
     now: opts.now,
   });
@@ -130,6 +133,7 @@ export function reconcilerWorld(opts: { now?: () => Date } = {}) {
     applier,
     recorder,
     ledger,
+    rollouts,
     unlabelled,
     lookups,
     reconcile: (key: string, signal?: AbortSignal) => reconciler.reconcile(key, signal),
