@@ -22,6 +22,7 @@ import { parse as parseYaml } from 'yaml';
 import { down, up } from '../../cluster/launcher.ts';
 import { repoRoot } from '../../cluster/tools.ts';
 import { connectKube } from '../../kube/connect.ts';
+import { deleteNamespace, ensureNamespace } from '../../kube/namespaces.ts';
 import { waitFor } from '../../kube/poll.ts';
 import { Reflector } from '../../kube/reflector.ts';
 import { coreTypes, type KubeObject, type ResourceType, resourcePath } from '../../kube/resources.ts';
@@ -229,8 +230,8 @@ try {
   results['operator RSS 30 s after resync (MB)'] = round(rssKb(operator) / 1024);
 } finally {
   await stopOperator(operator);
-  await deleteNamespace(latencyNs);
-  await deleteNamespace(scaleNs);
+  await deleteNamespace(client, latencyNs).catch(() => undefined);
+  await deleteNamespace(client, scaleNs).catch(() => undefined);
   await client.close();
   if (startedCluster && !flags.keep) await down({ stateDir, onProgress: (l) => say(l) });
 }
@@ -432,14 +433,8 @@ async function createCounterService(ns: string, name: string): Promise<void> {
 }
 
 async function namespace(name: string): Promise<string> {
-  await client.request('POST', resourcePath(coreTypes.namespace), {
-    body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
-  });
+  await ensureNamespace(client, name);
   return name;
-}
-
-async function deleteNamespace(name: string): Promise<void> {
-  await client.request('DELETE', resourcePath(coreTypes.namespace, { name })).catch(() => undefined);
 }
 
 function percentile(sorted: number[], p: number): number {
