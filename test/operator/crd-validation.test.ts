@@ -505,7 +505,7 @@ describe('kubectl explain', () => {
 });
 
 describe('config/ (kustomize)', () => {
-  it('config/default renders: namespace, CRDs, RBAC and the operator', async () => {
+  it('config/default renders: namespace, CRDs, RBAC, the operator and its secured metrics', async () => {
     const rendered = (await ok(['kustomize', join(repoRoot, 'config', 'default')]))
       .split(/^---$/m)
       .map((doc) => parse(doc))
@@ -522,6 +522,11 @@ describe('config/ (kustomize)', () => {
         'RoleBinding/lastcall-leader-election',
         'Deployment/lastcall-operator',
         'Service/lastcall-operator-metrics',
+        // metrics over HTTPS with TokenReview/SubjectAccessReview, as kubebuilder v4 projects serve them
+        'ClusterRole/lastcall-metrics-auth',
+        'ClusterRoleBinding/lastcall-metrics-auth',
+        'ClusterRole/lastcall-metrics-reader',
+        'NetworkPolicy/lastcall-allow-metrics-traffic',
       ].sort(),
     );
   });
@@ -533,7 +538,13 @@ describe('config/ (kustomize)', () => {
     const rules = rendered.flatMap((o) => (o.rules ?? []) as Array<Record<string, string[]>>);
     expect(rules.length).toBeGreaterThan(0);
     for (const rule of rules) {
-      for (const list of [rule.apiGroups, rule.resources, rule.verbs]) expect(list).not.toContain('*');
+      // a rule names either API resources (apiGroups + resources) or nonResourceURLs (the metrics reader's /metrics)
+      const lists = [rule.apiGroups, rule.resources, rule.nonResourceURLs, rule.verbs].filter(
+        (l) => l !== undefined,
+      );
+      expect(rule.verbs).toBeDefined();
+      expect(rule.resources ?? rule.nonResourceURLs).toBeDefined();
+      for (const list of lists) expect(list).not.toContain('*');
     }
   });
 
