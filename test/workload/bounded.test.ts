@@ -18,10 +18,12 @@ async function incr(baseUrl: string): Promise<Response> {
 
 test('at MAX_PENDING_INCREMENTS: 503 with Retry-After, unready near the limit, and only the 200s are counted', async () => {
   const key = 'limit';
+  // The work outlasts the 25 requests and the reads below by far (they take tens of ms on a quiet
+  // machine), so none of the 20 promised increments is confirmed, freeing room, before the check.
   const workload = await spawnWorkload({
     REDIS_URL: redis.url,
     COUNTER_KEY: key,
-    WORK_DELAY_MS: '3000',
+    WORK_DELAY_MS: '6000',
     MAX_PENDING_INCREMENTS: '20',
   });
   await waitUntilReady(workload);
@@ -46,7 +48,7 @@ test('at MAX_PENDING_INCREMENTS: 503 with Retry-After, unready near the limit, a
 
   // Room again once the work is done and confirmed; ready again.
   await waitFor('the 20 promised increments', async () => (await readCounter(redis, key)) === 20, {
-    timeoutMs: 20_000,
+    timeoutMs: 60_000,
     intervalMs: 50,
   });
   expect((await fetch(`${workload.baseUrl}/readyz`)).status).toBe(200);
@@ -58,14 +60,15 @@ test('at MAX_PENDING_INCREMENTS: 503 with Retry-After, unready near the limit, a
 
 test('after SIGTERM, an /incr whose work would end after the drain deadline gets 503; every 200 is kept', async () => {
   const key = 'deadline';
-  // Deadline 4 s after the signal, work 2 s (+0.5 s allowance): only requests in the first 1.5 s
-  // of the 3 s shutdown delay can be promised.
+  // Deadline 8.5 s after the signal, work 5 s (+0.5 s allowance): only requests in the first 3 s
+  // of the 8 s shutdown delay can be promised, later ones are refused. Both windows are seconds
+  // wide, so a loaded machine still sends requests in each.
   const workload = await spawnWorkload({
     REDIS_URL: redis.url,
     COUNTER_KEY: key,
-    WORK_DELAY_MS: '2000',
-    SHUTDOWN_DELAY_MS: '3000',
-    DRAIN_TIMEOUT_MS: '4000',
+    WORK_DELAY_MS: '5000',
+    SHUTDOWN_DELAY_MS: '8000',
+    DRAIN_TIMEOUT_MS: '8500',
   });
   await waitUntilReady(workload);
   await sendIncrements(workload.baseUrl, 10);
@@ -79,7 +82,7 @@ test('after SIGTERM, an /incr whose work would end after the drain deadline gets
       if (response.status === 200) ok++;
       return response.status === 503 ? response : undefined;
     },
-    { timeoutMs: 10_000, intervalMs: 20 },
+    { timeoutMs: 30_000, intervalMs: 20 },
   );
   expect(refusal.headers.get('retry-after')).toBe('1');
   expect(refusal.headers.get('connection')).toBe('close');
