@@ -3,6 +3,8 @@
  * condition with a deadline instead of sleeping a guessed time.
  */
 
+import { setTimeout as sleep } from 'node:timers/promises';
+
 export interface PollOptions {
   /** How long to keep polling before failing (default 30 s). */
   timeoutMs?: number;
@@ -47,6 +49,6 @@ export async function waitFor<T>(
             : ''),
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    await sleep(intervalMs);
   }
 }

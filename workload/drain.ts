@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type DrainReport, gracefulDrainReport } from '../contracts/drain-report.ts';
 
 /**
@@ -106,7 +107,10 @@ export class Drain {
     const deadlineTimer = setTimeout(() => deadline.abort(), drainTimeoutMs);
 
     this.#enter('delaying', { pending: atSignal.pending, shutdownDelayMs, drainTimeoutMs });
-    if (shutdownDelayMs > 0) await Promise.race([delay(shutdownDelayMs), abortPromise(deadline.signal)]);
+    // The deadline ends the delay early (DRAIN_TIMEOUT_MS shorter than the delay): the abort resolves it.
+    if (shutdownDelayMs > 0) {
+      await sleep(shutdownDelayMs, undefined, { signal: deadline.signal }).catch(() => undefined);
+    }
 
     this.#enter('closing', { pending: steps.counts().pending });
     const sweep = setInterval(() => steps.closeIdleConnections(), IDLE_SWEEP_MS);
@@ -145,10 +149,6 @@ export class Drain {
     this.#phase = phase;
     this.#options.onPhase?.(phase, details);
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function abortPromise(signal: AbortSignal): Promise<void> {

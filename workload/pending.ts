@@ -12,6 +12,7 @@
  * deadline. That order is what the counter's high-water mark relies on (batch n+1 is sent only
  * once batch n is confirmed), and with Redis down it is one retry loop, not one per batch.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Batch } from './counter.ts';
 
 export interface PendingOptions {
@@ -182,7 +183,9 @@ export class PendingIncrements {
         observer?.attemptFailed?.(error, attempt, batch);
         // Exponential backoff with jitter, so writers failing together do not retry in lockstep.
         const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (attempt - 1));
-        await sleep(backoff / 2 + Math.random() * (backoff / 2), signal);
+        await sleep(backoff / 2 + Math.random() * (backoff / 2), undefined, { signal }).catch(
+          () => undefined,
+        );
       }
     }
   }
@@ -200,16 +203,4 @@ export class PendingIncrements {
       this.#head = 0;
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }

@@ -16,6 +16,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { parse as parseYaml } from 'yaml';
@@ -197,7 +198,7 @@ try {
   );
   say(`steady state: ${steadySeconds} s`);
   const steadyBefore = await requestCounts();
-  await new Promise((r) => setTimeout(r, steadySeconds * 1000));
+  await sleep(steadySeconds * 1000);
   const steadyAfter = await requestCounts();
   results['steady-state writes per minute'] = round(
     ((steadyAfter.writes - steadyBefore.writes) * 60) / steadySeconds,
@@ -226,7 +227,7 @@ try {
   results[`operator RSS after resync of ${total} (MB)`] = round(rssKb(operator) / 1024);
   results['operator JS heap used after resync (MB)'] = round((await heapUsedBytes()) / 2 ** 20);
   // V8 keeps the heap it grew during the resync burst until its memory reducer runs on idle.
-  await new Promise((r) => setTimeout(r, 30_000));
+  await sleep(30_000);
   results['operator RSS 30 s after resync (MB)'] = round(rssKb(operator) / 1024);
 } finally {
   await stopOperator(operator);

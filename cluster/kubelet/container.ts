@@ -9,6 +9,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { EventRecorder } from '../../kube/events.ts';
 import { loopbackTwin } from '../addresses.ts';
@@ -73,17 +74,6 @@ type State =
     };
 
 const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
-}
 
 export class ContainerRunner {
   readonly spec: Container;
@@ -397,7 +387,7 @@ export class ContainerRunner {
   async runToCompletion(restartPolicy: string | undefined): Promise<number | undefined> {
     while (!this.stopping.signal.aborted) {
       if (!(await this.startOnce())) {
-        await sleep(10_000, this.stopping.signal);
+        await sleep(10_000, undefined, { signal: this.stopping.signal }).catch(() => undefined);
         continue;
       }
       await this.waitExit();
@@ -416,7 +406,7 @@ export class ContainerRunner {
       const created = await this.startOnce();
       this.markFirstStart();
       if (!created) {
-        await sleep(10_000, this.stopping.signal);
+        await sleep(10_000, undefined, { signal: this.stopping.signal }).catch(() => undefined);
         continue;
       }
       await this.waitExit();
@@ -442,7 +432,7 @@ export class ContainerRunner {
         `Back-off restarting failed container ${this.spec.name} in pod ${p.metadata.name}_${p.metadata.namespace}(${p.metadata.uid})`,
       );
       this.ctx.changed();
-      await sleep(delay, this.stopping.signal);
+      await sleep(delay, undefined, { signal: this.stopping.signal }).catch(() => undefined);
     }
     if (this.stopping.signal.aborted) return false;
     this.restartCount++;
@@ -469,7 +459,7 @@ export class ContainerRunner {
   }
 
   private async whenStarted(signal: AbortSignal): Promise<void> {
-    while (!this.started && !signal.aborted) await sleep(200, signal);
+    while (!this.started && !signal.aborted) await sleep(200, undefined, { signal }).catch(() => undefined);
   }
 
   /**
@@ -488,7 +478,7 @@ export class ContainerRunner {
     if (kind !== 'Startup') await this.whenStarted(signal);
     const startedAt = proc.startedAt.getTime();
     const firstAt = startedAt + timing.initialDelaySeconds * 1000;
-    if (Date.now() < firstAt) await sleep(firstAt - Date.now(), signal);
+    if (Date.now() < firstAt) await sleep(firstAt - Date.now(), undefined, { signal }).catch(() => undefined);
     while (!signal.aborted && proc.running) {
       if (kind !== 'Readiness' && this.stopping.signal.aborted) return;
       const r = await runProbeAction(probe, this.target(), timing.timeoutSeconds * 1000);
@@ -510,7 +500,7 @@ export class ContainerRunner {
         void this.kill('probe', `Container ${this.spec.name} failed ${verb} probe, will be restarted`);
         return;
       }
-      await sleep(timing.periodSeconds * 1000, signal);
+      await sleep(timing.periodSeconds * 1000, undefined, { signal }).catch(() => undefined);
     }
   }
 

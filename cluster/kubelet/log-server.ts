@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 
 /**
@@ -120,7 +121,7 @@ export function startLogServer(opts: {
             });
             offset = size;
           } else if (!opts.source.running(ns, pod, container)) break;
-          else await new Promise((r) => setTimeout(r, 250));
+          else await sleep(250);
         }
         res.end();
       };

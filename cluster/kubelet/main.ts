@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { connectKube } from '../../kube/connect.ts';
@@ -208,7 +209,7 @@ async function main(): Promise<void> {
     } catch (err) {
       if (stop.signal.aborted) return;
       log.warn({ err: String(err) }, 'node registration failed, retrying');
-      await new Promise((r) => setTimeout(r, delay));
+      await sleep(delay);
       delay = Math.min(delay * 2, 5_000);
     }
   }

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { contentTypes, type KubeClient } from '../../kube/client.ts';
 import { isConflict, isNotFound } from '../../kube/errors.ts';
@@ -201,7 +202,7 @@ export class NodeAgent {
           'node has no spec.podCIDR yet: kube-controller-manager must run with --allocate-node-cidrs --cluster-cidr=<the pod network>',
         );
       }
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
     throw new Error('stopped while waiting for podCIDR');
   }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { KubeClient } from '../../kube/client.ts';
 import { ApiError } from '../../kube/errors.ts';
@@ -121,7 +122,7 @@ export class PodWorker {
         if (this.stopAll.signal.aborted) return;
         this.log.warn({ err: String(err) }, 'pod set-up failed, retrying');
         this.event('Warning', 'FailedMount', `Unable to set up the pod: ${(err as Error).message}`);
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay);
         if (this.stopAll.signal.aborted) return;
       }
     }
@@ -259,7 +260,7 @@ export class PodWorker {
             'FailedMount',
             `MountVolume.SetUp failed for service account token: ${(err as Error).message}`,
           );
-          await new Promise((r) => setTimeout(r, delay));
+          await sleep(delay);
           delay = Math.min(delay * 2, 10_000);
         }
       }
@@ -398,7 +399,7 @@ export class PodWorker {
       } catch (err) {
         if (err instanceof ApiError && (err.code === 404 || err.code === 409)) return;
         this.log.warn({ err: String(err) }, 'final delete failed, retrying');
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay);
         delay = Math.min(delay * 2, 5_000);
       }
     }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { contentTypes, type KubeClient } from '../../kube/client.ts';
 import { ApiError } from '../../kube/errors.ts';
@@ -101,7 +102,7 @@ export class PodStatusWriter {
           { pod: `${this.namespace}/${this.name}`, err: String(err) },
           'status write failed, retrying',
         );
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay);
         delay = Math.min(delay * 2, 5_000);
       }
     }

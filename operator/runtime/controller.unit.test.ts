@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { describe, expect, test } from 'vitest';
 import { waitFor } from '../../kube/poll.ts';
@@ -40,7 +41,7 @@ describe('Controller', () => {
     const stopping = controller.stop().then(() => {
       stopped = true;
     });
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     expect(stopped).toBe(false);
     gate.resolve();
     await stopping;
@@ -58,7 +59,7 @@ describe('Controller', () => {
     controller.start();
     controller.enqueue('k');
     await waitFor('the third attempt', () => attempts === 3, { timeoutMs: 10_000, intervalMs: 1 });
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     expect(attempts).toBe(3);
     expect(controller.queue.failures('k')).toBe(0);
     await controller.stop();

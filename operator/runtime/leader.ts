@@ -1,8 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { KubeClient } from '../../kube/client.ts';
 import { errorText, isConflict, isNotFound } from '../../kube/errors.ts';
 import { coreTypes, type KubeObject, resourcePath } from '../../kube/resources.ts';
-import { sleep } from './sleep.ts';
 
 export interface LeaseSpec {
   holderIdentity?: string | null;
@@ -77,7 +77,7 @@ export class LeaderElector {
         log.info({ lease: this.#opts.name, holder }, 'lease held by another replica, standing by');
         lastHolder = holder;
       }
-      await sleep(retryPeriodMs * (1 + 0.2 * Math.random()), signal);
+      await sleep(retryPeriodMs * (1 + 0.2 * Math.random()), undefined, { signal }).catch(() => undefined);
     }
     return false;
   }
@@ -89,7 +89,7 @@ export class LeaderElector {
     this.#renewing = (async () => {
       let lastRenew = Date.now();
       while (!signal.aborted) {
-        await sleep(retryPeriodMs, signal);
+        await sleep(retryPeriodMs, undefined, { signal }).catch(() => undefined);
         if (signal.aborted) return;
         if (await this.#tryAcquireOrRenew()) {
           lastRenew = Date.now();

@@ -3,6 +3,7 @@
 // answers 503 with Retry-After; readiness follows the ability to accept work and survives a brief
 // Redis stall. Also: dual-stack listening by default and a keep-alive timeout above load balancers'.
 import { request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, test } from 'vitest';
 import { waitFor } from '../../kube/poll.ts';
 import { useFileRedis } from './file-redis.ts';
@@ -110,7 +111,7 @@ test('a Redis stall of a few seconds keeps the pod ready; increments wait and la
       const ready = await fetch(`${workload.baseUrl}/readyz`);
       statuses.push(ready.status);
       await ready.arrayBuffer();
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await sleep(250);
     }
     expect(statuses.length).toBeGreaterThan(3);
     expect(statuses.every((status) => status === 200)).toBe(true);
