@@ -8,7 +8,12 @@ import { computeBudget } from '../operator/budget.ts';
 import { desiredDeployment } from '../operator/desired/index.ts';
 import { BUILT_IN_POLICY_NAME, resolvePolicy } from '../operator/policy.ts';
 import { parseConfig } from '../workload/config.ts';
-import { LOG_LEVELS, WORKLOAD_DEFAULTS, WORKLOAD_ENV } from './workload-env.ts';
+import {
+  INCREMENT_LATENCY_ALLOWANCE_MS,
+  LOG_LEVELS,
+  WORKLOAD_DEFAULTS,
+  WORKLOAD_ENV,
+} from './workload-env.ts';
 
 const WORK = [0, 1, 5, 600];
 const PROPAGATION = [0, 5, 120];
@@ -114,6 +119,13 @@ test('the operator env for every accepted budget parses in the workload config a
           `${label}: DRAIN_TIMEOUT_MS ${config.drainTimeoutMs} + 1 s is past SIGKILL at ${sigkillAfterMs} ms`,
         );
       }
+      // Honest: an increment the workload accepted just before SIGTERM (work plus its own latency
+      // allowance, which is what it checks before answering 200 while draining) ends before the deadline.
+      if (config.drainTimeoutMs < config.workDelayMs + INCREMENT_LATENCY_ALLOWANCE_MS) {
+        problems.push(
+          `${label}: DRAIN_TIMEOUT_MS ${config.drainTimeoutMs} cannot cover WORK_DELAY_MS ${config.workDelayMs} + ${INCREMENT_LATENCY_ALLOWANCE_MS} ms`,
+        );
+      }
     }
     for (const [field, value] of Object.entries(expected)) {
       const actual = config[field as keyof typeof config];
@@ -123,7 +135,7 @@ test('the operator env for every accepted budget parses in the workload config a
   }
   expect(problems).toEqual([]);
   // Not vacuous: most combinations are accepted, and some are refused by the budget itself
-  // (an override below the work, a grace period above the bounds).
+  // (an override below the work, a margin of 0 that leaves no room for the workload's latency).
   expect(accepted).toBeGreaterThan(300);
   expect(refused).toBeGreaterThan(0);
 });

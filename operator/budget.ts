@@ -8,8 +8,9 @@
 // So terminationGracePeriodSeconds must cover P + the longest work in flight + cleanup + a margin,
 // and the workload's drain deadline (counted from SIGTERM) must end before grace - P, leaving the
 // cleanup time (at least EXIT_RESERVE_SECONDS) to close Redis and write the termination message.
+import { INCREMENT_LATENCY_ALLOWANCE_MS } from '../contracts/workload-env.ts';
 import type { BudgetStatus, CounterServiceSpec, DrainMode } from './api/types.ts';
-import type { EffectivePolicy } from './policy.ts';
+import type { EffectivePolicy, EffectivePolicyField } from './policy.ts';
 
 /** Kubernetes' default terminationGracePeriodSeconds (PodSpec), used in Hard mode. */
 export const KUBERNETES_DEFAULT_GRACE_PERIOD_SECONDS = 30;
@@ -84,17 +85,62 @@ export function computeBudget(spec: CounterServiceSpec, policy: EffectivePolicy)
     );
   }
 
-  if (budget.drainTimeoutSeconds < 1) {
-    const reserve = Math.max(terms.cleanupSeconds, EXIT_RESERVE_SECONDS);
+  // An honest budget: the workload promises (answers 200 to) an increment after SIGTERM only when
+  // its work plus INCREMENT_LATENCY_ALLOWANCE_MS ends before its drain deadline, and an increment
+  // accepted just before SIGTERM needs exactly that. A deadline shorter than work + allowance
+  // abandons increments on every rollout, so it is refused, naming every term it came from.
+  const neededMs = terms.workSeconds * 1000 + INCREMENT_LATENCY_ALLOWANCE_MS;
+  if (budget.drainTimeoutSeconds * 1000 < neededMs) {
     return reject(
       'DrainTimeoutTooShort',
-      `spec.drain.gracePeriodSecondsOverride=${g} leaves no time to drain: it must be at least ` +
-        `propagationSeconds (${terms.propagationSeconds}) + exit reserve (${reserve}) + 1 = ${terms.propagationSeconds + reserve + 1}`,
+      drainTimeoutTooShortMessage(spec, policy, budget, neededMs),
       budget,
     );
   }
 
   return { accepted: true, budget };
+}
+
+/** Seconds of drain deadline (from SIGTERM) the workload needs for work it accepted just before SIGTERM. */
+export function requiredDrainTimeoutSeconds(workSeconds: number): number {
+  return Math.ceil((workSeconds * 1000 + INCREMENT_LATENCY_ALLOWANCE_MS) / 1000);
+}
+
+function drainTimeoutTooShortMessage(
+  spec: CounterServiceSpec,
+  policy: EffectivePolicy,
+  budget: Budget,
+  neededMs: number,
+): string {
+  const drain = spec.drain ?? {};
+  const { terms } = budget;
+  const reserve = Math.max(terms.cleanupSeconds, EXIT_RESERVE_SECONDS);
+  const term = (field: 'propagationSeconds' | 'cleanupSeconds' | 'marginSeconds', value: number) =>
+    drain[field] !== undefined
+      ? `spec.drain.${field}=${value}`
+      : `${field}=${value} (default of ${policySource(policy, field)})`;
+  const deadline = budget.drainTimeoutSeconds;
+  const need = requiredDrainTimeoutSeconds(terms.workSeconds);
+  const from =
+    budget.source === 'override'
+      ? `spec.drain.gracePeriodSecondsOverride=${budget.gracePeriodSeconds}`
+      : `the computed grace period ${budget.formula} (with ${term('marginSeconds', terms.marginSeconds)})`;
+  const fix =
+    budget.source === 'override'
+      ? `raise spec.drain.gracePeriodSecondsOverride to at least ${terms.propagationSeconds + reserve + need}, or remove it`
+      : `set spec.drain.marginSeconds to at least ${terms.marginSeconds + need - deadline}`;
+  return (
+    `the drain deadline is ${deadline}s after SIGTERM: ${from} - ` +
+    `${term('propagationSeconds', terms.propagationSeconds)} - ${term('cleanupSeconds', reserve)}. ` +
+    `It must cover spec.work.durationSeconds=${terms.workSeconds} + the workload's latency allowance ` +
+    `${INCREMENT_LATENCY_ALLOWANCE_MS / 1000}s (INCREMENT_LATENCY_ALLOWANCE_MS) = ${neededMs / 1000}s, or increments ` +
+    `accepted in the last ${(neededMs - deadline * 1000) / 1000}s before SIGTERM are abandoned on every rollout; ${fix}`
+  );
+}
+
+function policySource(policy: EffectivePolicy, field: EffectivePolicyField): string {
+  const source = policy.sources?.[field];
+  return source && source !== 'built-in' ? `DrainPolicy ${source}` : 'the built-in policy';
 }
 
 function reject(reason: BudgetRejectionReason, message: string, budget: Budget): BudgetDecision {

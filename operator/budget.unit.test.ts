@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { INCREMENT_LATENCY_ALLOWANCE_MS } from '../contracts/workload-env.ts';
 import { applyDefaults, type CounterServiceSpec } from './api/types.ts';
 import {
   computeBudget,
@@ -20,7 +21,7 @@ describe('computeBudget: the formula', () => {
     [5, {}, 15, 8, '5 + 5 + 2 + 3 = 15s'],
     [0, {}, 10, 3, '5 + 0 + 2 + 3 = 10s'],
     [30, { propagationSeconds: 10 }, 45, 33, '10 + 30 + 2 + 3 = 45s'],
-    [5, { cleanupSeconds: 1, marginSeconds: 0 }, 11, 5, '5 + 5 + 1 + 0 = 11s'],
+    [5, { cleanupSeconds: 1, marginSeconds: 1 }, 12, 6, '5 + 5 + 1 + 1 = 12s'],
     [5, { propagationSeconds: 0 }, 10, 8, '0 + 5 + 2 + 3 = 10s'],
     [
       600,
@@ -60,9 +61,9 @@ describe('computeBudget: the formula', () => {
   it('keeps the drain deadline before SIGKILL: preStop + drain timeout + exit reserve <= grace', () => {
     for (const work of [0, 1, 5, 17, 300]) {
       for (const [cleanup, margin] of [
-        [1, 0],
+        [1, 1],
         [1, 3],
-        [2, 0],
+        [2, 1],
         [10, 7],
       ] as const) {
         const { budget } = computeBudget(
@@ -76,8 +77,10 @@ describe('computeBudget: the formula', () => {
         expect(budget.preStopSleepSeconds + budget.drainTimeoutSeconds + reserve).toBeLessThanOrEqual(
           budget.gracePeriodSeconds,
         );
-        // and the drain deadline covers the work in flight
-        expect(budget.drainTimeoutSeconds).toBeGreaterThanOrEqual(work);
+        // and the drain deadline covers the work in flight plus the workload's own latency
+        expect(budget.drainTimeoutSeconds * 1000).toBeGreaterThanOrEqual(
+          work * 1000 + INCREMENT_LATENCY_ALLOWANCE_MS,
+        );
       }
     }
   });
@@ -128,7 +131,79 @@ describe('computeBudget: override', () => {
     if (decision.accepted) return;
     expect(decision.reason).toBe('DrainTimeoutTooShort');
     expect(decision.message).toContain('spec.drain.gracePeriodSecondsOverride=7');
-    expect(decision.message).toContain('at least');
+    expect(decision.message).toContain('at least 13');
+  });
+});
+
+describe('computeBudget: honest budgets (the drain deadline covers the work and the workload latency)', () => {
+  it('refuses an override whose deadline cannot cover the work, naming every term', () => {
+    // The issue's example: 20 - 5 - 2 = 13 s of drain for 30 s of work.
+    const decision = computeBudget(
+      spec({ work: { durationSeconds: 30 }, drain: { gracePeriodSecondsOverride: 20 } }),
+      builtIn,
+    );
+    expect(decision).toMatchObject({ accepted: false, reason: 'DrainTimeoutTooShort' });
+    if (decision.accepted) return;
+    expect(decision.budget.drainTimeoutSeconds).toBe(13);
+    for (const part of [
+      'drain deadline is 13s after SIGTERM',
+      'spec.drain.gracePeriodSecondsOverride=20',
+      'propagationSeconds=5 (default of the built-in policy)',
+      'cleanupSeconds=2 (default of the built-in policy)',
+      'spec.work.durationSeconds=30',
+      `latency allowance ${INCREMENT_LATENCY_ALLOWANCE_MS / 1000}s (INCREMENT_LATENCY_ALLOWANCE_MS) = 30.5s`,
+      'last 17.5s before SIGTERM',
+      'at least 38',
+    ]) {
+      expect(decision.message).toContain(part);
+    }
+    // 38 is honest: 38 - 5 - 2 = 31 >= 30.5
+    expect(
+      computeBudget(
+        spec({ work: { durationSeconds: 30 }, drain: { gracePeriodSecondsOverride: 38 } }),
+        builtIn,
+      ).accepted,
+    ).toBe(true);
+    expect(
+      computeBudget(
+        spec({ work: { durationSeconds: 30 }, drain: { gracePeriodSecondsOverride: 37 } }),
+        builtIn,
+      ).accepted,
+    ).toBe(false);
+  });
+
+  it('refuses marginSeconds 0: the deadline would be exactly the work time', () => {
+    const decision = computeBudget(spec({ drain: { marginSeconds: 0 } }), builtIn);
+    expect(decision).toMatchObject({ accepted: false, reason: 'DrainTimeoutTooShort' });
+    if (decision.accepted) return;
+    expect(decision.budget.drainTimeoutSeconds).toBe(5);
+    expect(decision.message).toContain('5 + 5 + 2 + 0 = 12s (with spec.drain.marginSeconds=0)');
+    expect(decision.message).toContain('set spec.drain.marginSeconds to at least 1');
+    expect(computeBudget(spec({ drain: { marginSeconds: 1 } }), builtIn).accepted).toBe(true);
+  });
+
+  it('names the DrainPolicy a defaulted term came from', () => {
+    const p = resolvePolicy(
+      [
+        {
+          apiVersion: 'lastcall.dev/v1alpha1',
+          kind: 'DrainPolicy',
+          metadata: { name: 'tight' },
+          spec: { priority: 0, defaults: { marginSeconds: 0, propagationSeconds: 2 } },
+        },
+      ],
+      'default',
+      {},
+    );
+    const decision = computeBudget(spec({ work: { durationSeconds: 0 } }), p);
+    expect(decision).toMatchObject({ accepted: false, reason: 'DrainTimeoutTooShort' });
+    if (decision.accepted) return;
+    expect(decision.message).toContain('marginSeconds=0 (default of DrainPolicy tight)');
+    expect(decision.message).toContain('propagationSeconds=2 (default of DrainPolicy tight)');
+  });
+
+  it('Hard mode makes no promise and is not judged by it', () => {
+    expect(computeBudget(spec({ drain: { mode: 'Hard', marginSeconds: 0 } }), builtIn).accepted).toBe(true);
   });
 });
 

@@ -8,6 +8,7 @@ import { LeaderElector } from './runtime/leader.ts';
 import { createMetrics } from './runtime/metrics.ts';
 import { kubeMetricsAuthorizer } from './runtime/metrics-auth.ts';
 import { type OperatorOptions, OptionsError, parseOptions } from './runtime/options.ts';
+import { serverVersionProblem, type VersionInfo } from './runtime/server-version.ts';
 import { startMetricsServer, startProbeServer } from './runtime/servers.ts';
 import { servingCertificate, watchCertificate } from './runtime/serving-certificate.ts';
 
@@ -44,6 +45,21 @@ log.info(
   { server: client.server, leaderElect: options.leaderElect, concurrency: options.concurrency },
   'starting',
 );
+
+// Too old a server would silently drop the preStop sleep (docs: supported versions). An unreachable
+// one is not a reason to stop: the reflectors retry, and the check is only a guard.
+const version = await client
+  .request<VersionInfo>('GET', '/version', { timeoutMs: 10_000 })
+  .catch((err: Error) => {
+    log.warn({ err: err.message }, 'could not read the API server version');
+    return undefined;
+  });
+const versionProblem = version && serverVersionProblem(version);
+if (versionProblem) {
+  log.fatal({ serverVersion: version.gitVersion }, versionProblem);
+  log.flush();
+  process.exit(2);
+}
 
 // Aborted when the lease is lost: the reconciles in flight stop writing at once, since another
 // replica may take over as soon as the lease expires.

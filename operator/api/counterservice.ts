@@ -1,7 +1,7 @@
 // The CounterService resource: the one source of truth for its CRD schema (crds/), its TypeScript
 // type and its defaults. Descriptions are what `kubectl explain counterservice.spec...` prints.
 import { Type } from '@sinclair/typebox';
-import { LOG_LEVELS } from '../../contracts/workload-env.ts';
+import { INCREMENT_LATENCY_ALLOWANCE_MS, LOG_LEVELS } from '../../contracts/workload-env.ts';
 import { API_VERSION, COUNTER_SERVICE_KIND } from './constants.ts';
 import {
   ConditionSchema,
@@ -294,46 +294,78 @@ export const ResourcesSpecSchema = Type.Object(
   },
 );
 
-export const CounterServiceSpecSchema = Type.Object(
-  {
-    replicas: Type.Integer({
-      description:
-        'Desired number of pods. Also set by `kubectl scale` and a HorizontalPodAutoscaler (scale subresource).',
-      default: 1,
-      minimum: 0,
-      maximum: 1000,
-      format: 'int32',
-    }),
-    image: Type.String({
-      description:
-        'The workload image with a tag or digest, e.g. lastcall/workload:v1. Changing it starts a rolling update.',
-      minLength: 1,
-      maxLength: 512,
-      // A CEL rule rather than `pattern`, so the error explains itself instead of quoting the regex.
-      'x-kubernetes-validations': [
-        {
-          rule: `self.matches(r'${IMAGE_PATTERN}')`,
-          message:
-            'must be an image reference with a tag or a digest, e.g. lastcall/workload:v1 or registry.example:5000/team/app@sha256:<64 hex>',
-        },
-      ],
-    }),
-    imagePullPolicy: StringEnum(PULL_POLICIES, {
-      description: 'When the kubelet pulls the image: Always, IfNotPresent or Never.',
-      default: 'IfNotPresent',
-    }),
-    redis: RedisSpecSchema,
-    work: WorkSpecSchema,
-    drain: DrainSpecSchema,
-    rollout: RolloutSpecSchema,
-    service: ServiceSpecSchema,
-    resources: ResourcesSpecSchema,
-    logLevel: StringEnum(LOG_LEVELS, {
-      description: 'Log level of the workload (LOG_LEVEL).',
-      default: 'info',
-    }),
-  },
-  { description: 'The desired state of the counter service.' },
+/**
+ * Whole seconds of drain deadline an increment accepted just before SIGTERM needs beyond its work:
+ * the workload's own latency allowance (INCREMENT_LATENCY_ALLOWANCE_MS), rounded up since the
+ * deadline is whole seconds. operator/budget.ts makes the same check with policy defaults included.
+ */
+export const LATENCY_ALLOWANCE_SECONDS = Math.ceil(INCREMENT_LATENCY_ALLOWANCE_MS / 1000);
+
+export const CounterServiceSpecSchema = withRules(
+  Type.Object(
+    {
+      replicas: Type.Integer({
+        description:
+          'Desired number of pods. Also set by `kubectl scale` and a HorizontalPodAutoscaler (scale subresource).',
+        default: 1,
+        minimum: 0,
+        maximum: 1000,
+        format: 'int32',
+      }),
+      image: Type.String({
+        description:
+          'The workload image with a tag or digest, e.g. lastcall/workload:v1. Changing it starts a rolling update.',
+        minLength: 1,
+        maxLength: 512,
+        // A CEL rule rather than `pattern`, so the error explains itself instead of quoting the regex.
+        'x-kubernetes-validations': [
+          {
+            rule: `self.matches(r'${IMAGE_PATTERN}')`,
+            message:
+              'must be an image reference with a tag or a digest, e.g. lastcall/workload:v1 or registry.example:5000/team/app@sha256:<64 hex>',
+          },
+        ],
+      }),
+      imagePullPolicy: StringEnum(PULL_POLICIES, {
+        description: 'When the kubelet pulls the image: Always, IfNotPresent or Never.',
+        default: 'IfNotPresent',
+      }),
+      redis: RedisSpecSchema,
+      work: WorkSpecSchema,
+      drain: DrainSpecSchema,
+      rollout: RolloutSpecSchema,
+      service: ServiceSpecSchema,
+      resources: ResourcesSpecSchema,
+      logLevel: StringEnum(LOG_LEVELS, {
+        description: 'Log level of the workload (LOG_LEVEL).',
+        default: 'info',
+      }),
+    },
+    { description: 'The desired state of the counter service.' },
+  ),
+  [
+    // Honest budgets, where the spec alone decides (terms left to a DrainPolicy are checked by
+    // the operator, which reports BudgetAccepted=False/DrainTimeoutTooShort). The drain deadline
+    // is grace - propagation - cleanup; it must cover the work plus the workload's latency.
+    {
+      rule:
+        "self.drain.mode == 'Hard' || has(self.drain.gracePeriodSecondsOverride) || !has(self.drain.marginSeconds) || " +
+        `self.drain.marginSeconds >= ${LATENCY_ALLOWANCE_SECONDS}`,
+      message: `marginSeconds must be at least ${LATENCY_ALLOWANCE_SECONDS}: the drain deadline is work + margin, and the workload needs ${INCREMENT_LATENCY_ALLOWANCE_MS} ms beyond the work for its own latency`,
+      fieldPath: '.drain.marginSeconds',
+      reason: 'FieldValueInvalid',
+    },
+    {
+      rule:
+        "self.drain.mode == 'Hard' || !has(self.drain.gracePeriodSecondsOverride) || !has(self.drain.propagationSeconds) || " +
+        '!has(self.drain.cleanupSeconds) || !has(self.work.durationSeconds) || ' +
+        `self.drain.gracePeriodSecondsOverride - self.drain.propagationSeconds - self.drain.cleanupSeconds >= self.work.durationSeconds + ${LATENCY_ALLOWANCE_SECONDS}`,
+      // A static message: a messageExpression over the spec exceeds the CRD's CEL cost budget.
+      message: `gracePeriodSecondsOverride must be at least propagationSeconds + cleanupSeconds + work.durationSeconds + ${LATENCY_ALLOWANCE_SECONDS}: the drain deadline (override - propagationSeconds - cleanupSeconds) must cover the work plus the workload's latency allowance of ${INCREMENT_LATENCY_ALLOWANCE_MS} ms`,
+      fieldPath: '.drain.gracePeriodSecondsOverride',
+      reason: 'FieldValueInvalid',
+    },
+  ],
 );
 
 export const BudgetTermsSchema = Type.Object(

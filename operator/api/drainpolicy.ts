@@ -3,28 +3,40 @@
 // CounterServices. See docs/api.md for why a cluster-scoped resource and how several combine.
 import { Type } from '@sinclair/typebox';
 import { API_VERSION, DRAIN_POLICY_KIND } from './constants.ts';
-import { DRAIN_MODES, drainTermSchema } from './counterservice.ts';
+import { DRAIN_MODES, drainTermSchema, LATENCY_ALLOWANCE_SECONDS } from './counterservice.ts';
 import { LabelSelectorSchema, resourceFields, StringEnum, withRules } from './schema-helpers.ts';
 
-export const DrainPolicyDefaultsSchema = Type.Object(
-  {
-    propagationSeconds: drainTermSchema(
-      'propagationSeconds',
-      'Default spec.drain.propagationSeconds (the preStop sleep) of matching CounterServices.',
-    ),
-    cleanupSeconds: drainTermSchema(
-      'cleanupSeconds',
-      'Default spec.drain.cleanupSeconds of matching CounterServices (at least 1: exiting takes time).',
-    ),
-    marginSeconds: drainTermSchema(
-      'marginSeconds',
-      'Default spec.drain.marginSeconds of matching CounterServices.',
-    ),
-  },
-  {
-    description:
-      'Values used where a CounterService leaves the field unset. Each field comes from the highest-priority matching policy that sets it.',
-  },
+export const DrainPolicyDefaultsSchema = withRules(
+  Type.Object(
+    {
+      propagationSeconds: drainTermSchema(
+        'propagationSeconds',
+        'Default spec.drain.propagationSeconds (the preStop sleep) of matching CounterServices.',
+      ),
+      cleanupSeconds: drainTermSchema(
+        'cleanupSeconds',
+        'Default spec.drain.cleanupSeconds of matching CounterServices (at least 1: exiting takes time).',
+      ),
+      marginSeconds: drainTermSchema(
+        'marginSeconds',
+        'Default spec.drain.marginSeconds of matching CounterServices.',
+      ),
+    },
+    {
+      description:
+        'Values used where a CounterService leaves the field unset. Each field comes from the highest-priority matching policy that sets it.',
+    },
+  ),
+  [
+    {
+      // A computed drain deadline is work + margin: margin 0 would abandon what the workload
+      // accepted in its last INCREMENT_LATENCY_ALLOWANCE_MS before SIGTERM, on every rollout.
+      rule: `!has(self.marginSeconds) || self.marginSeconds >= ${LATENCY_ALLOWANCE_SECONDS}`,
+      message: `marginSeconds must be at least ${LATENCY_ALLOWANCE_SECONDS}: the drain deadline is work + margin, and the workload needs time beyond the work for its own latency`,
+      fieldPath: '.marginSeconds',
+      reason: 'FieldValueInvalid',
+    },
+  ],
 );
 
 export const DrainPolicyBoundsSchema = withRules(

@@ -92,10 +92,13 @@ export function desiredDeployment(cs: CounterService, budget: Budget) {
               imagePullPolicy: spec.imagePullPolicy ?? 'IfNotPresent',
               ports: [{ name: 'http', containerPort: CONTAINER_PORT, protocol: 'TCP' }],
               env: workloadEnv(cs, budget),
-              ...(graceful
+              ...(graceful && budget.preStopSleepSeconds > 0
                 ? {
-                    // Native sleep action (Kubernetes >= 1.29, GA 1.34): keeps serving while the
-                    // endpoint removal propagates; SIGTERM comes only after it. Needs no shell.
+                    // Native sleep action (KEP-3960: beta and on by default in Kubernetes 1.30, GA
+                    // 1.34): keeps serving while the endpoint removal propagates; SIGTERM comes only
+                    // after it. Needs no shell. `sleep: {seconds: 0}` is refused before 1.33
+                    // (KEP-4818, PodLifecycleSleepActionAllowZero), so propagation 0 means no hook
+                    // at all, which is what a 0 s sleep would do anyway: 1.30 is the minimum.
                     lifecycle: { preStop: { sleep: { seconds: budget.preStopSleepSeconds } } },
                   }
                 : {}),

@@ -167,6 +167,18 @@ describe('the budget in force, carried by the Deployment', () => {
   });
 });
 
+describe('desiredDeployment (Graceful, propagation 0)', () => {
+  it('has no preStop hook: `sleep: {seconds: 0}` is refused by API servers before 1.33', () => {
+    const cs = counterService({ drain: { propagationSeconds: 0 } });
+    const budget = budgetOf(cs);
+    const pod = desiredDeployment(cs, budget).spec.template.spec;
+    expect(budget.preStopSleepSeconds).toBe(0);
+    expect(pod.containers[0]).not.toHaveProperty('lifecycle');
+    expect(pod.terminationGracePeriodSeconds).toBe(0 + 5 + 2 + 3);
+    expect(envMap(pod.containers[0]?.env ?? []).DRAIN_TIMEOUT_MS).toBe('8000');
+  });
+});
+
 describe('desiredDeployment (Hard: the negative control)', () => {
   const cs = counterService({ drain: { mode: 'Hard' } });
   const budget = budgetOf(cs);

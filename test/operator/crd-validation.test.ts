@@ -225,6 +225,24 @@ const badCounterServices: Array<[string, Record<string, unknown>, string, RegExp
     /must exceed propagationSeconds \+ 2/,
   ],
   [
+    // Honest budgets: the drain deadline (here 20 - 5 - 2 = 13 s) must cover the work plus the
+    // workload's latency allowance (issue 10, point 2).
+    'an override whose drain deadline cannot cover the work',
+    {
+      ...valid,
+      work: { durationSeconds: 30 },
+      drain: { propagationSeconds: 5, cleanupSeconds: 2, gracePeriodSecondsOverride: 20 },
+    },
+    'spec.drain.gracePeriodSecondsOverride',
+    /must be at least propagationSeconds \+ cleanupSeconds \+ work.durationSeconds \+ 1/,
+  ],
+  [
+    'marginSeconds 0 (the drain deadline would be exactly the work)',
+    { ...valid, drain: { marginSeconds: 0 } },
+    'spec.drain.marginSeconds',
+    /must be at least 1/,
+  ],
+  [
     'maxSurge and maxUnavailable both 0',
     { ...valid, rollout: { maxSurge: 0, maxUnavailable: 0 } },
     'spec.rollout.maxUnavailable',
@@ -360,6 +378,12 @@ const badPolicies: Array<[string, Record<string, unknown>, string, RegExp]> = [
     { defaults: { marginSeconds: -1 } },
     'spec.defaults.marginSeconds',
     /greater than or equal to 0/,
+  ],
+  [
+    'a default margin of 0 (every computed drain deadline would be exactly the work)',
+    { defaults: { marginSeconds: 0 } },
+    'spec.defaults.marginSeconds',
+    /must be at least 1/,
   ],
   [
     'an In requirement without values',
