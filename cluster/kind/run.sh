@@ -146,6 +146,7 @@ podman_down() {
   in_ns env KIND_EXPERIMENTAL_PROVIDER=podman "$bin/kind" delete cluster --name "$cluster" >&2 || true
   in_ns podman network rm -f kind >/dev/null 2>&1 || true
   ip netns del "$NETNS"
+  rm -rf "$PODMAN_RUN"
   if [ -f "$state/made-lib-modules" ]; then
     rmdir /lib/modules 2>/dev/null || true
     rm -f "$state/made-lib-modules"
