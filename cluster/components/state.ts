@@ -75,7 +75,7 @@ export async function writeJson(file: string, value: unknown): Promise<void> {
 export class PidFile {
   readonly file: string;
   readonly records: Map<string, DaemonRecord>;
-  private writing: Promise<void> = Promise.resolve();
+  #writing: Promise<void> = Promise.resolve();
 
   constructor(file: string, records: Record<string, DaemonRecord> = {}) {
     this.file = file;
@@ -89,8 +89,8 @@ export class PidFile {
   add(record: DaemonRecord): Promise<void> {
     this.records.set(record.name, record);
     // Components start in parallel; chain the writes so the last one wins with all records.
-    this.writing = this.writing.then(() => writeJson(this.file, Object.fromEntries(this.records)));
-    return this.writing;
+    this.#writing = this.#writing.then(() => writeJson(this.file, Object.fromEntries(this.records)));
+    return this.#writing;
   }
 }
 

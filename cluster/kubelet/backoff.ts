@@ -8,14 +8,14 @@ export const INITIAL_BACKOFF_MS = 10_000;
 export const MAX_BACKOFF_MS = 300_000;
 
 export class CrashBackoff {
-  private backoffMs = 0;
-  private lastUpdate = 0;
-  private readonly initialMs: number;
-  private readonly maxMs: number;
+  #backoffMs = 0;
+  #lastUpdate = 0;
+  readonly #initialMs: number;
+  readonly #maxMs: number;
 
   constructor(initialMs = INITIAL_BACKOFF_MS, maxMs = MAX_BACKOFF_MS) {
-    this.initialMs = initialMs;
-    this.maxMs = maxMs;
+    this.#initialMs = initialMs;
+    this.#maxMs = maxMs;
   }
 
   /**
@@ -23,10 +23,10 @@ export class CrashBackoff {
    * Records the restart, as the kubelet's backOff.Next does when it lets a restart through.
    */
   restartDelay(finishedAtMs: number, nowMs: number): number {
-    const expired = this.backoffMs === 0 || finishedAtMs - this.lastUpdate > 2 * this.maxMs;
-    const delay = expired ? 0 : Math.max(0, this.backoffMs - (nowMs - finishedAtMs));
-    this.backoffMs = expired ? this.initialMs : Math.min(this.backoffMs * 2, this.maxMs);
-    this.lastUpdate = nowMs + delay;
+    const expired = this.#backoffMs === 0 || finishedAtMs - this.#lastUpdate > 2 * this.#maxMs;
+    const delay = expired ? 0 : Math.max(0, this.#backoffMs - (nowMs - finishedAtMs));
+    this.#backoffMs = expired ? this.#initialMs : Math.min(this.#backoffMs * 2, this.#maxMs);
+    this.#lastUpdate = nowMs + delay;
     return delay;
   }
 }

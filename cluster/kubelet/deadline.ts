@@ -5,29 +5,29 @@
 export class Deadline {
   at: number;
   readonly reached: Promise<void>;
-  private resolve: () => void = () => {};
-  private timer: NodeJS.Timeout | undefined;
+  #resolve: () => void = () => {};
+  #timer: NodeJS.Timeout | undefined;
 
   constructor(at: number) {
     this.at = at;
     this.reached = new Promise((r) => {
-      this.resolve = r;
+      this.#resolve = r;
     });
-    this.arm();
+    this.#arm();
   }
 
-  private arm(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(this.resolve, Math.max(0, this.at - Date.now()));
+  #arm(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(this.#resolve, Math.max(0, this.at - Date.now()));
   }
 
   shortenTo(at: number): void {
     if (at >= this.at) return;
     this.at = at;
-    this.arm();
+    this.#arm();
   }
 
   cancel(): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.#timer) clearTimeout(this.#timer);
   }
 }

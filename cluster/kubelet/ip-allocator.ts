@@ -8,12 +8,12 @@ import { type Cidr, ipToNumber, numberToIp, parseCidr } from '../addresses.ts';
  */
 export class IpAllocator {
   readonly cidr: string;
-  private readonly range: Cidr;
-  private readonly first: number;
-  private readonly last: number;
-  private next: number;
-  private readonly inUse = new Map<string, string>();
-  private readonly taken: (ip: string) => boolean;
+  readonly #range: Cidr;
+  readonly #first: number;
+  readonly #last: number;
+  #next: number;
+  readonly #inUse = new Map<string, string>();
+  readonly #taken: (ip: string) => boolean;
 
   /**
    * `taken` reports addresses busy outside this allocator (another local cluster's pod listening on
@@ -21,36 +21,36 @@ export class IpAllocator {
    */
   constructor(cidr: string, taken: (ip: string) => boolean = () => false) {
     this.cidr = cidr;
-    this.taken = taken;
-    this.range = parseCidr(cidr);
-    const size = 2 ** (32 - this.range.prefix);
-    this.first = this.range.network + 2;
-    this.last = this.range.network + size - 2;
-    this.next = this.first;
+    this.#taken = taken;
+    this.#range = parseCidr(cidr);
+    const size = 2 ** (32 - this.#range.prefix);
+    this.#first = this.#range.network + 2;
+    this.#last = this.#range.network + size - 2;
+    this.#next = this.#first;
   }
 
   get capacity(): number {
-    return this.last - this.first + 1;
+    return this.#last - this.#first + 1;
   }
 
   /** Records an address already in use (recovered from the API after a restart). */
   reserve(ip: string, owner: string): void {
     const n = ipToNumber(ip);
-    if (n < this.first || n > this.last) {
+    if (n < this.#first || n > this.#last) {
       throw new Error(`pod IP "${ip}" is outside the allocatable range of podCIDR "${this.cidr}"`);
     }
-    this.inUse.set(ip, owner);
-    if (n >= this.next) this.next = n + 1 > this.last ? this.first : n + 1;
+    this.#inUse.set(ip, owner);
+    if (n >= this.#next) this.#next = n + 1 > this.#last ? this.#first : n + 1;
   }
 
   /** The address owned by `owner`, allocating the next free one round-robin. */
   allocate(owner: string): string {
-    for (const [ip, o] of this.inUse) if (o === owner) return ip;
+    for (const [ip, o] of this.#inUse) if (o === owner) return ip;
     for (let i = 0; i < this.capacity; i++) {
-      const candidate = numberToIp(this.next);
-      this.next = this.next >= this.last ? this.first : this.next + 1;
-      if (!this.inUse.has(candidate) && !this.taken(candidate)) {
-        this.inUse.set(candidate, owner);
+      const candidate = numberToIp(this.#next);
+      this.#next = this.#next >= this.#last ? this.#first : this.#next + 1;
+      if (!this.#inUse.has(candidate) && !this.#taken(candidate)) {
+        this.#inUse.set(candidate, owner);
         return candidate;
       }
     }
@@ -58,10 +58,10 @@ export class IpAllocator {
   }
 
   release(owner: string): void {
-    for (const [ip, o] of this.inUse) if (o === owner) this.inUse.delete(ip);
+    for (const [ip, o] of this.#inUse) if (o === owner) this.#inUse.delete(ip);
   }
 
   owned(): ReadonlyMap<string, string> {
-    return this.inUse;
+    return this.#inUse;
   }
 }

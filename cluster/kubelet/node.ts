@@ -28,20 +28,20 @@ interface NodeObject {
 }
 
 export class NodeAgent {
-  private readonly o: NodeAgentOptions;
-  private leaseTimer: NodeJS.Timeout | undefined;
-  private statusTimer: NodeJS.Timeout | undefined;
-  private nodeUid = '';
-  private kubeletVersion = 'v0.0.0-lastcall';
-  private readonly started = new Date().toISOString();
+  readonly #o: NodeAgentOptions;
+  #leaseTimer: NodeJS.Timeout | undefined;
+  #statusTimer: NodeJS.Timeout | undefined;
+  #nodeUid = '';
+  #kubeletVersion = 'v0.0.0-lastcall';
+  readonly #started = new Date().toISOString();
   /** The port of the container log server, published as daemonEndpoints.kubeletEndpoint.Port. */
   kubeletPort = 0;
 
   constructor(o: NodeAgentOptions) {
-    this.o = o;
+    this.#o = o;
   }
 
-  private status(): Record<string, unknown> {
+  #status(): Record<string, unknown> {
     const now = new Date().toISOString();
     const resources = {
       cpu: String(os.cpus().length),
@@ -55,7 +55,7 @@ export class NodeAgent {
       reason,
       message,
       lastHeartbeatTime: now,
-      lastTransitionTime: this.started,
+      lastTransitionTime: this.#started,
     });
     return {
       capacity: resources,
@@ -87,7 +87,7 @@ export class NodeAgent {
         kernelVersion: os.release(),
         osImage: `${os.type()} (lastcall process kubelet)`,
         containerRuntimeVersion: 'lastcall-process://1',
-        kubeletVersion: this.kubeletVersion,
+        kubeletVersion: this.#kubeletVersion,
         kubeProxyVersion: '',
         operatingSystem: 'linux',
         architecture: process.arch === 'x64' ? 'amd64' : process.arch,
@@ -97,10 +97,10 @@ export class NodeAgent {
 
   /** Creates the Node (or adopts an existing one) and posts its status. */
   async register(): Promise<void> {
-    const { api, nodeName, log } = this.o;
+    const { api, nodeName, log } = this.#o;
     try {
       const v = await api.get<{ gitVersion?: string }>('/version');
-      if (v.gitVersion) this.kubeletVersion = v.gitVersion;
+      if (v.gitVersion) this.#kubeletVersion = v.gitVersion;
     } catch {}
     let node: NodeObject;
     try {
@@ -118,7 +118,7 @@ export class NodeAgent {
             },
           },
           spec: {},
-          status: this.status(),
+          status: this.#status(),
         },
       });
       log.info({ node: nodeName }, 'node registered');
@@ -127,20 +127,20 @@ export class NodeAgent {
       node = await api.get<NodeObject>(resourcePath(coreTypes.node, { name: nodeName }));
       log.info({ node: nodeName }, 'node already registered, adopting it');
     }
-    this.nodeUid = node.metadata.uid;
+    this.#nodeUid = node.metadata.uid;
     await this.postStatus();
   }
 
   async postStatus(): Promise<void> {
-    await this.o.api.request(
+    await this.#o.api.request(
       'PATCH',
-      resourcePath(coreTypes.node, { name: this.o.nodeName, subresource: 'status' }),
-      { body: { status: this.status() }, contentType: contentTypes.strategicMergePatch },
+      resourcePath(coreTypes.node, { name: this.#o.nodeName, subresource: 'status' }),
+      { body: { status: this.#status() }, contentType: contentTypes.strategicMergePatch },
     );
   }
 
   async renewLease(): Promise<void> {
-    const { api, nodeName } = this.o;
+    const { api, nodeName } = this.#o;
     const path = resourcePath(coreTypes.lease, { namespace: 'kube-node-lease', name: nodeName });
     const spec = {
       holderIdentity: nodeName,
@@ -158,7 +158,7 @@ export class NodeAgent {
           metadata: {
             name: nodeName,
             namespace: 'kube-node-lease',
-            ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: nodeName, uid: this.nodeUid }],
+            ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: nodeName, uid: this.#nodeUid }],
           },
           spec,
         },
@@ -169,19 +169,19 @@ export class NodeAgent {
   /** Starts the heartbeats; failures are logged and retried at the next tick. */
   startHeartbeats(): void {
     const beat = () =>
-      this.renewLease().catch((err) => this.o.log.warn({ err: String(err) }, 'lease renewal failed'));
+      this.renewLease().catch((err) => this.#o.log.warn({ err: String(err) }, 'lease renewal failed'));
     void beat();
-    this.leaseTimer = setInterval(beat, LEASE_RENEW_MS);
-    this.statusTimer = setInterval(
+    this.#leaseTimer = setInterval(beat, LEASE_RENEW_MS);
+    this.#statusTimer = setInterval(
       () =>
-        this.postStatus().catch((err) => this.o.log.warn({ err: String(err) }, 'node status update failed')),
+        this.postStatus().catch((err) => this.#o.log.warn({ err: String(err) }, 'node status update failed')),
       STATUS_REPORT_MS,
     );
   }
 
   stop(): void {
-    if (this.leaseTimer) clearInterval(this.leaseTimer);
-    if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.#leaseTimer) clearInterval(this.#leaseTimer);
+    if (this.#statusTimer) clearInterval(this.#statusTimer);
   }
 
   /**
@@ -191,14 +191,14 @@ export class NodeAgent {
   async waitForPodCIDR(signal: AbortSignal): Promise<string> {
     let warned = Date.now();
     while (!signal.aborted) {
-      const node = await this.o.api
-        .get<NodeObject>(`/api/v1/nodes/${this.o.nodeName}`)
+      const node = await this.#o.api
+        .get<NodeObject>(`/api/v1/nodes/${this.#o.nodeName}`)
         .catch(() => undefined);
       const cidr = node?.spec?.podCIDR;
       if (cidr) return cidr;
       if (Date.now() - warned > 10_000) {
         warned = Date.now();
-        this.o.log.warn(
+        this.#o.log.warn(
           'node has no spec.podCIDR yet: kube-controller-manager must run with --allocate-node-cidrs --cluster-cidr=<the pod network>',
         );
       }

@@ -89,13 +89,13 @@ export function writeAtomic(file: string, content: string, mode = 0o644): void {
  * token manager.
  */
 export class ServiceAccountToken {
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private readonly api: KubeClient;
-  private readonly log: Logger;
-  private readonly dir: string;
-  private readonly pod: { name: string; namespace: string; uid: string; serviceAccountName: string };
-  private readonly expirationSeconds: number;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  readonly #api: KubeClient;
+  readonly #log: Logger;
+  readonly #dir: string;
+  readonly #pod: { name: string; namespace: string; uid: string; serviceAccountName: string };
+  readonly #expirationSeconds: number;
 
   constructor(
     api: KubeClient,
@@ -105,29 +105,29 @@ export class ServiceAccountToken {
     caFile: string,
     expirationSeconds = 3607,
   ) {
-    this.api = api;
-    this.log = log;
-    this.dir = dir;
-    this.pod = pod;
-    this.expirationSeconds = Math.max(expirationSeconds, 600);
+    this.#api = api;
+    this.#log = log;
+    this.#dir = dir;
+    this.#pod = pod;
+    this.#expirationSeconds = Math.max(expirationSeconds, 600);
     mkdirSync(dir, { recursive: true });
     writeAtomic(join(dir, 'ca.crt'), readFileSync(caFile, 'utf8'));
     writeAtomic(join(dir, 'namespace'), pod.namespace);
   }
 
   async start(): Promise<void> {
-    await this.refresh();
+    await this.#refresh();
   }
 
   stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
   }
 
-  private async refresh(): Promise<void> {
-    if (this.stopped) return;
-    const { namespace, serviceAccountName, name, uid } = this.pod;
-    const res = await this.api.request<{ status: { token: string; expirationTimestamp: string } }>(
+  async #refresh(): Promise<void> {
+    if (this.#stopped) return;
+    const { namespace, serviceAccountName, name, uid } = this.#pod;
+    const res = await this.#api.request<{ status: { token: string; expirationTimestamp: string } }>(
       'POST',
       resourcePath(coreTypes.serviceAccount, { namespace, name: serviceAccountName, subresource: 'token' }),
       {
@@ -136,29 +136,29 @@ export class ServiceAccountToken {
           kind: 'TokenRequest',
           spec: {
             audiences: [],
-            expirationSeconds: this.expirationSeconds,
+            expirationSeconds: this.#expirationSeconds,
             boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name, uid },
           },
         },
       },
     );
     // 0644 like the kube-api-access projected volume's defaultMode: any container user reads it.
-    writeAtomic(join(this.dir, 'token'), res.status.token, 0o644);
+    writeAtomic(join(this.#dir, 'token'), res.status.token, 0o644);
     const ttlMs = new Date(res.status.expirationTimestamp).getTime() - Date.now();
-    this.schedule(Math.max(Math.floor(ttlMs * 0.8), 30_000));
+    this.#schedule(Math.max(Math.floor(ttlMs * 0.8), 30_000));
   }
 
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.refresh().catch((err) => {
-        this.log.warn(
-          { pod: `${this.pod.namespace}/${this.pod.name}`, err: String(err) },
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#refresh().catch((err) => {
+        this.#log.warn(
+          { pod: `${this.#pod.namespace}/${this.#pod.name}`, err: String(err) },
           'token refresh failed',
         );
-        this.schedule(10_000);
+        this.#schedule(10_000);
       });
     }, ms);
-    this.timer.unref();
+    this.#timer.unref();
   }
 }

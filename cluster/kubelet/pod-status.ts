@@ -73,12 +73,12 @@ export function kubeletConditions(s: PodSummary): { type: string; status: boolea
 
 /** Keeps lastTransitionTime stable while a condition's status does not change. */
 export class ConditionClock {
-  private readonly times = new Map<string, { status: string; at: string }>();
+  readonly #times = new Map<string, { status: string; at: string }>();
 
   stamp(type: string, status: string, now: string): string {
-    const prior = this.times.get(type);
+    const prior = this.#times.get(type);
     if (prior && prior.status === status) return prior.at;
-    this.times.set(type, { status, at: now });
+    this.#times.set(type, { status, at: now });
     return now;
   }
 }

@@ -32,34 +32,34 @@ export function probeTiming(p: ProbeSpecTiming): ProbeTiming {
 }
 
 export class ProbeThresholds {
-  private readonly timing: ProbeTiming;
-  private successes = 0;
-  private failures = 0;
+  readonly #timing: ProbeTiming;
+  #successes = 0;
+  #failures = 0;
   result: boolean;
 
   constructor(timing: ProbeTiming, initial: boolean) {
-    this.timing = timing;
+    this.#timing = timing;
     this.result = initial;
   }
 
   /** Records one probe outcome; returns true when the overall result changed. */
   record(success: boolean): boolean {
     if (success) {
-      this.successes++;
-      this.failures = 0;
+      this.#successes++;
+      this.#failures = 0;
     } else {
-      this.failures++;
-      this.successes = 0;
+      this.#failures++;
+      this.#successes = 0;
     }
     const before = this.result;
-    if (success && this.successes >= this.timing.successThreshold) this.result = true;
-    if (!success && this.failures >= this.timing.failureThreshold) this.result = false;
+    if (success && this.#successes >= this.#timing.successThreshold) this.result = true;
+    if (!success && this.#failures >= this.#timing.failureThreshold) this.result = false;
     return before !== this.result;
   }
 
   /** After a flip to failure the counters restart, so a liveness kill is not repeated at once. */
   resetCounts(): void {
-    this.successes = 0;
-    this.failures = 0;
+    this.#successes = 0;
+    this.#failures = 0;
   }
 }

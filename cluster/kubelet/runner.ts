@@ -63,15 +63,15 @@ export class ContainerProcess {
   readonly pid: number;
   readonly startedAt: Date;
   readonly exited: Promise<ExitInfo>;
-  private readonly child: ChildProcess;
-  private readonly pidFile: string;
-  private done = false;
+  readonly #child: ChildProcess;
+  readonly #pidFile: string;
+  #done = false;
 
   constructor(launch: ContainerLaunch) {
     mkdirSync(launch.pidDir, { recursive: true });
     const log = openSync(launch.logFile, 'a');
     try {
-      this.child = spawn(
+      this.#child = spawn(
         'unshare',
         [
           '-m',
@@ -91,31 +91,31 @@ export class ContainerProcess {
       closeSync(log);
     }
     this.startedAt = new Date();
-    if (this.child.pid === undefined) {
+    if (this.#child.pid === undefined) {
       // spawn failures (ENOENT for unshare) surface as an 'error' event; report as exit 127.
       this.pid = -1;
-      this.pidFile = '';
+      this.#pidFile = '';
       this.exited = new Promise((resolve) => {
-        this.child.once('error', () => resolve({ code: 127, signal: null, at: new Date() }));
+        this.#child.once('error', () => resolve({ code: 127, signal: null, at: new Date() }));
       });
       return;
     }
-    this.pid = this.child.pid;
-    this.pidFile = join(launch.pidDir, String(this.pid));
-    writeFileSync(this.pidFile, `${JSON.stringify({ pgid: this.pid, owner: launch.owner })}\n`);
+    this.pid = this.#child.pid;
+    this.#pidFile = join(launch.pidDir, String(this.pid));
+    writeFileSync(this.#pidFile, `${JSON.stringify({ pgid: this.pid, owner: launch.owner })}\n`);
     this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        this.done = true;
+      this.#child.once('exit', (code, signal) => {
+        this.#done = true;
         // The main process is gone: like a PID namespace teardown, nothing else of the group survives.
         this.killGroup('SIGKILL');
-        rmSync(this.pidFile, { force: true });
+        rmSync(this.#pidFile, { force: true });
         resolve({ code, signal, at: new Date() });
       });
     });
   }
 
   get running(): boolean {
-    return !this.done && this.pid > 0;
+    return !this.#done && this.pid > 0;
   }
 
   /** The stop signal goes to the main process only, as a runtime's StopContainer does. */

@@ -63,12 +63,12 @@ export function backendsFor(slices: EndpointSlice[], portName: string): Backend[
 
 /** Round-robin over a changing backend list; the cursor survives list updates. */
 export class RoundRobin {
-  private cursor = 0;
+  #cursor = 0;
 
   pick(backends: Backend[]): Backend | undefined {
     if (backends.length === 0) return undefined;
-    const b = backends[this.cursor % backends.length];
-    this.cursor = (this.cursor + 1) % 1_000_000;
+    const b = backends[this.#cursor % backends.length];
+    this.#cursor = (this.#cursor + 1) % 1_000_000;
     return b;
   }
 }
