@@ -1,4 +1,4 @@
-// npm run cluster -- up | down | status | env | restart NAME [--state-dir DIR] [--control-plane] [--endpoint-delay S] [--json]
+// npm run cluster -- up | down | status | env | restart NAME | tools [--state-dir DIR] [--control-plane] [--endpoint-delay S] [--json]
 import { parseArgs } from 'node:util';
 import {
   type ComponentSet,
@@ -10,6 +10,7 @@ import {
   up,
 } from './launcher.ts';
 import { parseEndpointDelay } from './proxy/endpoint-delay.ts';
+import { ensureOpsTools, ensureTools } from './tools.ts';
 
 const usage = `usage: npm run cluster -- <command> [options]
 
@@ -19,6 +20,8 @@ commands:
   status    show what runs, where, and where the logs are
   env       print shell exports; use as: eval "$(npm run --silent cluster -- env)"
   restart NAME  stop one component and start it again (${restartableComponents.join(', ')})
+  tools     find (or build, once, under the same lock as every test run) the upstream binaries and
+            helm/promtool; prints their two bin directories
 
 options:
   --state-dir DIR     state directory (default ${defaultStateDir})
@@ -130,6 +133,9 @@ try {
       process.stdout.write(`export PATH=${shellQuote(current.binDir)}:"$PATH"\n`);
       break;
     }
+    case 'tools':
+      process.stdout.write(`${await ensureTools(progress)}\n${await ensureOpsTools(progress)}\n`);
+      break;
     default:
       fail(`unknown command: ${command}`);
   }

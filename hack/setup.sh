@@ -29,9 +29,9 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# Through cluster/tools.ts, as every test run and `cluster up`: it holds the build lock in the cache,
+# so a test started while this builds waits for this build instead of starting a second cold one.
 echo "setup: upstream tools (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, vegeta)"
-bash cluster/tools/build.sh >/dev/null
-# A step of its own (own modules, own cache key): the Helm chart and alerting-rule tests need them.
-echo "setup: install and monitoring tools (helm, promtool)"
-bash cluster/tools/build-ops.sh >/dev/null
+echo "setup: then the install and monitoring tools (helm, promtool: own modules, own cache key)"
+node_modules/.bin/node cluster/cli.ts tools >/dev/null
 echo "setup: done"
