@@ -241,7 +241,7 @@ function tagOf(image: string): string {
   return at > image.lastIndexOf('/') ? image.slice(at + 1) : image;
 }
 
-const STYLE = `
+export const STYLE = `
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; margin: 24px auto; max-width: 1060px; padding: 0 12px; }
 h1 { font-size: 22px; margin: 0 0 4px; }
 h2 { font-size: 18px; margin: 0 0 6px; }

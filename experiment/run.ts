@@ -161,32 +161,8 @@ export async function runExperiment(
       `${options.propagationSeconds === undefined ? '' : `, propagation ${options.propagationSeconds}s`}, ` +
       `NodePort ${nodePort}, counter key ${counterKey}`,
   );
-  let lastCs: CounterServiceObject | undefined;
-  let foreign: ForeignCounterError | undefined;
-  let lastReport = Date.now();
   try {
-    await waitFor(
-      `${replicas} ready pod(s) of ${namespace}/${name} answering GET /count through NodePort ${nodePort}`,
-      async () => {
-        lastCs = await readCounterService(cluster, namespace, name);
-        const pods = await listPods(cluster, namespace, name);
-        if (Date.now() - lastReport >= 10_000) {
-          lastReport = Date.now();
-          log(`setup: waiting for the pods: ${describePods(pods)}; ${describeCounterService(lastCs)}`);
-        }
-        if (pods.filter((p) => p.ready).length < replicas) return undefined;
-        try {
-          return (await readCounter(nodePort, counterKey)) === 0 ? true : undefined;
-        } catch (error) {
-          // not worth waiting out: the port belongs to someone else until they let go of it
-          if (error instanceof ForeignCounterError) foreign = error;
-          if (foreign !== undefined) return true;
-          throw error;
-        }
-      },
-      { timeoutMs: 180_000, intervalMs: 500, describeState: () => describeCounterService(lastCs) },
-    );
-    if (foreign !== undefined) throw foreign;
+    await waitForServing(cluster, { namespace, name, replicas, nodePort, counterKey }, log);
     log(`setup: ready after ${seconds((Date.now() - wallStart) / 1000)}; starting the load`);
     const result = await measure(cluster, target, options, hooks, stateDir, counterKey);
     return { ...result, startedAt, wallSeconds: (Date.now() - wallStart) / 1000 };
@@ -204,6 +180,43 @@ export async function runExperiment(
       log(`kept: CounterService ${namespace}/${name} (NodePort ${nodePort})`);
     }
   }
+}
+
+/**
+ * Waits until `replicas` pods of the CounterService are ready and GET /count through the NodePort
+ * answers 0 for `counterKey`; a NodePort answering for another key is a ForeignCounterError at once.
+ */
+export async function waitForServing(
+  cluster: Cluster,
+  plan: { namespace: string; name: string; replicas: number; nodePort: number; counterKey: string },
+  log: (line: string) => void,
+): Promise<void> {
+  const { namespace, name, replicas, nodePort, counterKey } = plan;
+  let lastCs: CounterServiceObject | undefined;
+  let foreign: ForeignCounterError | undefined;
+  let lastReport = Date.now();
+  await waitFor(
+    `${replicas} ready pod(s) of ${namespace}/${name} answering GET /count through NodePort ${nodePort}`,
+    async () => {
+      lastCs = await readCounterService(cluster, namespace, name);
+      const pods = await listPods(cluster, namespace, name);
+      if (Date.now() - lastReport >= 10_000) {
+        lastReport = Date.now();
+        log(`setup: waiting for the pods: ${describePods(pods)}; ${describeCounterService(lastCs)}`);
+      }
+      if (pods.filter((p) => p.ready).length < replicas) return undefined;
+      try {
+        return (await readCounter(nodePort, counterKey)) === 0 ? true : undefined;
+      } catch (error) {
+        // not worth waiting out: the port belongs to someone else until they let go of it
+        if (error instanceof ForeignCounterError) foreign = error;
+        if (foreign !== undefined) return true;
+        throw error;
+      }
+    },
+    { timeoutMs: 180_000, intervalMs: 500, describeState: () => describeCounterService(lastCs) },
+  );
+  if (foreign !== undefined) throw foreign;
 }
 
 /** The load, the rollouts, the drains and the final count. */
@@ -485,14 +498,14 @@ export function mergeTimeline(
   return timeline;
 }
 
-function describePods(pods: readonly PodView[]): string {
+export function describePods(pods: readonly PodView[]): string {
   if (pods.length === 0) return 'no pods';
   return pods
     .map((p) => `${p.name} ${p.image} ${p.terminating ? 'terminating' : p.ready ? 'ready' : 'not ready'}`)
     .join(', ');
 }
 
-function describeCounterService(cs: CounterServiceObject | undefined): string {
+export function describeCounterService(cs: CounterServiceObject | undefined): string {
   if (cs === undefined) return 'CounterService not found';
   const s = cs.status ?? {};
   const conditions = (s.conditions ?? [])

@@ -1,0 +1,71 @@
+/**
+ * `npm run soak -- [options]` (issue 14): sustained load, a rolling update every few minutes,
+ * optionally faults, memory sampled throughout; a summary with the memory slopes, an HTML report,
+ * and as stdout's last line one JSON object.
+ * Exit codes: 0 nothing lost or failed, 1 lost or failed or could not run, 2 bad options.
+ */
+import { relative } from 'node:path';
+import { defaultReportPath, resolveCluster } from '../run.ts';
+import { OptionError, parseSoakOptions, SOAK_USAGE, type SoakOptions } from './options.ts';
+import { writeSoakReport } from './report.ts';
+import { runSoak, soakPassed } from './run.ts';
+import { formatSoakSummary, soakJson } from './summary.ts';
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+async function main(argv: readonly string[]): Promise<number> {
+  let options: SoakOptions;
+  try {
+    options = parseSoakOptions(argv);
+  } catch (error) {
+    if (error instanceof OptionError) {
+      process.stderr.write(`soak: ${error.message}\n(see npm run soak -- --help)\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (options.help) {
+    say(SOAK_USAGE);
+    return 0;
+  }
+  const kubeconfig = process.env.KUBECONFIG ?? '';
+  if (options.cluster === 'kind' && kubeconfig === '') {
+    process.stderr.write(
+      'soak: --cluster kind uses the cluster in KUBECONFIG, and KUBECONFIG is not set (see cluster/kind/README.md)\n',
+    );
+    return 2;
+  }
+  if (options.cluster === 'local' && kubeconfig !== '') {
+    // the local cluster, whatever KUBECONFIG says: resolveCluster takes KUBECONFIG when it is set
+    delete process.env.KUBECONFIG;
+  }
+  const target = await resolveCluster(say);
+  const result = await runSoak(target, options, { log: say });
+  result.reportPath = options.reportPath ?? defaultReportPath('soak');
+  await writeSoakReport(
+    result.reportPath,
+    result,
+    `Cluster: ${options.cluster}. Machine: ${process.env.LASTCALL_MACHINE ?? 'this machine'}.`,
+  );
+  say('');
+  for (const line of formatSoakSummary({ ...result, reportPath: shown(result.reportPath) })) say(line);
+  say(JSON.stringify(soakJson(result)));
+  return soakPassed(result) ? 0 : 1;
+}
+
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel.startsWith('..') ? path : rel;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`soak: ${message}\n`);
+    say(JSON.stringify({ error: message }));
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,117 @@
+/**
+ * The soak run's probe readings as lines (one point per probe) and their slopes: pure.
+ */
+import type { ProbeReading } from './probes.ts';
+import { aggregate, counterIncrease, type Point, type Slope, slopePerHour } from './stats.ts';
+
+export interface Line {
+  /** e.g. "redis used_memory", "operator lastcall-operator-7d9-x RSS" */
+  name: string;
+  /** memory lines are checked for creep; the others are shown */
+  kind: 'memory' | 'count' | 'latency' | 'rate';
+  unit: 'bytes' | 'keys' | 'ms' | 'per second';
+  points: Point[];
+}
+
+/** Every line the report draws and the summary reports, from the probes in time order. */
+export function linesOf(readings: readonly ProbeReading[]): Line[] {
+  const usedMemory: Point[] = [];
+  const keys: Point[] = [];
+  const ping: Point[] = [];
+  const workloadMean: Point[] = [];
+  const workloadMax: Point[] = [];
+  const operatorRss = new Map<string, Point[]>();
+  const reconcileRate: Point[] = [];
+  let previous: { t: number; reconciles: Map<string, number> } | undefined;
+  for (const r of readings) {
+    if (r.redis !== null) {
+      if (Number.isFinite(r.redis.usedMemoryBytes))
+        usedMemory.push({ t: r.t, value: r.redis.usedMemoryBytes });
+      keys.push({ t: r.t, value: r.redis.keys });
+      ping.push({ t: r.t, value: r.redis.pingMs });
+    }
+    const w = aggregate(r.workload.map((p) => p.rssBytes));
+    if (w !== null) {
+      workloadMean.push({ t: r.t, value: w.mean });
+      workloadMax.push({ t: r.t, value: w.max });
+    }
+    for (const o of r.operator) {
+      const line = operatorRss.get(o.pod) ?? [];
+      line.push({ t: r.t, value: o.rssBytes });
+      operatorRss.set(o.pod, line);
+    }
+    if (r.operator.length > 0) {
+      const reconciles = new Map(r.operator.map((o) => [o.pod, o.reconciles]));
+      if (previous !== undefined && r.t > previous.t) {
+        reconcileRate.push({
+          t: r.t,
+          value: counterIncrease(previous.reconciles, reconciles) / (r.t - previous.t),
+        });
+      }
+      previous = { t: r.t, reconciles };
+    }
+  }
+  return [
+    { name: 'redis used_memory', kind: 'memory', unit: 'bytes', points: usedMemory },
+    { name: 'redis keys', kind: 'count', unit: 'keys', points: keys },
+    { name: 'workload RSS (mean of pods)', kind: 'memory', unit: 'bytes', points: workloadMean },
+    { name: 'workload RSS (max of pods)', kind: 'memory', unit: 'bytes', points: workloadMax },
+    ...[...operatorRss].map(
+      ([pod, points]): Line => ({ name: `operator ${pod} RSS`, kind: 'memory', unit: 'bytes', points }),
+    ),
+    { name: 'redis PING', kind: 'latency', unit: 'ms', points: ping },
+    { name: 'operator reconciles', kind: 'rate', unit: 'per second', points: reconcileRate },
+  ];
+}
+
+export interface LineSlope {
+  name: string;
+  unit: Line['unit'];
+  kind: Line['kind'];
+  slope: Slope | null;
+  /** the last reading */
+  last: number | null;
+  max: number | null;
+}
+
+export function slopesOf(lines: readonly Line[], warmupSeconds: number): LineSlope[] {
+  return lines.map((l) => ({
+    name: l.name,
+    unit: l.unit,
+    kind: l.kind,
+    slope: slopePerHour(l.points, warmupSeconds),
+    last: l.points.at(-1)?.value ?? null,
+    max: l.points.length === 0 ? null : Math.max(...l.points.map((p) => p.value)),
+  }));
+}
+
+export function formatValue(value: number | null, unit: Line['unit']): string {
+  if (value === null || !Number.isFinite(value)) return '–';
+  if (unit === 'bytes') return `${(value / 1e6).toFixed(1)} MB`;
+  if (unit === 'ms') return `${value.toFixed(2)} ms`;
+  if (unit === 'per second') return `${value.toFixed(2)}/s`;
+  return `${Math.round(value)}`;
+}
+
+/** "+0.4 MB/h (+0.3 %/h of 120.1 MB)" */
+export function formatSlope(s: LineSlope): string {
+  // latency and rates are shown, not checked for creep: their mean says more
+  if ((s.kind === 'latency' || s.kind === 'rate') && s.slope !== null)
+    return `mean ${formatValue(s.slope.mean, s.unit)}`;
+  if (s.slope === null) return 'no slope (fewer than 3 readings after warm-up)';
+  const sign = s.slope.perHour >= 0 ? '+' : '−';
+  const abs = Math.abs(s.slope.perHour);
+  const per =
+    s.unit === 'bytes'
+      ? `${(abs / 1e6).toFixed(2)} MB/h`
+      : s.unit === 'ms'
+        ? `${abs.toFixed(3)} ms/h`
+        : s.unit === 'per second'
+          ? `${abs.toFixed(3)}/s per hour`
+          : `${abs.toFixed(1)} keys/h`;
+  const pct =
+    s.slope.percentPerHour === null
+      ? ''
+      : ` (${s.slope.percentPerHour >= 0 ? '+' : '−'}${Math.abs(s.slope.percentPerHour).toFixed(1)} %/h`;
+  return `${sign}${per}${pct}${pct === '' ? '' : ` of ${formatValue(s.slope.mean, s.unit)})`}`;
+}

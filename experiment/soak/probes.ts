@@ -1,0 +1,286 @@
+/**
+ * What the soak run samples besides the load, every few seconds, over loopback only:
+ *
+ *   Redis       INFO memory (used_memory), DBSIZE and a PING's round trip, on the Redis Service's
+ *               loopback twin (10.96.x.y:6379 -> 127.96.x.y:6379: the local service proxy)
+ *   workload    each pod's GET /metrics on its loopback twin (process_resident_memory_bytes)
+ *   operator    each operator pod's secure /metrics on its loopback twin, with the token of a
+ *               ServiceAccount bound to lastcall-metrics-reader: RSS and lastcall_reconcile_total
+ *
+ * The local cluster's pods and services listen on the loopback twins of their addresses
+ * (docs/architecture.md); another cluster's are not reachable from here, and the probes say so.
+ */
+import { request as httpsRequest } from 'node:https';
+import { Redis } from 'ioredis';
+import { loopbackTwin } from '../../cluster/addresses.ts';
+import type { KubeClient } from '../../kube/client.ts';
+import { isNotFound } from '../../kube/errors.ts';
+import { coreTypes, type KubeObject, type ObjectList, resourcePath } from '../../kube/resources.ts';
+import { CONTAINER_PORT } from '../../operator/desired/deployment.ts';
+import { OPERATOR_NAMESPACE } from '../kube.ts';
+import { metricSum, parseRedisInfo } from './stats.ts';
+
+const OPERATOR_SELECTOR = 'app.kubernetes.io/name=lastcall,app.kubernetes.io/component=operator';
+const OPERATOR_METRICS_PORT = 9090;
+const SCRAPER = 'lastcall-soak-scraper';
+
+export interface RedisReading {
+  usedMemoryBytes: number;
+  keys: number;
+  pingMs: number;
+}
+
+export interface PodReading {
+  pod: string;
+  rssBytes: number;
+  heapUsedBytes: number | null;
+}
+
+export interface OperatorReading extends PodReading {
+  reconciles: number;
+}
+
+export interface ProbeReading {
+  /** seconds since the load started */
+  t: number;
+  redis: RedisReading | null;
+  workload: PodReading[];
+  operator: OperatorReading[];
+  /** what could not be read this time, e.g. "redis: ECONNREFUSED" */
+  errors: string[];
+}
+
+type Pod = KubeObject & { status?: { podIP?: string; phase?: string } };
+
+export interface Probes {
+  read(t: number): Promise<ProbeReading>;
+  close(): Promise<void>;
+}
+
+export async function startProbes(opts: {
+  client: KubeClient;
+  namespace: string;
+  /** the CounterService's pods */
+  selector: string;
+}): Promise<Probes> {
+  const { client, namespace } = opts;
+  const token = await scraperToken(client, namespace);
+  let redis: Redis | undefined;
+  let redisHost: string | undefined;
+
+  async function readRedis(): Promise<RedisReading> {
+    if (redis === undefined) {
+      const service = await client.get<KubeObject & { spec?: { clusterIP?: string } }>(
+        resourcePath(coreTypes.service, { namespace, name: 'redis' }),
+      );
+      redisHost = loopbackTwin(service.spec?.clusterIP ?? '');
+      redis = new Redis({
+        host: redisHost,
+        port: 6379,
+        lazyConnect: true,
+        connectTimeout: 2000,
+        commandTimeout: 2000,
+        maxRetriesPerRequest: 0,
+        enableOfflineQueue: false,
+        retryStrategy: () => 500,
+      });
+      redis.on('error', () => {}); // a Redis restart (fault) shows as a failed probe
+      await redis.connect();
+    }
+    const began = performance.now();
+    await redis.ping();
+    const pingMs = performance.now() - began;
+    const [info, keys] = await Promise.all([redis.info('memory'), redis.dbsize()]);
+    const used = parseRedisInfo(info).used_memory;
+    return { usedMemoryBytes: typeof used === 'number' ? used : Number.NaN, keys, pingMs };
+  }
+
+  async function pods(ns: string, selector: string): Promise<Pod[]> {
+    const list = await client.get<ObjectList<Pod>>(resourcePath(coreTypes.pod, { namespace: ns }), {
+      query: { labelSelector: selector },
+    });
+    return list.items.filter((p) => p.status?.phase === 'Running' && p.status.podIP);
+  }
+
+  async function readWorkload(errors: string[]): Promise<PodReading[]> {
+    const out: PodReading[] = [];
+    await Promise.all(
+      (await pods(namespace, opts.selector)).map(async (p) => {
+        try {
+          const text = await fetchText(
+            `http://${loopbackTwin(p.status?.podIP ?? '')}:${CONTAINER_PORT}/metrics`,
+          );
+          const rss = metricSum(text, 'lastcall_workload_process_resident_memory_bytes');
+          if (rss === null) throw new Error('no process_resident_memory_bytes');
+          out.push({
+            pod: p.metadata.name ?? '',
+            rssBytes: rss,
+            heapUsedBytes: metricSum(text, 'lastcall_workload_nodejs_heap_size_used_bytes'),
+          });
+        } catch (error) {
+          // a pod that just stopped serving (drain) is no error of the probe's
+          errors.push(`workload ${p.metadata.name}: ${message(error)}`);
+        }
+      }),
+    );
+    return out.sort((a, b) => a.pod.localeCompare(b.pod));
+  }
+
+  async function readOperator(errors: string[]): Promise<OperatorReading[]> {
+    const out: OperatorReading[] = [];
+    const bearer = await token.current();
+    await Promise.all(
+      (await pods(OPERATOR_NAMESPACE, OPERATOR_SELECTOR)).map(async (p) => {
+        try {
+          const text = await scrapeSecure(loopbackTwin(p.status?.podIP ?? ''), OPERATOR_METRICS_PORT, bearer);
+          const rss = metricSum(text, 'lastcall_operator_process_resident_memory_bytes');
+          if (rss === null) throw new Error('no process_resident_memory_bytes');
+          out.push({
+            pod: p.metadata.name ?? '',
+            rssBytes: rss,
+            heapUsedBytes: metricSum(text, 'lastcall_operator_nodejs_heap_size_used_bytes'),
+            reconciles: metricSum(text, 'lastcall_reconcile_total') ?? 0,
+          });
+        } catch (error) {
+          errors.push(`operator ${p.metadata.name}: ${message(error)}`);
+        }
+      }),
+    );
+    return out.sort((a, b) => a.pod.localeCompare(b.pod));
+  }
+
+  return {
+    async read(t) {
+      const errors: string[] = [];
+      const [r, w, o] = await Promise.allSettled([readRedis(), readWorkload(errors), readOperator(errors)]);
+      if (r.status === 'rejected') errors.push(`redis ${redisHost ?? ''}: ${message(r.reason)}`);
+      if (w.status === 'rejected') errors.push(`workload pods: ${message(w.reason)}`);
+      if (o.status === 'rejected') errors.push(`operator pods: ${message(o.reason)}`);
+      return {
+        t,
+        redis: r.status === 'fulfilled' ? r.value : null,
+        workload: w.status === 'fulfilled' ? w.value : [],
+        operator: o.status === 'fulfilled' ? o.value : [],
+        errors,
+      };
+    },
+    async close() {
+      redis?.disconnect();
+      await token.remove();
+    },
+  };
+}
+
+function message(error: unknown): string {
+  const e = error as { code?: string; message?: string };
+  return (e.code ?? e.message ?? String(error)).slice(0, 120);
+}
+
+async function fetchText(url: string): Promise<string> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return response.text();
+}
+
+/** GET https://host:port/metrics with a bearer token; the operator's certificate is self-signed. */
+function scrapeSecure(host: string, port: number, token: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host,
+        port,
+        path: '/metrics',
+        rejectUnauthorized: false, // self-signed, as the ServiceMonitor's insecureSkipVerify
+        headers: { authorization: `Bearer ${token}` },
+        timeout: 3000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve(Buffer.concat(chunks).toString('utf8'))
+            : reject(new Error(`HTTP ${res.statusCode}`)),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject).end();
+  });
+}
+
+const accounts = {
+  group: '',
+  version: 'v1',
+  plural: 'serviceaccounts',
+  kind: 'ServiceAccount',
+  namespaced: true,
+};
+const bindings = {
+  group: 'rbac.authorization.k8s.io',
+  version: 'v1',
+  plural: 'clusterrolebindings',
+  kind: 'ClusterRoleBinding',
+  namespaced: false,
+};
+
+/** A ServiceAccount bound to lastcall-metrics-reader and a token for it, renewed before it expires. */
+async function scraperToken(
+  client: KubeClient,
+  namespace: string,
+): Promise<{ current(): Promise<string>; remove(): Promise<void> }> {
+  const binding = `${SCRAPER}-${namespace}`;
+  const ignoreConflict = (error: unknown) => {
+    if ((error as { statusCode?: number; code?: number }).statusCode === 409) return undefined;
+    if ((error as { code?: number }).code === 409) return undefined;
+    throw error;
+  };
+  await client
+    .request('POST', resourcePath(accounts, { namespace }), {
+      body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: SCRAPER } },
+    })
+    .catch(ignoreConflict);
+  await client
+    .request('POST', resourcePath(bindings), {
+      body: {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name: binding, labels: { 'app.kubernetes.io/part-of': 'lastcall-soak' } },
+        roleRef: {
+          apiGroup: 'rbac.authorization.k8s.io',
+          kind: 'ClusterRole',
+          name: 'lastcall-metrics-reader',
+        },
+        subjects: [{ kind: 'ServiceAccount', name: SCRAPER, namespace }],
+      },
+    })
+    .catch(ignoreConflict);
+  let token = '';
+  let renewAt = 0;
+  return {
+    async current() {
+      if (Date.now() >= renewAt) {
+        const review = await client.request<{ status: { token: string } }>(
+          'POST',
+          `${resourcePath(accounts, { namespace, name: SCRAPER })}/token`,
+          {
+            body: {
+              apiVersion: 'authentication.k8s.io/v1',
+              kind: 'TokenRequest',
+              spec: { expirationSeconds: 3600 },
+            },
+          },
+        );
+        token = review.status.token;
+        renewAt = Date.now() + 30 * 60_000;
+      }
+      return token;
+    },
+    async remove() {
+      await client.request('DELETE', resourcePath(bindings, { name: binding })).catch((error: unknown) => {
+        if (!isNotFound(error)) throw error;
+      });
+    },
+  };
+}
