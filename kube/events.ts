@@ -28,6 +28,11 @@ export interface EventRecorderOptions {
   cacheSize?: number;
   /** The level each recorded event is also logged at (a kubelet's log is read like `describe`). */
   logLevel?: 'info' | 'debug';
+  /**
+   * Once aborted, nothing more is written and writes in flight are cancelled: an operator replica
+   * that lost its lease must stop writing at once, events included.
+   */
+  signal?: AbortSignal;
 }
 
 interface Series {
@@ -67,6 +72,7 @@ export class EventRecorder {
     opts: { fieldPath?: string } = {},
   ): Promise<void> {
     const { log, seriesWindowMs, cacheSize } = this.#opts;
+    if (this.#opts.signal?.aborted) return Promise.resolve();
     const at = new Date();
     const namespace = about.metadata.namespace ?? 'default';
     log[this.#opts.logLevel ?? 'debug'](
@@ -131,6 +137,7 @@ export class EventRecorder {
         {
           body: { count: series.count, lastTimestamp: at.toISOString() },
           contentType: contentTypes.mergePatch,
+          signal: this.#opts.signal,
         },
       );
     } catch (err) {
@@ -151,9 +158,10 @@ export class EventRecorder {
     opts: { fieldPath?: string },
     at: Date,
   ): Promise<void> {
-    const { client, component, instance, host } = this.#opts;
+    const { client, component, instance, host, signal } = this.#opts;
     const { name, namespace } = series;
     await client.request('POST', resourcePath(coreTypes.event, { namespace }), {
+      signal,
       body: {
         apiVersion: 'v1',
         kind: 'Event',

@@ -96,7 +96,14 @@ export function setupCounterServiceController(
         throw err;
       }
     },
-    recorder: new EventRecorder({ client, log, component: FIELD_MANAGER, instance: options.identity }),
+    recorder: new EventRecorder({
+      client,
+      log,
+      component: FIELD_MANAGER,
+      instance: options.identity,
+      // A replica that lost its lease posts no more events, and cancels those in flight.
+      signal: opts.signal,
+    }),
     ledger,
     rollouts,
     log,

@@ -17,7 +17,7 @@ interface Lease extends KubeObject {
 }
 
 export interface LeaderElectionOptions {
-  client: KubeClient;
+  client: Pick<KubeClient, 'request'>;
   namespace: string;
   name: string;
   /** Unique per replica: the pod name plus a random suffix. */
@@ -31,15 +31,23 @@ export interface LeaderElectionOptions {
   retryPeriodMs?: number;
 }
 
+/** A monotonic clock in ms: the wall clock (Date) can jump (NTP, a VM resumed), this cannot. */
+const monotonicMs = () => performance.now();
+
 /**
  * Leader election on a coordination.k8s.io/v1 Lease, following client-go's leaderelection:
  *  - Updates use the Lease's resourceVersion, so of two replicas racing for it exactly one wins
  *    (the API server answers the other with 409 Conflict).
- *  - Expiry is judged by this replica's own clock from the moment it last saw the record change,
- *    never by comparing its clock with the holder's renewTime: clocks of two machines may differ.
- *  - The leader renews every retry period; if it cannot renew within the renew deadline it must
- *    stop acting as leader (the caller exits), since another replica may take over after the lease
- *    duration.
+ *  - Expiry is judged by this replica's own monotonic clock from the moment it last saw the record
+ *    change, never by comparing its clock with the holder's renewTime (clocks of two machines may
+ *    differ) and never by the wall clock, which can jump.
+ *  - The leader renews every retry period. Its leadership lasts until the renew deadline after the
+ *    start of its last successful renewal (the start, not the answer: the API server may have
+ *    written the renewal any time after it was sent, and a standby's lease duration counts from
+ *    when it saw that write). Every request of a renewal is bounded by what is left of that
+ *    window, so a GET or PUT hanging on a dead connection cannot keep it "leading" past it: at the
+ *    deadline the attempt is aborted and `onLost` runs, well before a standby may take over
+ *    (lease duration > renew deadline).
  *  - On shutdown the leader releases the lease (empty holder, 1 s duration) so a standby takes
  *    over at once instead of waiting for the lease to expire.
  */
@@ -47,7 +55,10 @@ export class LeaderElector {
   readonly #opts: Required<LeaderElectionOptions>;
   readonly #path: string;
   #observed: { holder: string; renewTime: string } | undefined;
+  /** Monotonic ms at which #observed last changed. */
   #observedAt = 0;
+  /** Monotonic ms at which the last successful acquire or renewal was started. */
+  #renewedAt = 0;
   #lease: Lease | undefined;
   #leading = false;
   #renewing: Promise<void> | undefined;
@@ -64,10 +75,15 @@ export class LeaderElector {
 
   /** Resolves true once this replica holds the lease, false if `signal` aborts first. */
   async acquire(signal: AbortSignal): Promise<boolean> {
-    const { log, identity, retryPeriodMs } = this.#opts;
+    const { log, identity, retryPeriodMs, renewDeadlineMs } = this.#opts;
     let lastHolder = '';
     while (!signal.aborted) {
-      if (await this.#tryAcquireOrRenew()) {
+      // A leadership won by an attempt that took long has that much less left of its window.
+      if (
+        await this.#tryAcquireOrRenew(
+          AbortSignal.any([signal, AbortSignal.timeout(Math.ceil(renewDeadlineMs))]),
+        )
+      ) {
         this.#leading = true;
         log.info({ lease: this.#opts.name, identity }, 'became leader');
         return true;
@@ -82,23 +98,30 @@ export class LeaderElector {
     return false;
   }
 
-  /** Renews the lease in the background; `onLost` runs once if renewal fails past the deadline. */
+  /**
+   * Renews the lease in the background; `onLost` runs once, at the renew deadline at the latest,
+   * if renewal fails until then (requests still in flight are aborted).
+   */
   keepRenewing(onLost: (reason: string) => void): void {
     const { retryPeriodMs, renewDeadlineMs, log } = this.#opts;
-    const signal = this.#stopRenewing.signal;
+    const stop = this.#stopRenewing.signal;
     this.#renewing = (async () => {
-      let lastRenew = Date.now();
-      while (!signal.aborted) {
-        await sleep(retryPeriodMs, undefined, { signal }).catch(() => undefined);
-        if (signal.aborted) return;
-        if (await this.#tryAcquireOrRenew()) {
-          lastRenew = Date.now();
-          continue;
+      while (!stop.aborted) {
+        const left = () => this.#renewedAt + renewDeadlineMs - monotonicMs();
+        await sleep(Math.max(0, Math.min(retryPeriodMs, left())), undefined, { signal: stop }).catch(
+          () => undefined,
+        );
+        if (stop.aborted) return;
+        if (left() > 0) {
+          // Every request of this attempt ends by the deadline, answered or not.
+          const window = AbortSignal.any([stop, AbortSignal.timeout(Math.max(1, Math.ceil(left())))]);
+          if (await this.#tryAcquireOrRenew(window)) continue;
+          if (stop.aborted) return;
         }
-        if (Date.now() - lastRenew > renewDeadlineMs) {
+        if (left() <= 0) {
           this.#leading = false;
           log.error(
-            { lease: this.#opts.name },
+            { lease: this.#opts.name, renewDeadlineMs },
             'could not renew the lease before the deadline: leadership lost',
           );
           onLost('renew deadline exceeded');
@@ -126,7 +149,10 @@ export class LeaderElector {
       },
     };
     try {
-      await this.#opts.client.request('PUT', this.#path, { body: lease });
+      await this.#opts.client.request('PUT', this.#path, {
+        body: lease,
+        timeoutMs: this.#opts.renewDeadlineMs,
+      });
       this.#opts.log.info({ lease: this.#opts.name }, 'released the lease');
     } catch (err) {
       // Not fatal: the lease simply expires after its duration.
@@ -134,30 +160,49 @@ export class LeaderElector {
     }
   }
 
-  async #tryAcquireOrRenew(): Promise<boolean> {
+  /** One attempt; every request ends when `window` aborts (the attempt then counts as failed). */
+  async #tryAcquireOrRenew(window: AbortSignal): Promise<boolean> {
     const { client, identity, namespace, name, leaseDurationMs, log } = this.#opts;
+    const started = monotonicMs();
     const now = new Date();
     const spec: LeaseSpec = {
       holderIdentity: identity,
       leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
+      // Lease times are records for people and other clients (MicroTime); expiry is never judged
+      // from them (see #observedAt).
       acquireTime: microTime(now),
       renewTime: microTime(now),
       leaseTransitions: 0,
     };
+    const won = (lease: Lease) => {
+      this.#lease = lease;
+      this.#see(lease);
+      this.#renewedAt = started;
+      return true;
+    };
     let current: Lease;
     try {
-      current = await client.request<Lease>('GET', this.#path);
+      current = await client.request<Lease>('GET', this.#path, { signal: window });
     } catch (err) {
       if (!isNotFound(err)) {
-        log.warn({ lease: name, err: errorText(err) }, 'could not read the lease');
+        log.warn(
+          { lease: name, err: errorText(window.aborted ? window.reason : err) },
+          'could not read the lease',
+        );
         return false;
       }
       try {
-        this.#lease = await client.request<Lease>('POST', resourcePath(coreTypes.lease, { namespace }), {
-          body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec },
-        });
-        this.#see(this.#lease);
-        return true;
+        return won(
+          await client.request<Lease>('POST', resourcePath(coreTypes.lease, { namespace }), {
+            body: {
+              apiVersion: 'coordination.k8s.io/v1',
+              kind: 'Lease',
+              metadata: { name, namespace },
+              spec,
+            },
+            signal: window,
+          }),
+        );
       } catch (createErr) {
         if (!isConflict(createErr))
           log.warn({ lease: name, err: errorText(createErr) }, 'could not create the lease');
@@ -167,7 +212,7 @@ export class LeaderElector {
     this.#see(current);
     const holder = current.spec?.holderIdentity ?? '';
     const durationMs = (current.spec?.leaseDurationSeconds ?? 15) * 1000;
-    if (holder && holder !== identity && Date.now() - this.#observedAt < durationMs) return false;
+    if (holder && holder !== identity && monotonicMs() - this.#observedAt < durationMs) return false;
     if (holder === identity) {
       spec.acquireTime = current.spec?.acquireTime ?? spec.acquireTime;
       spec.leaseTransitions = current.spec?.leaseTransitions ?? 0;
@@ -176,11 +221,15 @@ export class LeaderElector {
     }
     try {
       // The resourceVersion in the body makes this a compare-and-swap.
-      this.#lease = await client.request<Lease>('PUT', this.#path, { body: { ...current, spec } });
-      this.#see(this.#lease);
-      return true;
+      return won(
+        await client.request<Lease>('PUT', this.#path, { body: { ...current, spec }, signal: window }),
+      );
     } catch (err) {
-      if (!isConflict(err)) log.warn({ lease: name, err: errorText(err) }, 'could not update the lease');
+      if (!isConflict(err))
+        log.warn(
+          { lease: name, err: errorText(window.aborted ? window.reason : err) },
+          'could not update the lease',
+        );
       return false;
     }
   }
@@ -189,7 +238,7 @@ export class LeaderElector {
     const record = { holder: lease.spec?.holderIdentity ?? '', renewTime: lease.spec?.renewTime ?? '' };
     if (this.#observed?.holder !== record.holder || this.#observed.renewTime !== record.renewTime) {
       this.#observed = record;
-      this.#observedAt = Date.now();
+      this.#observedAt = monotonicMs();
     }
   }
 }
