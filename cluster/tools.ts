@@ -33,21 +33,10 @@ export const requiredTools = [
  * file in the cache, so a cold cache is built once, not twice in parallel.
  */
 export async function ensureTools(onProgress: (line: string) => void = () => {}): Promise<string> {
-  const override = process.env.LASTCALL_BIN_DIR;
-  if (override !== undefined && override !== '') {
-    assertComplete(override, 'LASTCALL_BIN_DIR');
-    return override;
-  }
-  const cacheRoot = join(
-    process.env.LASTCALL_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lastcall'),
-    'tools',
+  return ensureBuilt(
+    { script: buildScript, cache: 'tools', override: 'LASTCALL_BIN_DIR', tools: requiredTools },
+    onProgress,
   );
-  await mkdir(cacheRoot, { recursive: true });
-  const lines = await runBuild(buildScript, join(cacheRoot, '.build.lock'), onProgress);
-  const binDir = lines.at(-1)?.trim() ?? '';
-  if (binDir === '') throw new Error(`${buildScript} printed no bin directory`);
-  assertComplete(binDir, `the bin directory printed by ${buildScript}`);
-  return binDir;
 }
 
 /** The tools the install and monitoring tests use (cluster/tools/build-ops.sh). */
@@ -59,24 +48,38 @@ export const opsTools = ['helm', 'promtool'] as const;
  * `LASTCALL_OPS_BIN_DIR` points at an existing directory with them instead.
  */
 export async function ensureOpsTools(onProgress: (line: string) => void = () => {}): Promise<string> {
-  const override = process.env.LASTCALL_OPS_BIN_DIR;
+  return ensureBuilt(
+    { script: opsBuildScript, cache: 'ops-tools', override: 'LASTCALL_OPS_BIN_DIR', tools: opsTools },
+    onProgress,
+  );
+}
+
+/**
+ * The directory named by the `override` variable, or the one `script` prints on its last stdout line
+ * after building under flock(1) on `<cache root>/<cache>/.build.lock` (the script keys its own cache).
+ */
+async function ensureBuilt(
+  build: { script: string; cache: string; override: string; tools: readonly string[] },
+  onProgress: (line: string) => void,
+): Promise<string> {
+  const override = process.env[build.override];
   if (override !== undefined && override !== '') {
-    assertComplete(override, 'LASTCALL_OPS_BIN_DIR', opsTools);
+    assertComplete(override, build.override, build.tools);
     return override;
   }
   const cacheRoot = join(
     process.env.LASTCALL_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lastcall'),
-    'ops-tools',
+    build.cache,
   );
   await mkdir(cacheRoot, { recursive: true });
-  const lines = await runBuild(opsBuildScript, join(cacheRoot, '.build.lock'), onProgress);
+  const lines = await runBuild(build.script, join(cacheRoot, '.build.lock'), onProgress);
   const binDir = lines.at(-1)?.trim() ?? '';
-  if (binDir === '') throw new Error(`${opsBuildScript} printed no bin directory`);
-  assertComplete(binDir, `the bin directory printed by ${opsBuildScript}`, opsTools);
+  if (binDir === '') throw new Error(`${build.script} printed no bin directory`);
+  assertComplete(binDir, `the bin directory printed by ${build.script}`, build.tools);
   return binDir;
 }
 
-function assertComplete(binDir: string, source: string, tools: readonly string[] = requiredTools): void {
+function assertComplete(binDir: string, source: string, tools: readonly string[]): void {
   if (!existsSync(binDir)) throw new Error(`${source}: ${binDir} does not exist`);
   const missing = tools.filter((tool) => !existsSync(join(binDir, tool)));
   if (missing.length > 0) {
