@@ -136,34 +136,27 @@ export async function up(opts: UpOptions = {}): Promise<ClusterHandle> {
       }
     }
   }
-  return withLock(
-    stateDir,
-    (owner) =>
-      progress(`waiting for process ${owner}, which is starting or stopping the cluster in ${stateDir}`),
-    async () => {
-      const existing = await reuseRunning(stateDir, wanted, progress);
-      if (existing !== undefined) {
-        if (opts.endpointDelaySeconds !== undefined) {
-          await applyEndpointDelay(stateDir, opts.endpointDelaySeconds, progress);
-        }
-        return existing;
+  return withClusterLock(stateDir, progress, async () => {
+    const existing = await reuseRunning(stateDir, wanted, progress);
+    if (existing !== undefined) {
+      if (opts.endpointDelaySeconds !== undefined) {
+        await applyEndpointDelay(stateDir, opts.endpointDelaySeconds, progress);
       }
-      // Ports are chosen free, but another process may bind one before the
-      // component does (ports.ts). A few times is bad luck; more is reported.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await startFresh(stateDir, wanted, opts.endpointDelaySeconds ?? 0, progress);
-        } catch (error) {
-          const portTaken = error instanceof ComponentFailed && /address already in use/i.test(error.message);
-          if (!portTaken || attempt >= PORT_RACE_ATTEMPTS) throw error;
-          progress(
-            `${error.component} found its port taken since it was chosen; starting again on new ports`,
-          );
-          await rm(stateDir, { recursive: true, force: true });
-        }
+      return existing;
+    }
+    // Ports are chosen free, but another process may bind one before the
+    // component does (ports.ts). A few times is bad luck; more is reported.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await startFresh(stateDir, wanted, opts.endpointDelaySeconds ?? 0, progress);
+      } catch (error) {
+        const portTaken = error instanceof ComponentFailed && /address already in use/i.test(error.message);
+        if (!portTaken || attempt >= PORT_RACE_ATTEMPTS) throw error;
+        progress(`${error.component} found its port taken since it was chosen; starting again on new ports`);
+        await rm(stateDir, { recursive: true, force: true });
       }
-    },
-  );
+    }
+  });
 }
 
 /** Stops every process the cluster in `stateDir` started (by PID, process group by process group) and removes the state. */
@@ -172,20 +165,15 @@ export async function down(
 ): Promise<void> {
   const stateDir = resolve(opts.stateDir ?? defaultStateDir);
   const progress = progressReporter(opts.onProgress);
-  await withLock(
-    stateDir,
-    (owner) =>
-      progress(`waiting for process ${owner}, which is starting or stopping the cluster in ${stateDir}`),
-    async () => {
-      if (existsSync(stateDir)) {
-        await stopAll(stateDir, progress);
-        await rm(stateDir, { recursive: true, force: true });
-        progress(`removed ${stateDir}`);
-      }
-      // After the processes are gone, so the next cluster given these ranges finds their twins free.
-      await releaseNetwork(stateDir);
-    },
-  );
+  await withClusterLock(stateDir, progress, async () => {
+    if (existsSync(stateDir)) {
+      await stopAll(stateDir, progress);
+      await rm(stateDir, { recursive: true, force: true });
+      progress(`removed ${stateDir}`);
+    }
+    // After the processes are gone, so the next cluster given these ranges finds their twins free.
+    await releaseNetwork(stateDir);
+  });
 }
 
 export async function status(opts: { stateDir?: string } = {}): Promise<ClusterStatus> {
@@ -242,12 +230,7 @@ export async function setEndpointDelay(
 ): Promise<number> {
   const stateDir = resolve(opts.stateDir ?? defaultStateDir);
   const progress = progressReporter(opts.onProgress);
-  return withLock(
-    stateDir,
-    (owner) =>
-      progress(`waiting for process ${owner}, which is starting or stopping the cluster in ${stateDir}`),
-    () => applyEndpointDelay(stateDir, seconds, progress),
-  );
+  return withClusterLock(stateDir, progress, () => applyEndpointDelay(stateDir, seconds, progress));
 }
 
 async function applyEndpointDelay(stateDir: string, seconds: number, progress: Progress): Promise<number> {
@@ -292,33 +275,28 @@ export async function restartComponent(
   }
   const stateDir = resolve(opts.stateDir ?? defaultStateDir);
   const progress = progressReporter(opts.onProgress);
-  return withLock(
-    stateDir,
-    (owner) =>
-      progress(`waiting for process ${owner}, which is starting or stopping the cluster in ${stateDir}`),
-    async () => {
-      const paths = statePaths(stateDir);
-      const state = await readJson<ClusterState>(paths.cluster);
-      if (state === undefined) throw new Error(`no cluster in ${stateDir}`);
-      const layout = layoutOf(stateDir, state);
-      const component =
-        name === 'kube-apiserver'
-          ? apiserver(layout)
-          : name === 'kube-controller-manager'
-            ? controllerManager(layout)
-            : name === 'kube-scheduler'
-              ? await scheduler(layout)
-              : proxy(layout);
-      const pids = await PidFile.load(paths.pids);
-      const record = pids.records.get(name);
-      const begin = Date.now();
-      if (record !== undefined) await stopDaemons([record]);
-      progress(`${name} stopped`);
-      const started: Daemon[] = [];
-      await launch(component, layout, pids, started, progress);
-      return { downSeconds: (Date.now() - begin) / 1000 };
-    },
-  );
+  return withClusterLock(stateDir, progress, async () => {
+    const paths = statePaths(stateDir);
+    const state = await readJson<ClusterState>(paths.cluster);
+    if (state === undefined) throw new Error(`no cluster in ${stateDir}`);
+    const layout = layoutOf(stateDir, state);
+    const component =
+      name === 'kube-apiserver'
+        ? apiserver(layout)
+        : name === 'kube-controller-manager'
+          ? controllerManager(layout)
+          : name === 'kube-scheduler'
+            ? await scheduler(layout)
+            : proxy(layout);
+    const pids = await PidFile.load(paths.pids);
+    const record = pids.records.get(name);
+    const begin = Date.now();
+    if (record !== undefined) await stopDaemons([record]);
+    progress(`${name} stopped`);
+    const started: Daemon[] = [];
+    await launch(component, layout, pids, started, progress);
+    return { downSeconds: (Date.now() - begin) / 1000 };
+  });
 }
 
 async function reuseRunning(
@@ -646,4 +624,18 @@ function indent(text: string): string {
     .split('\n')
     .map((line) => `  | ${line}`)
     .join('\n');
+}
+
+/** withLock on the cluster's state dir, saying which process it waits for. */
+function withClusterLock<T>(
+  stateDir: string,
+  progress: (line: string) => void,
+  work: () => Promise<T>,
+): Promise<T> {
+  return withLock(
+    stateDir,
+    (owner) =>
+      progress(`waiting for process ${owner}, which is starting or stopping the cluster in ${stateDir}`),
+    work,
+  );
 }
