@@ -43,9 +43,10 @@ export class Applier {
     signal?: AbortSignal,
   ): Promise<ApplyResult<T>> {
     const hashed = withAppliedHash(desired);
-    if (live && !live.metadata.deletionTimestamp && containsDesired(live, hashed)) {
+    const unchanged = unchangedLive(live, hashed);
+    if (unchanged) {
       this.#metrics?.writesSkipped.inc({ resource: type.plural });
-      return { written: false, object: live };
+      return { written: false, object: unchanged };
     }
     const object = await this.#client.request<T>(
       'PATCH',
@@ -77,6 +78,14 @@ export class Applier {
       },
     );
   }
+}
+
+/**
+ * `live` when the apply of `hashed` (see withAppliedHash) can be skipped: it holds every desired
+ * field and is not being deleted; otherwise undefined.
+ */
+export function unchangedLive<T extends KubeObject>(live: T | undefined, hashed: T): T | undefined {
+  return live && !live.metadata.deletionTimestamp && containsDesired(live, hashed) ? live : undefined;
 }
 
 export function withAppliedHash<T extends KubeObject>(desired: T): T {

@@ -9,7 +9,7 @@ import { applyDefaults, type CounterService, type DrainPolicy } from '../../oper
 import { DrainLedger } from '../../operator/drains.ts';
 import { PolicyRollouts } from '../../operator/policy-rollouts.ts';
 import { CounterServiceReconciler, type ObjectApplier } from '../../operator/reconciler.ts';
-import { type ApplyResult, containsDesired, withAppliedHash } from '../../operator/runtime/apply.ts';
+import { type ApplyResult, unchangedLive, withAppliedHash } from '../../operator/runtime/apply.ts';
 import type { Deployment } from '../../operator/status.ts';
 
 export interface Write {
@@ -43,8 +43,9 @@ export class FakeApplier implements ObjectApplier {
     signal?: AbortSignal,
   ): Promise<ApplyResult<T>> {
     const hashed = withAppliedHash(desired);
-    if (live && !live.metadata.deletionTimestamp && containsDesired(live, hashed)) {
-      return { written: false, object: live };
+    const unchanged = unchangedLive(live, hashed);
+    if (unchanged) {
+      return { written: false, object: unchanged };
     }
     this.#write({ verb: 'apply', kind: type.kind, key: objectKey(desired) }, signal);
     const object = {
