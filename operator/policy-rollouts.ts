@@ -8,8 +8,13 @@
 // failed, and it must not hold the others back for ever. The cache cannot see an apply still in
 // flight, so an admission is also held here until the apply has returned (its response, put into
 // the cache, shows the new generation not yet observed: rolling).
-import type { KubeObject } from '../kube/resources.ts';
-import { objectKey } from '../kube/resources.ts';
+import { type KubeObject, objectKey } from '../kube/resources.ts';
+import type { Store } from '../kube/store.ts';
+import type { CounterService, DrainPolicy } from './api/types.ts';
+import type { Budget } from './budget.ts';
+import { budgetInForce, desiredDeployment } from './desired/index.ts';
+import { type EffectivePolicy, resolvePolicy } from './policy.ts';
+import { hashOf } from './runtime/apply.ts';
 import { type Deployment, rolloutState } from './status.ts';
 
 export class PolicyRollouts {
@@ -78,4 +83,54 @@ export function rollingUnder(
     if (byNamespace.get(namespace) === policy) rolling.add(objectKey(deployment));
   }
   return rolling;
+}
+
+/**
+ * How a CounterService's change may go ahead: `free` (no limit, or not a policy-driven template
+ * change), `admitted` (it takes a rollout slot; `settle` it once applied), or `queued` (it keeps
+ * the budget in force until a slot frees).
+ */
+export type PolicyRolloutGate =
+  | { kind: 'free' }
+  | { kind: 'admitted' }
+  | { kind: 'queued'; inForce: Budget; message: string };
+
+/**
+ * A change is the policy's when the new budget changes the pod template while the spec is the one
+ * status last reported on (observedGeneration): a user's spec change is the user's own rollout and
+ * never waits.
+ */
+export function policyRolloutGate(input: {
+  cs: CounterService & KubeObject;
+  live: Deployment | undefined;
+  budget: Budget;
+  policy: EffectivePolicy;
+  deployments: Store<Deployment>;
+  drainPolicies: Store<DrainPolicy & KubeObject>;
+  namespaces: Store<KubeObject>;
+  rollouts: PolicyRollouts;
+}): PolicyRolloutGate {
+  const { cs, live, budget, policy } = input;
+  const limit = policy.rolloutLimit;
+  const inForce = budgetInForce(live);
+  if (!limit || !live || !inForce || live.metadata.deletionTimestamp) return { kind: 'free' };
+  if (cs.status?.observedGeneration !== cs.metadata.generation) return { kind: 'free' };
+  const template = (b: Budget) => hashOf(desiredDeployment(cs, b).spec.template);
+  if (template(budget) === template(inForce)) return { kind: 'free' };
+  const policies = input.drainPolicies.list();
+  const rolling = rollingUnder(
+    input.deployments.list(),
+    limit.policy,
+    (ns) => resolvePolicy(policies, ns, input.namespaces.get(ns)?.metadata.labels ?? {}).rolloutLimit?.policy,
+  );
+  if (input.rollouts.admit(objectKey(cs), limit.policy, limit.maxConcurrent, rolling))
+    return { kind: 'admitted' };
+  return {
+    kind: 'queued',
+    inForce,
+    message:
+      `DrainPolicy ${limit.policy} changes the pod template (terminationGracePeriodSeconds ` +
+      `${inForce.gracePeriodSeconds}s -> ${budget.gracePeriodSeconds}s); it waits for a rollout slot: ` +
+      `at most ${limit.maxConcurrent} of the CounterServices under that policy roll out at once`,
+  };
 }

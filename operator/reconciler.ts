@@ -21,8 +21,8 @@ import {
 import type { DrainLedger } from './drains.ts';
 import { type AppliedObject, applyEvents, type EventSpec, statusEvents } from './events.ts';
 import { firstStatusDelayMs, nextStatus } from './next-status.ts';
-import { type EffectivePolicy, resolvePolicy } from './policy.ts';
-import { type PolicyRollouts, rollingUnder } from './policy-rollouts.ts';
+import { resolvePolicy } from './policy.ts';
+import { type PolicyRollouts, policyRolloutGate } from './policy-rollouts.ts';
 import { type Applier, appliedHashAnnotation, hashOf, withAppliedHash } from './runtime/apply.ts';
 import type { ReconcileResult } from './runtime/controller.ts';
 import { type ConditionInput, type Deployment, nextRollout } from './status.ts';
@@ -75,16 +75,6 @@ interface OwnedKind {
   store: Store<KubeObject>;
   desired: (cs: CounterService) => KubeObject;
 }
-
-/**
- * How a CounterService's template change caused by its DrainPolicy may go ahead: `free` (no
- * limit, no policy-driven change), `admitted` (it takes a rollout slot), or `queued` (it keeps the
- * budget in force until a slot frees).
- */
-type PolicyRolloutGate =
-  | { kind: 'free' }
-  | { kind: 'admitted' }
-  | { kind: 'queued'; inForce: Budget; message: string };
 
 /** How often a queued policy rollout looks again by itself (a settled rollout also wakes it). */
 const queuedRetryMs = 30_000;
@@ -187,7 +177,17 @@ export class CounterServiceReconciler {
         await this.#writeStatus(cs, { budget, budgetCondition, deployment: own, overrides }, now, signal);
         throw new DegradedError(conflicts);
       }
-      const gate = this.#policyRolloutGate(cs, live, budget, policy);
+      const { deployments, drainPolicies, namespaces, rollouts } = this.#deps;
+      const gate = policyRolloutGate({
+        cs,
+        live,
+        budget,
+        policy,
+        deployments,
+        drainPolicies,
+        namespaces,
+        rollouts,
+      });
       let applied: Applied;
       try {
         // Queued: everything is applied as it is, with the budget the pods already have.
@@ -244,42 +244,6 @@ export class CounterServiceReconciler {
     log.debug({ key }, 'reconciled');
     return result;
   };
-
-  /**
-   * Gradual policy rollouts (policy-rollouts.ts). A change is the policy's when the new budget
-   * changes the pod template while the spec is the one status last reported on
-   * (observedGeneration): a user's spec change is the user's own rollout and never waits.
-   */
-  #policyRolloutGate(
-    cs: CounterService & KubeObject,
-    live: Deployment | undefined,
-    budget: Budget,
-    policy: EffectivePolicy,
-  ): PolicyRolloutGate {
-    const limit = policy.rolloutLimit;
-    const inForce = budgetInForce(live);
-    if (!limit || !live || !inForce || live.metadata.deletionTimestamp) return { kind: 'free' };
-    if (cs.status?.observedGeneration !== cs.metadata.generation) return { kind: 'free' };
-    const template = (b: Budget) => hashOf(desiredDeployment(cs, b).spec.template);
-    if (template(budget) === template(inForce)) return { kind: 'free' };
-    const { drainPolicies, namespaces, deployments, rollouts } = this.#deps;
-    const policies = drainPolicies.list();
-    const rolling = rollingUnder(
-      deployments.list(),
-      limit.policy,
-      (ns) => resolvePolicy(policies, ns, namespaces.get(ns)?.metadata.labels ?? {}).rolloutLimit?.policy,
-    );
-    if (rollouts.admit(objectKey(cs), limit.policy, limit.maxConcurrent, rolling))
-      return { kind: 'admitted' };
-    return {
-      kind: 'queued',
-      inForce,
-      message:
-        `DrainPolicy ${limit.policy} changes the pod template (terminationGracePeriodSeconds ` +
-        `${inForce.gracePeriodSeconds}s -> ${budget.gracePeriodSeconds}s); it waits for a rollout slot: ` +
-        `at most ${limit.maxConcurrent} of the CounterServices under that policy roll out at once`,
-    };
-  }
 
   #now(): Date {
     return this.#deps.now?.() ?? new Date();
