@@ -60,6 +60,38 @@ static_image() { # NAME BINARY USER [ENTRYPOINT]
   buildah commit --quiet --rm "$c" "$name" >/dev/null
 }
 
+# kube-proxy must write its rules with the backend (legacy or nft) the node uses: kind's
+# entrypoint picks one when the node starts, and the kubelet marks it (KUBE-IPTABLES-HINT).
+# As upstream's image does (kubernetes-sigs/iptables-wrappers), the iptables commands are a
+# wrapper that detects the mode on first use, points the commands at it and runs them.
+iptables_wrapper() { # ROOTFS
+  cat >"$1/usr/sbin/iptables-wrapper" <<'SH'
+#!/bin/sh
+set -e
+count() { ("$1-save" -t mangle || true; "$2-save" -t mangle || true) 2>/dev/null | grep -c -E '^:(KUBE-IPTABLES-HINT|KUBE-KUBELET-CANARY)' || true; }
+legacy="$(count iptables-legacy ip6tables-legacy)"
+nft="$(count iptables-nft ip6tables-nft)"
+if [ "$legacy" -gt 0 ] && [ "$nft" -eq 0 ]; then
+  mode=legacy
+elif [ "$nft" -gt 0 ] && [ "$legacy" -eq 0 ]; then
+  mode=nft
+else # no hint (or both): the backend holding more rules, legacy on a tie (as kind's entrypoint)
+  legacy="$( (iptables-legacy-save || true; ip6tables-legacy-save || true) 2>/dev/null | grep -c '^-' || true)"
+  nft="$( (iptables-nft-save || true; ip6tables-nft-save || true) 2>/dev/null | grep -c '^-' || true)"
+  if [ "$legacy" -ge "$nft" ]; then mode=legacy; else mode=nft; fi
+fi
+for cmd in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
+  ln -sf "xtables-$mode-multi" "/usr/sbin/$cmd"
+done
+exec "$0" "$@"
+SH
+  chmod 0755 "$1/usr/sbin/iptables-wrapper"
+  local cmd
+  for cmd in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
+    ln -sf iptables-wrapper "$1/usr/sbin/$cmd"
+  done
+}
+
 cluster() {
   local key out t0=$SECONDS
   bin="$(bash "$KIND_DIR/binaries.sh" | tail -n 1)"
@@ -85,6 +117,7 @@ cluster() {
         apt_install "$c" iptables nftables conntrack
         mnt="$(buildah mount "$c")"
         install -m 0755 "$bin/kube-proxy" "$mnt/usr/local/bin/kube-proxy"
+        iptables_wrapper "$mnt"
         buildah umount "$c" >/dev/null
         buildah config --entrypoint '["/usr/local/bin/kube-proxy"]' "$c"
         buildah commit --quiet --rm "$c" "$name" >/dev/null ;;
@@ -106,6 +139,7 @@ cluster() {
   podman save --quiet -m --format docker-archive -o "$out/preload.tar" "${names[@]}"
   step "cluster images: ${#names[@]} images, $(du -h "$out/preload.tar" | cut -f1), in $((SECONDS - t0))s"
   mark_complete "$out"
+  prune_stage "$out"
   echo "$out/preload.tar"
 }
 
@@ -177,6 +211,7 @@ lastcall() {
   podman save --quiet -m --format docker-archive -o "$out/lastcall.tar" "${names[@]}"
   step "lastcall images: ${#names[@]} tags, $(du -h "$out/lastcall.tar" | cut -f1), in $((SECONDS - t0))s"
   mark_complete "$out"
+  prune_stage "$out"
   echo "$out/lastcall.tar"
 }
 

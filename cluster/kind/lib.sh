@@ -41,6 +41,14 @@ hash_of() {
 stage_dir() { printf '%s/%s-%s' "$KIND_CACHE" "$1" "$2"; }
 is_complete() { [ -f "$1/.complete" ]; }
 mark_complete() { date -u +%FT%TZ >"$1/.complete"; }
+# prune_stage DIR: once DIR is complete, other keys of the same stage are stale (a source or
+# version change); remove them so the cache holds one of each (hundreds of MB each).
+prune_stage() {
+  local name stage
+  name="$(basename "$1")"
+  stage="${name%-*}"
+  find "$KIND_CACHE" -mindepth 1 -maxdepth 1 -type d -name "$stage-*" ! -name "$name" -exec rm -rf {} +
+}
 
 # timed LABEL CMD...: runs CMD with a line before and the elapsed time after.
 timed() {

@@ -169,5 +169,9 @@ buildah config --env container=docker --stop-signal SIGRTMIN+3 \
   --entrypoint '["/usr/local/bin/lastcall-entrypoint", "/usr/local/bin/entrypoint", "/sbin/init"]' --cmd '' "$c"
 timed "node image: committing $image" buildah commit --quiet --rm "$c" "$image" >/dev/null
 c=""
+# Earlier node images (other keys) are stale; one still used by a running node stays.
+for old in $(podman images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/lastcall/kind-node:' | grep -vx "$image"); do
+  podman rmi "$old" >/dev/null 2>&1 || true
+done
 step "node image: built $image in $((SECONDS - t0))s"
 echo "$image"

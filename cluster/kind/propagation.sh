@@ -46,9 +46,9 @@ for i in $(seq "$rounds"); do
     awk 'NF == 2 {print; exit}')
   # The watcher: waits until the rule is there, says so, then until it is gone, and prints the time.
   in_ns podman exec "$node" bash -c "
-    while ! iptables-nft-save -t nat 2>/dev/null | grep -q -- '--to-destination $ip:'; do sleep 0.02; done
+    while ! iptables-save -t nat 2>/dev/null | grep -q -- '--to-destination $ip:'; do sleep 0.02; done
     echo present
-    while iptables-nft-save -t nat 2>/dev/null | grep -q -- '--to-destination $ip:'; do sleep 0.02; done
+    while iptables-save -t nat 2>/dev/null | grep -q -- '--to-destination $ip:'; do sleep 0.02; done
     date +%s.%N" >"$KIND_CACHE/propagation.out" 2>/dev/null &
   watcher=$!
   for _ in $(seq 100); do grep -q present "$KIND_CACHE/propagation.out" 2>/dev/null && break; sleep 0.1; done

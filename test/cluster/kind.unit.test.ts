@@ -74,6 +74,8 @@ describe('the kind path', () => {
     expect(patches).toContainEqual({ kind: 'KubeletConfiguration', failCgroupV1: false, oomScoreAdj: 0 });
     expect(nodeImageSh).toContain('restrict_oom_score_adj = true');
     expect(nodeImageSh).toMatch(/LimitNOFILE=20000\nLimitNPROC=32768\nOOMScoreAdjust=0/);
+    // kube-proxy writes its rules with the node's iptables backend (legacy or nft), like upstream's image.
+    expect(imagesSh).toMatch(/iptables_wrapper "\$mnt"/);
   });
 
   test('the node keeps /proc/sys read-only except net, and the run compares the machine-wide sysctls', () => {
