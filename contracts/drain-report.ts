@@ -52,11 +52,11 @@ export interface DrainReport {
   acceptedDuringDrain: number;
 }
 
-export const CRASH_KINDS = ['uncaughtException', 'unhandledRejection'] as const;
-export type CrashKind = (typeof CRASH_KINDS)[number];
+const CRASH_KINDS = ['uncaughtException', 'unhandledRejection'] as const;
+type CrashKind = (typeof CRASH_KINDS)[number];
 
 /** Written when the process crashes (exit code crashed), while serving or in the middle of a drain. */
-export interface CrashReport {
+interface CrashReport {
   mode: ReportMode;
   crash: CrashKind;
   /** The error's message, cut to CRASH_REASON_MAX_CHARS. */

@@ -37,8 +37,6 @@ export const WORKLOAD_ENV = {
   testCrash: 'LASTCALL_TEST_CRASH',
 } as const;
 
-export type WorkloadEnvName = (typeof WORKLOAD_ENV)[keyof typeof WORKLOAD_ENV];
-
 /** SHUTDOWN_MODE values (matched case-insensitively, so the CRD's Graceful/Hard pass unchanged). */
 export const SHUTDOWN_MODES = ['graceful', 'hard'] as const;
 export type ShutdownMode = (typeof SHUTDOWN_MODES)[number];

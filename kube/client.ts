@@ -16,14 +16,9 @@ import type { Credentials } from './kubeconfig.ts';
  * kubeconfig.ts, or from auth-plugin.ts for kubeconfigs that need client-node's auth plugins.
  */
 
-export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'apply' | 'delete';
+type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'apply' | 'delete';
 
-export type RequestObserver = (request: {
-  verb: Verb;
-  resource: string;
-  code: number;
-  seconds: number;
-}) => void;
+type RequestObserver = (request: { verb: Verb; resource: string; code: number; seconds: number }) => void;
 
 /**
  * Request bodies. A PATCH says by its content type how the API server merges it: strategic merge
@@ -38,9 +33,9 @@ export const contentTypes = {
   apply: 'application/apply-patch+yaml',
 } as const;
 
-export type Query = Record<string, string | number | boolean | undefined>;
+type Query = Record<string, string | number | boolean | undefined>;
 
-export interface RequestOptions {
+interface RequestOptions {
   query?: Query;
   body?: unknown;
   contentType?: string;
@@ -62,7 +57,7 @@ export interface ClientOptions {
   timeoutMs?: number;
 }
 
-export interface WatchOptions {
+interface WatchOptions {
   signal?: AbortSignal;
   /**
    * The watch is dropped after this long without a byte (default 120 s): a half-open TCP

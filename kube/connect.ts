@@ -7,7 +7,7 @@ import {
   resolveKubeconfigPath,
 } from './kubeconfig.ts';
 
-export interface ConnectOptions extends ClientOptions {
+interface ConnectOptions extends ClientOptions {
   /** A kubeconfig file; unset: in a pod the ServiceAccount, else $KUBECONFIG, else ~/.kube/config. */
   kubeconfig?: string | undefined;
   /** A context of that kubeconfig other than its current-context. */

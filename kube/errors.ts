@@ -5,7 +5,7 @@
  */
 
 /** A Kubernetes `Status` object, as the API server returns it on failure. */
-export interface KubeStatus {
+interface KubeStatus {
   kind?: 'Status';
   status?: string;
   message?: string;
@@ -52,10 +52,6 @@ export function errorText(err: unknown): string {
 
 export function isNotFound(err: unknown): boolean {
   return err instanceof ApiError && err.code === 404;
-}
-
-export function isForbidden(err: unknown): boolean {
-  return err instanceof ApiError && err.code === 403;
 }
 
 /** 409: AlreadyExists on create, Conflict on a stale resourceVersion or a failed precondition. */

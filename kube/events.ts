@@ -7,13 +7,13 @@ import { coreTypes, type ObjectMeta, resourcePath } from './resources.ts';
 export type EventType = 'Normal' | 'Warning';
 
 /** What an event is about: any object with its identity (a whole KubeObject will do). */
-export interface EventSubject {
+interface EventSubject {
   apiVersion?: string | undefined;
   kind?: string | undefined;
   metadata: Pick<ObjectMeta, 'name' | 'namespace' | 'uid' | 'resourceVersion'>;
 }
 
-export interface EventRecorderOptions {
+interface EventRecorderOptions {
   client: KubeClient;
   log: Logger;
   /** Written to source.component and reportingComponent: who reported the event ("kubelet"). */

@@ -5,7 +5,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export interface PollOptions {
+interface PollOptions {
   /** How long to keep polling before failing (default 30 s). */
   timeoutMs?: number;
   /** The pause between two polls (default 100 ms). */
@@ -14,8 +14,8 @@ export interface PollOptions {
   describeState?: () => string;
 }
 
-export const DEFAULT_TIMEOUT_MS = 30_000;
-export const DEFAULT_INTERVAL_MS = 100;
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_INTERVAL_MS = 100;
 
 /**
  * Polls `probe` until it returns something other than `undefined` or `false`, and returns that.

@@ -11,7 +11,7 @@ export type Change<T> =
   | { type: 'updated'; object: T; old: T }
   | { type: 'deleted'; object: T };
 
-export interface ReflectorOptions {
+interface ReflectorOptions {
   client: KubeClient;
   type: ResourceType;
   log: Logger;

@@ -28,7 +28,7 @@ export interface ObjectMeta {
   [field: string]: unknown;
 }
 
-export interface OwnerReference {
+interface OwnerReference {
   apiVersion: string;
   kind: string;
   name: string;
@@ -47,10 +47,6 @@ export interface KubeObject {
 export interface ObjectList<T extends KubeObject = KubeObject> {
   metadata: { resourceVersion?: string; continue?: string };
   items: T[];
-}
-
-export function apiVersionOf(type: ResourceType): string {
-  return type.group === '' ? type.version : `${type.group}/${type.version}`;
 }
 
 /** `/api/v1/namespaces/ns/pods/name/status`, `/apis/apps/v1/deployments`, ... */

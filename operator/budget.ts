@@ -15,18 +15,18 @@ import type { EffectivePolicy, EffectivePolicyField } from './policy.ts';
 /** Kubernetes' default terminationGracePeriodSeconds (PodSpec), used in Hard mode. */
 export const KUBERNETES_DEFAULT_GRACE_PERIOD_SECONDS = 30;
 /** The workload always gets at least this long between its drain deadline and SIGKILL. */
-export const EXIT_RESERVE_SECONDS = 1;
+const EXIT_RESERVE_SECONDS = 1;
 
 export type Budget = BudgetStatus;
-export type BudgetTerms = Budget['terms'];
+type BudgetTerms = Budget['terms'];
 
-export type BudgetRejectionReason =
+type BudgetRejectionReason =
   | 'GracePeriodOutOfBounds'
   | 'PropagationBelowMinimum'
   | 'DrainModeNotAllowed'
   | 'DrainTimeoutTooShort';
 
-export type BudgetDecision =
+type BudgetDecision =
   | { accepted: true; budget: Budget }
   | { accepted: false; reason: BudgetRejectionReason; message: string; budget: Budget };
 
@@ -102,7 +102,7 @@ export function computeBudget(spec: CounterServiceSpec, policy: EffectivePolicy)
 }
 
 /** Seconds of drain deadline (from SIGTERM) the workload needs for work it accepted just before SIGTERM. */
-export function requiredDrainTimeoutSeconds(workSeconds: number): number {
+function requiredDrainTimeoutSeconds(workSeconds: number): number {
   return Math.ceil((workSeconds * 1000 + INCREMENT_LATENCY_ALLOWANCE_MS) / 1000);
 }
 

@@ -22,7 +22,7 @@ import type { Metrics } from './runtime/metrics.ts';
 import type { OperatorOptions } from './runtime/options.ts';
 import type { Deployment } from './status.ts';
 
-export interface CounterServiceControllerOptions {
+interface CounterServiceControllerOptions {
   client: KubeClient;
   log: Logger;
   metrics: Metrics;
@@ -31,7 +31,7 @@ export interface CounterServiceControllerOptions {
   signal?: AbortSignal;
 }
 
-export interface CounterServiceController {
+interface CounterServiceController {
   /** Every cache the controller reads; start them before `run()`, stop them after `stop()`. */
   reflectors: Reflector<KubeObject>[];
   /** Waits for the caches, enqueues every CounterService once, starts the workers. */
@@ -165,7 +165,7 @@ interface Lister {
 }
 
 /** Keys to reconcile when a watched object changes. */
-export const keysFor = {
+const keysFor = {
   counterService: (change: Change<KubeObject>): string[] => [objectKey(change.object)],
   /** Owned objects map to their controlling CounterService. */
   owned: (change: Change<KubeObject>): string[] => {

@@ -31,7 +31,7 @@ export const DRAIN_OUTCOME_LABELS = Object.keys(outcomes) as DrainOutcome[];
 
 type Labels = 'namespace' | 'counterservice';
 
-export interface CounterServiceMetrics {
+interface CounterServiceMetrics {
   /** A drain was written to status (the leader counts it once, as it writes it). */
   drainRecorded(key: string, record: DrainRecord): void;
 }

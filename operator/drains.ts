@@ -75,7 +75,7 @@ export function trimPod(pod: PodLike): PodLike {
 }
 
 /** One observed drain: the record for status and the CounterService it belongs to. */
-export interface ObservedDrain {
+interface ObservedDrain {
   /** The CounterService key ("namespace/name"). */
   key: string;
   record: DrainRecord;
@@ -148,7 +148,7 @@ const KUBERNETES_DEFAULT_GRACE_SECONDS = 30;
  *    unreachable, or work longer than the budget's deadline).
  *  - Clean: exit 0, nothing abandoned.
  */
-export function outcomeOf(
+function outcomeOf(
   exitCode: number | undefined,
   terminated: { signal?: number; reason?: string },
   report: ReportFields | undefined,
@@ -174,7 +174,7 @@ export function outcomeOf(
  * A record written before podUID was recorded (or built without a UID) has only its name, and is
  * compared by name: counting a pod twice would corrupt the totals.
  */
-export function samePod(a: DrainRecord, b: DrainRecord): boolean {
+function samePod(a: DrainRecord, b: DrainRecord): boolean {
   if (a.podUID && b.podUID) return a.podUID === b.podUID;
   return a.pod === b.pod;
 }
@@ -185,7 +185,7 @@ function podIdentity(record: DrainRecord): string {
 }
 
 /** What addDrains needs besides the status and the new records. */
-export interface AddDrainsOptions {
+interface AddDrainsOptions {
   /** The recommended grace period for a longest drain (budget.ts recommendGracePeriodFor). */
   recommend: (longestDrainSeconds: number) => number;
   /**

@@ -37,7 +37,7 @@ export interface StatusInput {
   podExists?: (uid: string) => boolean;
 }
 
-export interface NextStatus {
+interface NextStatus {
   status: CounterServiceStatus;
   /** The drains this status counts for the first time (each raises an event once written). */
   drainsAdded: DrainRecord[];

@@ -107,7 +107,7 @@ export function policyMatchesNamespace(
 }
 
 /** Policy precedence: higher spec.priority first, then name ascending. */
-export function comparePolicies(a: DrainPolicy, b: DrainPolicy): number {
+function comparePolicies(a: DrainPolicy, b: DrainPolicy): number {
   const byPriority = (b.spec.priority ?? 0) - (a.spec.priority ?? 0);
   if (byPriority !== 0) return byPriority;
   const an = a.metadata.name ?? '';

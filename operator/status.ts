@@ -60,7 +60,7 @@ export function findCondition(
 }
 
 /** What the Deployment says about its rollout, judged the way `kubectl rollout status` does. */
-export interface RolloutState {
+interface RolloutState {
   /** The Deployment controller has seen the latest spec. */
   observed: boolean;
   /** Every pod runs the current template and is available; no old pods remain. */
@@ -75,7 +75,7 @@ export interface RolloutState {
 }
 
 /** The part of an apps/v1 DeploymentStatus the rollout state is judged from. */
-export interface DeploymentStatus {
+interface DeploymentStatus {
   observedGeneration?: number;
   replicas?: number;
   readyReplicas?: number;

@@ -16,7 +16,8 @@ export const DRAIN_MODES = ['Graceful', 'Hard'] as const;
 export const SERVICE_TYPES = ['ClusterIP', 'NodePort'] as const;
 // The workload's LOG_LEVEL values (contracts/workload-env.ts), offered as spec.logLevel.
 export { LOG_LEVELS };
-export const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
+
+const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 export const PHASES = ['Pending', 'Progressing', 'Ready', 'Degraded', 'Rejected'] as const;
 export const BUDGET_SOURCES = ['computed', 'override', 'kubernetes-default'] as const;
 export const DRAIN_OUTCOMES = ['Clean', 'Abandoned', 'Killed', 'Hard', 'Crashed', 'Unknown'] as const;
@@ -24,14 +25,14 @@ export const DRAIN_OUTCOMES = ['Clean', 'Abandoned', 'Killed', 'Hard', 'Crashed'
 // An image reference: [registry[:port]/]path[:tag][@sha256:digest], with a tag or a digest required
 // so that every rollout is a deliberate change of image (an untagged image means :latest, which
 // changes under a running Deployment without a rollout).
-export const IMAGE_PATTERN =
+const IMAGE_PATTERN =
   '^([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]+)?/)?' +
   '[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*' +
   '((:[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})(@sha256:[a-f0-9]{64})?|@sha256:[a-f0-9]{64})$';
 
 // host:port where host is a DNS name, an IPv4 address or a bracketed IPv6 address and the port is
 // 1-65535.
-export const REDIS_ADDRESS_PATTERN =
+const REDIS_ADDRESS_PATTERN =
   '^([a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?|\\[[0-9a-fA-F:.]+\\]):' +
   '([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$';
 
@@ -54,7 +55,7 @@ const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z
 const PERCENT_OR_INT = "type(self) == int ? self >= 0 && self <= 1000 : self.matches('^(100|[1-9]?[0-9])%$')";
 const IS_ZERO = (f: string) => `(type(self.${f}) == int ? self.${f} == 0 : self.${f} == '0%')`;
 
-export const SecretKeyRefSchema = Type.Object(
+const SecretKeyRefSchema = Type.Object(
   {
     name: Type.String({
       description: 'Name of a Secret in the namespace of the CounterService.',
@@ -72,7 +73,7 @@ export const SecretKeyRefSchema = Type.Object(
   { description: 'A key of a Secret in the same namespace.' },
 );
 
-export const RedisSpecSchema = Type.Object(
+const RedisSpecSchema = Type.Object(
   {
     address: Type.String({
       description:
@@ -104,7 +105,7 @@ export const RedisSpecSchema = Type.Object(
   { description: 'Where the workload keeps its counter.' },
 );
 
-export const WorkSpecSchema = Type.Object(
+const WorkSpecSchema = Type.Object(
   {
     durationSeconds: Type.Integer({
       description:
@@ -119,7 +120,7 @@ export const WorkSpecSchema = Type.Object(
   { description: 'The work each request starts.', default: {} },
 );
 
-export const DrainSpecSchema = withRules(
+const DrainSpecSchema = withRules(
   Type.Object(
     {
       mode: StringEnum(DRAIN_MODES, {
@@ -176,7 +177,7 @@ export const DrainSpecSchema = withRules(
   ],
 );
 
-export const RolloutSpecSchema = withRules(
+const RolloutSpecSchema = withRules(
   Type.Object(
     {
       maxSurge: IntOrString({
@@ -237,7 +238,7 @@ export const RolloutSpecSchema = withRules(
   ],
 );
 
-export const ServiceSpecSchema = withRules(
+const ServiceSpecSchema = withRules(
   Type.Object(
     {
       type: StringEnum(SERVICE_TYPES, {
@@ -281,7 +282,7 @@ const ResourceListSchema = (what: string) =>
     { description: `Compute resource ${what}.` },
   );
 
-export const ResourcesSpecSchema = Type.Object(
+const ResourcesSpecSchema = Type.Object(
   {
     requests: Type.Optional(ResourceListSchema('requests (what the scheduler reserves)')),
     limits: Type.Optional(ResourceListSchema('limits (the most the container may use)')),
@@ -368,7 +369,7 @@ export const CounterServiceSpecSchema = withRules(
   ],
 );
 
-export const BudgetTermsSchema = Type.Object(
+const BudgetTermsSchema = Type.Object(
   {
     propagationSeconds: Type.Integer({
       description: 'The preStop sleep while endpoints update.',

@@ -16,7 +16,7 @@ import { DrainPolicySchema } from './drainpolicy.ts';
  * The JSON Schema as the API server wants it: TypeBox's symbol markers and `$id`s dropped, object
  * keys in a stable order (so the generated YAML diff stays small).
  */
-export function toOpenApiSchema(schema: TSchema): Record<string, unknown> {
+function toOpenApiSchema(schema: TSchema): Record<string, unknown> {
   return sortKeys(describeDefaults(optionalWhenDefaulted(JSON.parse(JSON.stringify(schema))))) as Record<
     string,
     unknown

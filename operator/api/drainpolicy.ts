@@ -6,7 +6,7 @@ import { API_VERSION, DRAIN_POLICY_KIND } from './constants.ts';
 import { DRAIN_MODES, drainTermSchema, LATENCY_ALLOWANCE_SECONDS } from './counterservice.ts';
 import { LabelSelectorSchema, resourceFields, StringEnum, withRules } from './schema-helpers.ts';
 
-export const DrainPolicyDefaultsSchema = withRules(
+const DrainPolicyDefaultsSchema = withRules(
   Type.Object(
     {
       propagationSeconds: drainTermSchema(
@@ -39,7 +39,7 @@ export const DrainPolicyDefaultsSchema = withRules(
   ],
 );
 
-export const DrainPolicyBoundsSchema = withRules(
+const DrainPolicyBoundsSchema = withRules(
   Type.Object(
     {
       minGracePeriodSeconds: Type.Optional(

@@ -4,14 +4,14 @@
 import { type TSchema, type TUnsafe, Type } from '@sinclair/typebox';
 import type { ObjectMeta } from '../../kube/resources.ts';
 
-export interface FieldOptions {
+interface FieldOptions {
   description: string;
   default?: unknown;
   [key: string]: unknown;
 }
 
 /** A CEL rule as the API server reads it (x-kubernetes-validations). */
-export interface CelRule {
+interface CelRule {
   rule: string;
   message: string;
   /** A CEL expression for the message, so it can quote the values (`message` is the fallback). */

@@ -5,7 +5,6 @@
 // values from constants.ts.
 import type { Static, TSchema } from '@sinclair/typebox';
 import {
-  type BUDGET_SOURCES,
   type BudgetStatusSchema,
   type CounterServiceSchema,
   CounterServiceSpecSchema,
@@ -20,27 +19,6 @@ import {
 import { type DrainPolicySchema, DrainPolicySpecSchema } from './drainpolicy.ts';
 import type { ConditionSchema } from './schema-helpers.ts';
 
-export {
-  API_VERSION,
-  CONDITION_TYPES,
-  COUNTER_SERVICE_KIND,
-  COUNTER_SERVICE_PLURAL,
-  type ConditionType,
-  DRAIN_POLICY_KIND,
-  DRAIN_POLICY_PLURAL,
-  FIELD_MANAGER,
-  GROUP,
-  VERSION,
-} from './constants.ts';
-export {
-  BUDGET_SOURCES,
-  DRAIN_MODES,
-  DRAIN_OUTCOMES,
-  LOG_LEVELS,
-  PHASES,
-  SERVICE_TYPES,
-} from './counterservice.ts';
-
 export type CounterService = Static<typeof CounterServiceSchema>;
 export type CounterServiceSpec = Static<typeof CounterServiceSpecSchema>;
 export type CounterServiceStatus = Static<typeof CounterServiceStatusSchema>;
@@ -50,10 +28,9 @@ export type DrainRecord = Static<typeof DrainRecordSchema>;
 export type RolloutStatus = Static<typeof RolloutStatusSchema>;
 export type Condition = Static<typeof ConditionSchema>;
 export type DrainPolicy = Static<typeof DrainPolicySchema>;
-export type DrainPolicySpec = Static<typeof DrainPolicySpecSchema>;
+type DrainPolicySpec = Static<typeof DrainPolicySpecSchema>;
 export type DrainMode = (typeof DRAIN_MODES)[number];
 export type Phase = (typeof PHASES)[number];
-export type BudgetSource = (typeof BUDGET_SOURCES)[number];
 export type DrainOutcome = (typeof DRAIN_OUTCOMES)[number];
 
 /**

@@ -8,9 +8,9 @@ import { ownedLabels, ownedMetadata, selectorLabels } from './labels.ts';
 
 export const CONTAINER_NAME = 'counter';
 export const CONTAINER_PORT = WORKLOAD_DEFAULTS.port;
-export const TERMINATION_MESSAGE_PATH = WORKLOAD_DEFAULTS.terminationMessagePath;
+const TERMINATION_MESSAGE_PATH = WORKLOAD_DEFAULTS.terminationMessagePath;
 /** Non-root UID/GID of the workload: the "node" user the Dockerfile runs as (USER 1000:1000). */
-export const WORKLOAD_UID = 1000;
+const WORKLOAD_UID = 1000;
 /** Annotation on the pod template recording the budget formula, for humans reading the pod. */
 export const BUDGET_ANNOTATION = 'lastcall.dev/grace-period-formula';
 /**

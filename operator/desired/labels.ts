@@ -65,13 +65,13 @@ export function ownedMetadata(cs: CounterService) {
   };
 }
 
-export function nameOf(cs: CounterService): string {
+function nameOf(cs: CounterService): string {
   const name = cs.metadata.name;
   if (!name) throw new Error('CounterService metadata.name is empty');
   return name;
 }
 
-export function namespaceOf(cs: CounterService): string {
+function namespaceOf(cs: CounterService): string {
   const ns = cs.metadata.namespace;
   if (!ns) throw new Error(`CounterService ${cs.metadata.name}: metadata.namespace is empty`);
   return ns;

@@ -18,9 +18,9 @@ export interface ReconcileResult {
 export type Reconcile = (key: string, signal: AbortSignal) => Promise<ReconcileResult | undefined>;
 
 /** Maps a change of a watched object to the keys of the objects whose reconcile it affects. */
-export type KeyMapper<T extends KubeObject> = (change: Change<T>) => Iterable<string>;
+type KeyMapper<T extends KubeObject> = (change: Change<T>) => Iterable<string>;
 
-export interface ControllerOptions {
+interface ControllerOptions {
   name: string;
   reconcile: Reconcile;
   log: Logger;

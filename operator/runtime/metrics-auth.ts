@@ -10,7 +10,7 @@ export interface ReviewClient {
   request<T>(method: string, path: string, opts: { body: unknown }): Promise<T>;
 }
 
-export type Decision =
+type Decision =
   | { allowed: true; user: string }
   | { allowed: false; status: 401 | 403 | 500; reason: string; user?: string };
 

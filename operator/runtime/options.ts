@@ -140,7 +140,7 @@ export class OptionsError extends Error {
   override name = 'OptionsError';
 }
 
-export function usage(): string {
+function usage(): string {
   return Object.entries(specs)
     .map(([flag, spec]) => `  --${flag.padEnd(18)} ${spec.help} [env ${spec.env}]`)
     .join('\n');

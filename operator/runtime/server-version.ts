@@ -4,7 +4,7 @@
 // pods would get SIGTERM at once, before endpoints are updated. `sleep: {seconds: 0}` would need
 // 1.33 (KEP-4818), which is why a propagation of 0 gets no hook at all (desired/deployment.ts).
 
-export const MINIMUM_KUBERNETES = { major: 1, minor: 30 } as const;
+const MINIMUM_KUBERNETES = { major: 1, minor: 30 } as const;
 
 /** The fields of GET /version the check reads (k8s.io/apimachinery/pkg/version.Info). */
 export interface VersionInfo {

@@ -5,9 +5,9 @@ import type { Registry } from 'prom-client';
 import type { MetricsAuthorizer } from './metrics-auth.ts';
 
 /** A named check for /healthz or /readyz; returns an error message, or undefined when fine. */
-export type Check = () => string | undefined;
+type Check = () => string | undefined;
 
-export interface ProbeServerOptions {
+interface ProbeServerOptions {
   host: string;
   port: number;
   /** Liveness: the process is not wedged. */
@@ -95,7 +95,7 @@ export async function startMetricsServer(opts: {
   };
 }
 
-export interface RunningServer {
+interface RunningServer {
   port: number;
   close(): Promise<void>;
 }

@@ -9,7 +9,7 @@ import { readFileSync, watch } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 
-export interface ServingCertificate {
+interface ServingCertificate {
   /** PEM certificate. */
   cert: string;
   /** PEM private key (PKCS#8). */
