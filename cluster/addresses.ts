@@ -9,7 +9,7 @@
  */
 
 /** Parses a dotted IPv4 address into its four octets; throws naming the value otherwise. */
-export function parseIPv4(ip: string): [number, number, number, number] {
+function parseIPv4(ip: string): [number, number, number, number] {
   const parts = ip.split('.');
   if (parts.length !== 4) throw new Error(`address "${ip}" is not an IPv4 address (a.b.c.d)`);
   const octets = parts.map((p) => {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
  * which container image. The tag is ignored for the choice but handed to the process as
  * LASTCALL_IMAGE, so a rollout from :v1 to :v2 is a real rollout of the same code.
  */
-export interface ImageEntry {
+interface ImageEntry {
   entrypoint: string[];
   args: string[];
   env: Record<string, string>;
@@ -24,7 +24,7 @@ export interface ImageMap {
   images: Record<string, ImageEntry>;
 }
 
-export interface Placeholders {
+interface Placeholders {
   NODE: string;
   REPO: string;
   POD_IP: string;
@@ -110,11 +110,11 @@ export class ImageNotFoundError extends Error {
   override name = 'ImageNotFoundError';
 }
 
-export function expandPlaceholders(value: string, p: Placeholders): string {
+function expandPlaceholders(value: string, p: Placeholders): string {
   return value.replace(/\$\{(NODE|REPO|POD_IP)\}/g, (_, name: keyof Placeholders) => p[name]);
 }
 
-export interface ResolvedCommand {
+interface ResolvedCommand {
   argv: string[];
   imageEnv: Record<string, string>;
   imageUser: string | undefined;

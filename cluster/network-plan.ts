@@ -61,7 +61,7 @@ export function defaultRegistryFile(env: NodeJS.ProcessEnv = process.env): strin
   return join(cache, 'lastcall', 'networks.json');
 }
 
-export interface RegistryEntry {
+interface RegistryEntry {
   index: number;
   stateDir: string;
   allocatedAt: string;
@@ -147,7 +147,7 @@ export function chooseIndex(
   );
 }
 
-export interface RegistryOptions {
+interface RegistryOptions {
   registry?: string;
   machine?: MachineView;
 }

@@ -9,7 +9,7 @@ export interface TlsFiles {
   key?: string;
 }
 
-export interface HttpResult {
+interface HttpResult {
   status: number;
   body: string;
 }

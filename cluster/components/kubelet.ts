@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { nodeName } from '../pki.ts';
 import type { ClusterLayout, Component } from './component.ts';
 
-export function kubeletStateDir(stateDir: string): string {
+function kubeletStateDir(stateDir: string): string {
   return join(stateDir, 'kubelet');
 }
 

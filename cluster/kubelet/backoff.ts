@@ -4,8 +4,8 @@
  * The first restart after a crash is immediate; the entry is forgotten when the container ran for
  * more than twice the cap.
  */
-export const INITIAL_BACKOFF_MS = 10_000;
-export const MAX_BACKOFF_MS = 300_000;
+const INITIAL_BACKOFF_MS = 10_000;
+const MAX_BACKOFF_MS = 300_000;
 
 export class CrashBackoff {
   #backoffMs = 0;

@@ -4,7 +4,7 @@
  * expanded with $(VAR) against what is defined so far; the image's env sits underneath.
  */
 
-export interface EnvVarSource {
+interface EnvVarSource {
   fieldRef?: { fieldPath: string; apiVersion?: string };
   resourceFieldRef?: { containerName?: string; resource: string; divisor?: string };
   configMapKeyRef?: { name: string; key: string; optional?: boolean };
@@ -23,7 +23,7 @@ export interface EnvFromSource {
   secretRef?: { name: string; optional?: boolean };
 }
 
-export interface EnvContainer {
+interface EnvContainer {
   name: string;
   env?: EnvVar[];
   envFrom?: EnvFromSource[];
@@ -84,7 +84,7 @@ export function expand(input: string, lookup: (name: string) => string | undefin
 
 const bracketed = /^metadata\.(labels|annotations)\['(.+)'\]$/;
 
-export function fieldRefValue(pod: PodFacts, fieldPath: string): string {
+function fieldRefValue(pod: PodFacts, fieldPath: string): string {
   switch (fieldPath) {
     case 'metadata.name':
       return pod.name;

@@ -9,18 +9,18 @@ import { execInContainer } from './runner.ts';
  * hooks). Network actions default to the pod IP and dial its loopback twin, never the recorded
  * 10.244.x.y address.
  */
-export interface HttpGetAction {
+interface HttpGetAction {
   host?: string;
   path?: string;
   port: number | string;
   scheme?: string;
   httpHeaders?: { name: string; value: string }[];
 }
-export interface TcpSocketAction {
+interface TcpSocketAction {
   host?: string;
   port: number | string;
 }
-export interface ExecAction {
+interface ExecAction {
   command?: string[];
 }
 export interface Handler {
@@ -49,12 +49,12 @@ export interface ActionTarget {
   owner: string;
 }
 
-export interface ActionResult {
+interface ActionResult {
   ok: boolean;
   message: string;
 }
 
-export function resolvePort(port: number | string, ports: ContainerPort[], field: string): number {
+function resolvePort(port: number | string, ports: ContainerPort[], field: string): number {
   if (typeof port === 'number') return port;
   if (/^\d+$/.test(port)) return Number(port);
   const found = ports.find((p) => p.name === port);
@@ -67,7 +67,7 @@ export function resolvePort(port: number | string, ports: ContainerPort[], field
 }
 
 /** The address to dial: the twin of the pod IP, or of an explicit host; never a non-loopback address. */
-export function dialHost(host: string | undefined, podIP: string): string {
+function dialHost(host: string | undefined, podIP: string): string {
   if (!host) return loopbackTwin(podIP);
   if (isLoopback(host)) return host === 'localhost' ? '127.0.0.1' : host;
   return loopbackTwin(host);
@@ -94,12 +94,7 @@ function dialing(
   return dial(host, port);
 }
 
-export function httpGet(
-  a: HttpGetAction,
-  t: ActionTarget,
-  timeoutMs: number,
-  field: string,
-): Promise<ActionResult> {
+function httpGet(a: HttpGetAction, t: ActionTarget, timeoutMs: number, field: string): Promise<ActionResult> {
   return dialing(a, t, field, (host, port) => getOnce(a, host, port, timeoutMs));
 }
 
@@ -141,7 +136,7 @@ function getOnce(a: HttpGetAction, host: string, port: number, timeoutMs: number
   });
 }
 
-export function tcpSocket(
+function tcpSocket(
   a: TcpSocketAction,
   t: ActionTarget,
   timeoutMs: number,
@@ -170,7 +165,7 @@ function connectOnce(host: string, port: number, timeoutMs: number): Promise<Act
   });
 }
 
-export async function exec(a: ExecAction, t: ActionTarget, timeoutMs: number): Promise<ActionResult> {
+async function exec(a: ExecAction, t: ActionTarget, timeoutMs: number): Promise<ActionResult> {
   const argv = a.command ?? [];
   if (argv.length === 0) return { ok: false, message: 'exec.command is empty' };
   if (t.pid <= 0) return { ok: false, message: 'container is not running' };

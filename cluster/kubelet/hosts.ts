@@ -23,7 +23,7 @@ export interface HostsPod {
   hostAliases?: { ip: string; hostnames?: string[] }[];
 }
 
-export const CLUSTER_DOMAIN = 'cluster.local';
+const CLUSTER_DOMAIN = 'cluster.local';
 
 function hasClusterIP(ip: string | undefined): ip is string {
   return ip !== undefined && ip !== '' && ip !== 'None';

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
  * a certificate signed by the cluster CA. The serving certificate is self-signed (the API server
  * runs without --kubelet-certificate-authority, so it does not verify it).
  */
-export interface LogSource {
+interface LogSource {
   /** The log file of a container's current run, or of the previous one. */
   logFile(namespace: string, pod: string, container: string, previous: boolean): string | undefined;
   /** Whether the container still runs (follow ends when it stops). */

@@ -11,12 +11,12 @@ import { coreTypes, resourcePath } from '../../kube/resources.ts';
  * 40, the kubelet defaults) and re-posts its status once a minute, so the node lifecycle controller
  * keeps it Ready and removes the not-ready taint.
  */
-export const LEASE_DURATION_SECONDS = 40;
-export const LEASE_RENEW_MS = 10_000;
-export const STATUS_REPORT_MS = 60_000;
-export const MAX_PODS = 110;
+const LEASE_DURATION_SECONDS = 40;
+const LEASE_RENEW_MS = 10_000;
+const STATUS_REPORT_MS = 60_000;
+const MAX_PODS = 110;
 
-export interface NodeAgentOptions {
+interface NodeAgentOptions {
   api: KubeClient;
   log: Logger;
   nodeName: string;

@@ -74,10 +74,10 @@ export class PodDir {
   }
 }
 
-export const ARCHIVED_PODS = 100;
+const ARCHIVED_PODS = 100;
 
 /** Replaces a file atomically (rename in the same directory; the directory is what is bind-mounted). */
-export function writeAtomic(file: string, content: string, mode = 0o644): void {
+function writeAtomic(file: string, content: string, mode = 0o644): void {
   const tmp = `${file}.tmp`;
   writeFileSync(tmp, content, { mode });
   renameSync(tmp, file);

@@ -20,7 +20,7 @@ import { prepareVolumes } from './volumes.ts';
  * running per restartPolicy; on deletion kill all containers in parallel, write the terminal
  * status and remove the pod with a grace-0, UID-preconditioned DELETE.
  */
-export interface NodeServices {
+interface NodeServices {
   api: KubeClient;
   log: Logger;
   events: EventRecorder;

@@ -4,7 +4,7 @@
  * failures in a row. Readiness starts as failure, liveness and startup start as success
  * ("unknown" counts as not started for startup).
  */
-export interface ProbeTiming {
+interface ProbeTiming {
   initialDelaySeconds: number;
   periodSeconds: number;
   timeoutSeconds: number;

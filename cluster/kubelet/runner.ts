@@ -18,7 +18,7 @@ export interface BindMount {
   directory?: boolean;
 }
 
-export interface ContainerLaunch {
+interface ContainerLaunch {
   argv: string[];
   env: Record<string, string>;
   cwd: string;
@@ -33,7 +33,7 @@ export interface ContainerLaunch {
   readOnlyRoot: boolean;
 }
 
-export interface ExitInfo {
+interface ExitInfo {
   code: number | null;
   signal: NodeJS.Signals | null;
   at: Date;

@@ -10,9 +10,9 @@ import { constants } from 'node:os';
  *   stop signal, wait up to grace, SIGKILL.
  */
 export const MINIMUM_GRACE_PERIOD_SECONDS = 2;
-export const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS = 30;
+const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS = 30;
 
-export interface GraceInputs {
+interface GraceInputs {
   deletionGracePeriodSeconds?: number | undefined;
   terminationGracePeriodSeconds?: number | undefined;
   probeTerminationGracePeriodSeconds?: number | undefined;
@@ -44,7 +44,7 @@ export function runsPreStop(hasPreStop: boolean, grace: number): boolean {
   return hasPreStop && grace > 0;
 }
 
-export interface ExitStatus {
+interface ExitStatus {
   exitCode: number;
   signal: string | null;
   reason: 'Completed' | 'Error';

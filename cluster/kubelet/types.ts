@@ -29,7 +29,7 @@ export interface Container {
   restartPolicy?: string;
 }
 
-export interface KeyToPath {
+interface KeyToPath {
   key: string;
   path: string;
   mode?: number;

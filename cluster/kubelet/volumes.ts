@@ -12,7 +12,7 @@ import type { Container, Volume } from './types.ts';
  * The service-account projected volume is handled by pod-files.ts. Other volume types are not
  * mounted; `unsupported` names them so the kubelet can say so in an event.
  */
-export class UnsupportedVolumeError extends Error {
+class UnsupportedVolumeError extends Error {
   override name = 'UnsupportedVolumeError';
 }
 

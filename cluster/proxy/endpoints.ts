@@ -5,12 +5,12 @@ import { loopbackTwin } from '../addresses.ts';
  * (pkg/proxy/topology.go CategorizeEndpoints): the ready ones; when none is ready, the ones that
  * are serving and terminating, so that connections are not refused while every pod drains.
  */
-export interface SliceEndpoint {
+interface SliceEndpoint {
   addresses: string[];
   conditions?: { ready?: boolean | null; serving?: boolean | null; terminating?: boolean | null };
 }
 
-export interface SlicePort {
+interface SlicePort {
   name?: string | null;
   port?: number | null;
   protocol?: string | null;
@@ -23,7 +23,7 @@ export interface EndpointSlice {
   ports?: SlicePort[] | null;
 }
 
-export interface Backend {
+interface Backend {
   /** The address recorded in the API (10.244.x.y). */
   ip: string;
   /** Where to dial: its loopback twin. */

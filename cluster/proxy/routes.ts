@@ -5,7 +5,7 @@ import { loopbackTwin } from '../addresses.ts';
  * ClusterIP's loopback twin (10.96.0.10:6379 -> 127.96.0.10:6379), each nodePort on
  * 127.0.0.1:<nodePort>. TCP only.
  */
-export interface ServicePort {
+interface ServicePort {
   name?: string;
   port: number;
   protocol?: string;

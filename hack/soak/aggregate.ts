@@ -21,7 +21,7 @@ export interface VitestJsonReport {
   }[];
 }
 
-export interface FileRun {
+interface FileRun {
   /** path relative to the clone, e.g. test/e2e/load.test.ts */
   file: string;
   status: 'passed' | 'failed' | 'skipped';
@@ -69,7 +69,7 @@ export function testsOf(report: VitestJsonReport): { passed: number; failed: num
   };
 }
 
-export interface FileSummary {
+interface FileSummary {
   file: string;
   /** runs in which the file passed (or was skipped as a whole) */
   passed: number;

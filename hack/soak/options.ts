@@ -1,6 +1,6 @@
 /** The soak's command line: pure parsing, errors that name the flag. */
 
-export interface SoakOptions {
+interface SoakOptions {
   /** how many times to run the whole suite */
   runs: number;
   /** keep one core busy with a spinning child during every run */
