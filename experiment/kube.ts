@@ -179,6 +179,8 @@ export interface CounterServicePlan {
   nodePort: number;
   /** spec.drain.propagationSeconds (the preStop sleep); undefined: the policy default */
   propagationSeconds?: number | undefined;
+  /** spec.drain.marginSeconds; undefined: the policy default */
+  marginSeconds?: number | undefined;
 }
 
 export async function createCounterService(cluster: Cluster, plan: CounterServicePlan): Promise<void> {
@@ -200,6 +202,7 @@ export async function createCounterService(cluster: Cluster, plan: CounterServic
         drain: {
           mode: plan.mode === 'hard' ? 'Hard' : 'Graceful',
           ...(plan.propagationSeconds === undefined ? {} : { propagationSeconds: plan.propagationSeconds }),
+          ...(plan.marginSeconds === undefined ? {} : { marginSeconds: plan.marginSeconds }),
         },
         // the seed's Deployment defaults for one replica: surge one, never go below the desired count
         rollout: { maxSurge: 1, maxUnavailable: 0 },

@@ -8,6 +8,8 @@ export interface RunConditions {
   endpointDelaySeconds: number | null;
   /** spec.drain.propagationSeconds as asked; null: the policy default */
   propagationSeconds: number | null;
+  /** spec.drain.marginSeconds as asked; absent: the policy default */
+  marginSeconds?: number;
   method: LoadMethod;
   slowClients: number;
   fault: FaultName | null;

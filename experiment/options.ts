@@ -44,6 +44,8 @@ export interface ExperimentOptions {
   endpointDelaySeconds: number | undefined;
   /** the CounterService's spec.drain.propagationSeconds (the preStop sleep); undefined: the policy default */
   propagationSeconds: number | undefined;
+  /** the CounterService's spec.drain.marginSeconds (extends the drain deadline and the grace period); undefined: the policy default */
+  marginSeconds: number | undefined;
   /** the load's method: GET (Go's client retries it on a reused connection the server closed) or POST (never retried) */
   method: LoadMethod;
   /** clients that send their request headers slowly, one after another, for the whole load */
@@ -72,6 +74,7 @@ export const DEFAULT_OPTIONS: ExperimentOptions = {
   skipInstall: false,
   endpointDelaySeconds: undefined,
   propagationSeconds: undefined,
+  marginSeconds: undefined,
   method: 'GET',
   slowClients: 0,
   fault: undefined,
@@ -106,6 +109,7 @@ const INTEGER_OPTIONS = {
   '--sweep-max': { key: 'sweepMaxRate', min: 1, max: 10_000, what: 'requests per second' },
   // the CRD's bounds for spec.drain.propagationSeconds
   '--propagation': { key: 'propagationSeconds', min: 0, max: 120, what: 'seconds (the preStop sleep)' },
+  '--margin': { key: 'marginSeconds', min: 0, max: 300, what: 'seconds (spec.drain.marginSeconds)' },
   '--slow-clients': { key: 'slowClients', min: 0, max: 100, what: 'slow clients' },
   '--runs': { key: 'runs', min: 1, max: 20, what: 'runs per matrix cell' },
 } as const satisfies Record<string, IntegerRange & { key: keyof ExperimentOptions }>;
@@ -208,6 +212,9 @@ export function parseOptions(argv: readonly string[]): ExperimentOptions {
       `--fault ${options.fault} needs a rolling update to strike during; drop --rollouts 0`,
     );
   }
+  if (options.mode === 'hard' && options.marginSeconds !== undefined) {
+    throw new OptionError('--margin is not allowed with --mode hard: the hard mode has no drain to extend');
+  }
   if (options.mode === 'hard' && options.propagationSeconds !== undefined) {
     throw new OptionError(
       '--propagation is not allowed with --mode hard: the hard mode has no preStop sleep to set',
@@ -282,6 +289,9 @@ Harder conditions (issue 11):
   --propagation S     the CounterService's spec.drain.propagationSeconds, the preStop
                       sleep (default: the DrainPolicy's, built-in 5; 0 is the negative control
                       for a slow data path)
+  --margin S          the CounterService's spec.drain.marginSeconds (default: the policy's,
+                      built-in 3): the drain deadline and the grace period grow by it, and so
+                      does the Redis outage a drain can ride out
   --method M          GET (default; Go's client retries it on a reused connection the
                       server closed) or POST (never retried: every failure shows)
   --slow-clients N    N more clients that each send POST /incr with the request headers

@@ -155,10 +155,12 @@ export async function runExperiment(
     counterKey,
     nodePort,
     propagationSeconds: options.propagationSeconds,
+    marginSeconds: options.marginSeconds,
   });
   log(
     `setup: CounterService ${namespace}/${name}: ${replicas} × ${imageTag(1)}, drain ${options.mode}` +
-      `${options.propagationSeconds === undefined ? '' : `, propagation ${options.propagationSeconds}s`}, ` +
+      `${options.propagationSeconds === undefined ? '' : `, propagation ${options.propagationSeconds}s`}` +
+      `${options.marginSeconds === undefined ? '' : `, margin ${options.marginSeconds}s`}, ` +
       `NodePort ${nodePort}, counter key ${counterKey}`,
   );
   try {
@@ -438,6 +440,7 @@ export function conditionsOf(options: ExperimentOptions): RunConditions {
   return {
     endpointDelaySeconds: options.endpointDelaySeconds ?? null,
     propagationSeconds: options.propagationSeconds ?? null,
+    ...(options.marginSeconds === undefined ? {} : { marginSeconds: options.marginSeconds }),
     method: options.method,
     slowClients: options.slowClients,
     fault: options.fault ?? null,

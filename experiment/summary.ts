@@ -88,6 +88,7 @@ export function formatConditions(c: RunConditions): string {
     c.propagationSeconds === null
       ? 'propagation: policy default'
       : `propagation ${c.propagationSeconds}s (preStop sleep)`,
+    ...(c.marginSeconds === undefined ? [] : [`margin ${c.marginSeconds}s`]),
     c.method,
     ...(c.slowClients > 0 ? [`${c.slowClients} slow client${c.slowClients === 1 ? '' : 's'}`] : []),
     ...(c.fault === null ? [] : [`fault ${c.fault}`]),

@@ -25,6 +25,7 @@ describe('the harder conditions (issue 11)', () => {
       fault: 'redis-kill',
     });
     expect(parseOptions([]).method).toBe('GET');
+    expect(parseOptions(['--margin', '30']).marginSeconds).toBe(30);
   });
 
   test.each([
@@ -44,6 +45,11 @@ describe('the harder conditions (issue 11)', () => {
     [['--matrix', '--fault', 'redis-kill'], '--fault is not allowed with --matrix'],
     [['--runs', '2'], '--runs is only allowed together with --matrix'],
     [['--slow-clients', '101'], '--slow-clients: "101" is not allowed'],
+    [
+      ['--margin', '301'],
+      '--margin: "301" is not allowed; use a whole number of seconds (spec.drain.marginSeconds) from 0 to 300',
+    ],
+    [['--mode', 'hard', '--margin', '30'], '--margin is not allowed with --mode hard'],
   ])('%j is refused with a message naming what is allowed', (argv, message) => {
     expect(() => parseOptions(argv)).toThrow(OptionError);
     expect(() => parseOptions(argv)).toThrow(message);
@@ -59,6 +65,16 @@ describe('the harder conditions (issue 11)', () => {
         fault: 'operator-kill',
       }),
     ).toBe('endpoint delay 3s, propagation 0s (preStop sleep), POST, 2 slow clients, fault operator-kill');
+    expect(
+      formatConditions({
+        endpointDelaySeconds: null,
+        propagationSeconds: null,
+        marginSeconds: 30,
+        method: 'GET',
+        slowClients: 0,
+        fault: null,
+      }),
+    ).toBe("endpoint delay: the cluster's, propagation: policy default, margin 30s, GET");
   });
 
   test('matrix expectations: lossless, no-loss, and the negative control that must fail', () => {
