@@ -30,7 +30,7 @@ export interface FaultRecord {
   detail: string;
 }
 
-export interface FaultContext {
+interface FaultContext {
   name: FaultName;
   /** the local cluster's state dir (local-cluster.ts) */
   stateDir: string;
@@ -42,8 +42,8 @@ export interface FaultContext {
   log: (line: string) => void;
 }
 
-export const OPERATOR_NAMESPACE = 'lastcall-system';
-export const OPERATOR_LEASE = 'lastcall-operator';
+const OPERATOR_NAMESPACE = 'lastcall-system';
+const OPERATOR_LEASE = 'lastcall-operator';
 
 interface PodLite {
   metadata: { name: string; namespace: string; labels?: Record<string, string> };

@@ -169,7 +169,7 @@ export async function readCounterService(
   }
 }
 
-export interface CounterServicePlan {
+interface CounterServicePlan {
   namespace: string;
   name: string;
   replicas: number;

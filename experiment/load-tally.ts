@@ -24,7 +24,7 @@ export interface VegetaResult {
  * What vegeta reports for a hit that found no target left (lib/targets.go ErrNoTargets): no
  * request was sent. The load driver ends its attack this way, so these results are not counted.
  */
-export const NO_TARGETS_LEFT = 'no targets to attack';
+const NO_TARGETS_LEFT = 'no targets to attack';
 
 /** One second of load, by the time requests were sent. */
 export interface LoadSecond {

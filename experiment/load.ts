@@ -20,7 +20,7 @@ import { LoadTally, type LoadTotals, type VegetaResult } from './load-tally.ts';
 
 export type { LoadSecond, LoadTotals } from './load-tally.ts';
 
-export interface LoadPlan {
+interface LoadPlan {
   /** the vegeta binary */
   vegeta: string;
   /** e.g. http://127.0.0.1:30080/incr */

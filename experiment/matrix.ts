@@ -13,9 +13,9 @@ import type { ExperimentResult } from './model.ts';
 import type { ExperimentOptions } from './options.ts';
 import { type ClusterTarget, type RunHooks, runExperiment } from './run.ts';
 
-export type Expectation = 'lossless' | 'no-loss' | 'fails';
+type Expectation = 'lossless' | 'no-loss' | 'fails';
 
-export interface MatrixCell {
+interface MatrixCell {
   name: string;
   /** what the cell shows, for the table */
   what: string;
@@ -72,9 +72,9 @@ export const MATRIX_CELLS: readonly MatrixCell[] = [
 ];
 
 /** The matrix's load unless given: 25/s for 20 s (500 requests), one rolling update at 10 s. */
-export const MATRIX_DEFAULT_DURATION = 20;
+const MATRIX_DEFAULT_DURATION = 20;
 
-export interface MatrixRun {
+interface MatrixRun {
   cell: string;
   run: number;
   expect: Expectation;

@@ -16,7 +16,7 @@ export interface RunConditions {
 }
 
 /** The slow clients' own share of the totals. */
-export interface SlowClientTotals {
+interface SlowClientTotals {
   clients: number;
   sent: number;
   ok: number;

@@ -1,6 +1,6 @@
 /** The one-line-per-second progress of a running experiment. Pure formatting. */
 
-export interface ProgressState {
+interface ProgressState {
   elapsedSeconds: number;
   /** requests vegeta has sent so far (its pacer is exact) */
   sent: number;

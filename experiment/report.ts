@@ -10,7 +10,7 @@ import { type ExperimentResult, passed, type SweepResult } from './model.ts';
 import { formatConditions, formatDrain, formatFault, verdict } from './summary.ts';
 import { type Band, escapeXml, timeChart, xyChart } from './svg.ts';
 
-export interface ReportInput {
+interface ReportInput {
   title: string;
   runs: readonly ExperimentResult[];
   sweep?: SweepResult;

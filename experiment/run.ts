@@ -59,7 +59,7 @@ export interface RunHooks {
 }
 
 export const COUNTER_SERVICE_NAME = 'counter';
-export const WORKLOAD_REPOSITORY = 'lastcall/workload';
+const WORKLOAD_REPOSITORY = 'lastcall/workload';
 /** seconds of work between the answer and the INCR (CounterService spec.work.durationSeconds) */
 const WORK_SECONDS = 5;
 
@@ -436,7 +436,7 @@ async function measure(
   }
 }
 
-export function conditionsOf(options: ExperimentOptions): RunConditions {
+function conditionsOf(options: ExperimentOptions): RunConditions {
   return {
     endpointDelaySeconds: options.endpointDelaySeconds ?? null,
     propagationSeconds: options.propagationSeconds ?? null,

@@ -22,7 +22,7 @@ export interface Sample {
   counter: number | null;
 }
 
-export interface SamplerPlan {
+interface SamplerPlan {
   cluster: Cluster;
   namespace: string;
   name: string;
@@ -38,7 +38,7 @@ export interface SamplerPlan {
   onSample?: (t: number, sample: Sample) => void;
 }
 
-export interface Sampler {
+interface Sampler {
   /** samples by whole second since t0 */
   readonly samples: ReadonlyMap<number, Sample>;
   /** every pod seen, with its image */

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoadSecond } from './load-tally.ts';
 
-export interface SlowClientsPlan {
+interface SlowClientsPlan {
   port: number;
   clients: number;
   /** seconds over which each request's headers are sent */

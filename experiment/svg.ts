@@ -22,7 +22,7 @@ export interface Band {
   color: string;
 }
 
-export interface TimeChart {
+interface TimeChart {
   title: string;
   yLabel: string;
   /** x runs from 0 to xMax (seconds) */
@@ -194,13 +194,13 @@ function legend(series: readonly Series[], right: number, top: number): string {
   return items.join('');
 }
 
-export interface XYSeries {
+interface XYSeries {
   label: string;
   color: string;
   points: readonly { x: number; y: number }[];
 }
 
-export interface XYChart {
+interface XYChart {
   title: string;
   xLabel: string;
   yLabel: string;

@@ -8,7 +8,7 @@
  */
 import { lossless, type SweepPoint, type SweepResult } from './model.ts';
 
-export interface SweepPlan {
+interface SweepPlan {
   startRate: number;
   maxRate: number;
   maxBisections?: number;

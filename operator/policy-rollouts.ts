@@ -69,7 +69,7 @@ export function rolloutSettled(deployment: KubeObject | undefined): boolean {
  * The keys of the Deployments in `deployments` that are rolling out and whose CounterService is
  * governed by `policy` (`governedBy` resolves a namespace's rollout-limit policy).
  */
-export function rollingUnder(
+function rollingUnder(
   deployments: readonly Deployment[],
   policy: string,
   governedBy: (namespace: string) => string | undefined,
@@ -90,7 +90,7 @@ export function rollingUnder(
  * change), `admitted` (it takes a rollout slot; `settle` it once applied), or `queued` (it keeps
  * the budget in force until a slot frees).
  */
-export type PolicyRolloutGate =
+type PolicyRolloutGate =
   | { kind: 'free' }
   | { kind: 'admitted' }
   | { kind: 'queued'; inForce: Budget; message: string };

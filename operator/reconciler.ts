@@ -31,7 +31,7 @@ import { type ConditionInput, type Deployment, nextRollout } from './status.ts';
 export type ObjectApplier = Pick<Applier, 'apply' | 'applyStatus'>;
 
 /** Reads one object by name from the API server; undefined when there is none. */
-export type ObjectLookup = (
+type ObjectLookup = (
   type: ResourceType,
   namespace: string,
   name: string,
@@ -50,7 +50,7 @@ export class DegradedError extends Error {
 }
 
 /** The caches the reconcile reads (filled by reflectors) and the writers it uses. */
-export interface ReconcilerDeps {
+interface ReconcilerDeps {
   counterServices: Store<CounterService & KubeObject>;
   deployments: Store<Deployment>;
   services: Store<KubeObject>;

@@ -6,7 +6,7 @@ import type { RefusalReason, WorkloadMetrics } from './metrics.ts';
 import type { Readiness } from './readiness.ts';
 
 /** What the routes need; each piece is owned elsewhere (main.ts wires them). */
-export interface AppDeps {
+interface AppDeps {
   counterKey: string;
   image: string;
   mode: 'graceful' | 'hard';

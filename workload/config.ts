@@ -14,10 +14,8 @@ import {
   WORKLOAD_LOG_LEVELS,
 } from '../contracts/workload-env.ts';
 
-export type { LogLevel, ShutdownMode, TestCrashTrigger };
-
 /** The workload's configuration, read once from the environment at start-up. */
-export interface WorkloadConfig {
+interface WorkloadConfig {
   port: number;
   host: string;
   redisUrl: string;
@@ -38,15 +36,15 @@ export interface WorkloadConfig {
 }
 
 /** One refused variable: enough for the operator of the process to fix it without reading code. */
-export interface ConfigIssue {
+interface ConfigIssue {
   variable: string;
   value: string;
   allowed: string;
 }
 
-export type ConfigResult = { ok: true; config: WorkloadConfig } | { ok: false; issues: ConfigIssue[] };
+type ConfigResult = { ok: true; config: WorkloadConfig } | { ok: false; issues: ConfigIssue[] };
 
-export type Env = Readonly<Record<string, string | undefined>>;
+type Env = Readonly<Record<string, string | undefined>>;
 
 export function formatIssue(issue: ConfigIssue): string {
   return `${issue.variable}=${JSON.stringify(issue.value)} is not allowed: expected ${issue.allowed}`;

@@ -12,7 +12,7 @@ import { crashReport, EXIT_CODES, type ReportMode } from '../contracts/drain-rep
 import type { TestCrashTrigger } from '../contracts/workload-env.ts';
 import { writeTerminationMessage } from './termination.ts';
 
-export interface CrashContext {
+interface CrashContext {
   mode: ReportMode;
   terminationMessagePath: string;
   logger: Logger;

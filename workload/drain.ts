@@ -39,7 +39,7 @@ export interface DrainSteps {
   closeRedis(): Promise<void>;
 }
 
-export interface DrainOptions {
+interface DrainOptions {
   shutdownDelayMs: number;
   drainTimeoutMs: number;
   steps: DrainSteps;

@@ -17,7 +17,7 @@ export interface WorkloadMetrics {
   drainSeconds: Histogram;
 }
 
-export type Route = 'incr' | 'count' | 'healthz' | 'readyz';
+type Route = 'incr' | 'count' | 'healthz' | 'readyz';
 /** full: the pending limit was reached; deadline: the work could not finish before the drain deadline. */
 export type RefusalReason = 'full' | 'deadline';
 

@@ -15,7 +15,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Batch } from './counter.ts';
 
-export interface PendingOptions {
+interface PendingOptions {
   workDelayMs: number;
   /**
    * The most increments that may be pending at once (waiting for their work delay or in a Redis
@@ -36,14 +36,14 @@ export interface PendingOptions {
   now?: () => number;
 }
 
-export interface PendingObserver {
+interface PendingObserver {
   applied?(batch: Batch, appliedBefore: boolean): void;
   attemptFailed?(error: unknown, attempt: number, batch: Batch): void;
   recovered?(attempts: number, batch: Batch): void;
 }
 
 /** What `add` did with a promised increment. */
-export type AddResult = 'accepted' | 'full';
+type AddResult = 'accepted' | 'full';
 
 const BACKOFF_FIRST_MS = 50;
 const BACKOFF_MAX_MS = 1000;

@@ -13,7 +13,7 @@
 export const REDIS_UNREACHABLE_AFTER_MS = 10_000;
 
 /** How often Redis is pinged in the background when no batch has proven it reachable. */
-export const REDIS_PING_INTERVAL_MS = 1000;
+const REDIS_PING_INTERVAL_MS = 1000;
 
 /**
  * Unready from this share of the pending limit on: the endpoint leaves the Service (one or two
@@ -24,7 +24,7 @@ export const READY_PENDING_FRACTION = 0.9;
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
 
-export interface ReadinessFacts {
+interface ReadinessFacts {
   /** False once the drain started. */
   serving: boolean;
   drainPhase: string;

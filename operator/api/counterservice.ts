@@ -13,13 +13,12 @@ import {
 } from './schema-helpers.ts';
 
 export const DRAIN_MODES = ['Graceful', 'Hard'] as const;
-export const SERVICE_TYPES = ['ClusterIP', 'NodePort'] as const;
+const SERVICE_TYPES = ['ClusterIP', 'NodePort'] as const;
 // The workload's LOG_LEVEL values (contracts/workload-env.ts), offered as spec.logLevel.
-export { LOG_LEVELS };
 
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 export const PHASES = ['Pending', 'Progressing', 'Ready', 'Degraded', 'Rejected'] as const;
-export const BUDGET_SOURCES = ['computed', 'override', 'kubernetes-default'] as const;
+const BUDGET_SOURCES = ['computed', 'override', 'kubernetes-default'] as const;
 export const DRAIN_OUTCOMES = ['Clean', 'Abandoned', 'Killed', 'Hard', 'Crashed', 'Unknown'] as const;
 
 // An image reference: [registry[:port]/]path[:tag][@sha256:digest], with a tag or a digest required

@@ -16,7 +16,7 @@ interface Lease extends KubeObject {
   spec?: LeaseSpec;
 }
 
-export interface LeaderElectionOptions {
+interface LeaderElectionOptions {
   client: Pick<KubeClient, 'request'>;
   namespace: string;
   name: string;
@@ -244,6 +244,6 @@ export class LeaderElector {
 }
 
 /** Lease times are metav1.MicroTime: RFC 3339 with exactly six fractional digits. */
-export function microTime(date: Date): string {
+function microTime(date: Date): string {
   return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
