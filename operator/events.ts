@@ -15,6 +15,9 @@ export interface EventSpec {
   message: string;
 }
 
+/** Degraded reasons the operator decides itself, each announced by a Warning event of that reason. */
+const OPERATOR_DEGRADED_REASONS = ['NameConflict', 'ApplyFailed', 'RedisAddressNotAllowed'];
+
 /** Events for a status transition: refusals and conflicts when they start or change, drains, rollouts. */
 export function statusEvents(
   previous: CounterServiceStatus,
@@ -38,7 +41,7 @@ export function statusEvents(
   const degradedNow = findCondition(next.conditions, 'Degraded');
   if (
     degradedNow?.status === 'True' &&
-    (degradedNow.reason === 'NameConflict' || degradedNow.reason === 'ApplyFailed') &&
+    OPERATOR_DEGRADED_REASONS.includes(degradedNow.reason) &&
     (degradedBefore?.status !== 'True' ||
       degradedBefore.reason !== degradedNow.reason ||
       degradedBefore.message !== degradedNow.message)

@@ -35,6 +35,11 @@ export interface EffectivePolicy {
    * that only sets it does not change any CounterService's budget.
    */
   rolloutLimit?: { policy: string; maxConcurrent: number };
+  /**
+   * Redis addresses allowed beyond a Service of the CounterService's own namespace (patterns, see
+   * redisAddressRefusal), from `policy`; undefined: only the own namespace. Not a budget term either.
+   */
+  redisAddresses?: { policy: string; allowed: string[] };
   /** Which policy supplied each value ('built-in' when none did). */
   sources: Record<EffectivePolicyField, string>;
 }
@@ -155,6 +160,7 @@ export function resolvePolicy(
   if (modesFrom) sources.allowedModes = modesFrom.metadata.name ?? '';
 
   const limitFrom = matching.find((p) => p.spec.maxConcurrentRollouts !== undefined);
+  const redisFrom = matching.find((p) => p.spec.allowedRedisAddresses !== undefined);
 
   const contributing = matching
     .map((p) => p.metadata.name ?? '')
@@ -178,6 +184,83 @@ export function resolvePolicy(
           },
         }
       : {}),
+    ...(redisFrom?.spec.allowedRedisAddresses !== undefined
+      ? {
+          redisAddresses: {
+            policy: redisFrom.metadata.name ?? '',
+            allowed: [...redisFrom.spec.allowedRedisAddresses],
+          },
+        }
+      : {}),
     sources,
   };
+}
+
+// A Service name: a DNS-1035 label.
+const SERVICE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** host and port of `host:port` (host may be a bracketed IPv6 address), lower-cased. */
+function splitAddress(address: string): { host: string; port: string } {
+  const colon = address.lastIndexOf(':');
+  return { host: address.slice(0, colon).toLowerCase(), port: address.slice(colon + 1) };
+}
+
+/**
+ * Is `host` a Service of `namespace`, as the pod's resolver finds it: `name` (the pod's search
+ * list starts with <namespace>.svc.<cluster domain>), `name.<namespace>`,
+ * `name.<namespace>.svc` or `name.<namespace>.svc.cluster.local`?
+ */
+export function isOwnNamespaceService(host: string, namespace: string): boolean {
+  const [name = '', ...rest] = host.toLowerCase().split('.');
+  if (!SERVICE_NAME.test(name)) return false;
+  const suffix = rest.join('.');
+  return (
+    suffix === '' ||
+    suffix === namespace ||
+    suffix === `${namespace}.svc` ||
+    suffix === `${namespace}.svc.cluster.local`
+  );
+}
+
+/** Does `address` match the pattern (host labels * or **, port *)? Case-insensitive. */
+export function redisAddressMatches(pattern: string, address: string): boolean {
+  const want = splitAddress(pattern);
+  const have = splitAddress(address);
+  if (want.port !== '*' && want.port !== have.port) return false;
+  const source = want.host
+    .split('**')
+    .map((part) =>
+      part
+        .split('*')
+        .map((text) => text.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('[^.]*'),
+    )
+    .join('.*');
+  return new RegExp(`^${source}$`).test(have.host);
+}
+
+/**
+ * Why `address` (spec.redis.address of a CounterService in `namespace`) is not allowed, or
+ * undefined when it is. The workload sends the Redis password (spec.redis.passwordSecretRef, a
+ * Secret of the namespace) to that address, so whoever may create a CounterService could otherwise
+ * send any Secret of the namespace to any host: by default only a Service of the namespace itself
+ * is allowed, and a DrainPolicy (cluster admins) may allow more.
+ */
+export function redisAddressRefusal(
+  address: string,
+  namespace: string,
+  policy: Pick<EffectivePolicy, 'redisAddresses'>,
+): string | undefined {
+  const { host } = splitAddress(address);
+  if (isOwnNamespaceService(host, namespace)) return undefined;
+  const extra = policy.redisAddresses;
+  if (extra?.allowed.some((pattern) => redisAddressMatches(pattern, address))) return undefined;
+  const own = `a Service of namespace ${namespace} (name:port, name.${namespace}:port, name.${namespace}.svc:port or name.${namespace}.svc.cluster.local:port)`;
+  const allowed = extra?.allowed.length
+    ? `${own}, or an address DrainPolicy ${extra.policy} allows (allowedRedisAddresses: ${extra.allowed.join(', ')})`
+    : `${own}; a DrainPolicy's allowedRedisAddresses can allow more`;
+  return (
+    `spec.redis.address=${address} is not allowed: the workload would send it the Redis password ` +
+    `(spec.redis.passwordSecretRef). Allowed: ${allowed}. Nothing is applied until it is changed`
+  );
 }

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { applyPolicyDefaults, type DrainPolicy } from './api/types.ts';
-import { BUILT_IN_POLICY, policyMatchesNamespace, resolvePolicy, selectorMatches } from './policy.ts';
+import {
+  BUILT_IN_POLICY,
+  policyMatchesNamespace,
+  redisAddressMatches,
+  redisAddressRefusal,
+  resolvePolicy,
+  selectorMatches,
+} from './policy.ts';
 
 const dp = (
   name: string,
@@ -103,5 +110,88 @@ describe('selectorMatches (metav1.LabelSelector semantics)', () => {
   ] as const)('%j -> %s', (selector, expected) => {
     // biome-ignore lint/suspicious/noExplicitAny: table rows are literal selectors
     expect(selectorMatches(selector as any, labels)).toBe(expected);
+  });
+});
+
+describe('Redis addresses (the Secret may only go where the namespace or an admin allows)', () => {
+  const none = resolvePolicy([], 'team-a', {});
+
+  it.each([
+    'redis:6379',
+    'REDIS:6379',
+    'redis.team-a:6380',
+    'redis.team-a.svc:6379',
+    'redis.team-a.svc.cluster.local:6379',
+  ])('allows a Service of the own namespace by default: %s', (address) => {
+    expect(redisAddressRefusal(address, 'team-a', none)).toBeUndefined();
+  });
+
+  it.each([
+    'redis.team-b:6379',
+    'redis.team-b.svc.cluster.local:6379',
+    'evil.example.com:6379',
+    '10.0.0.5:6379',
+    '[fd00::1]:6379',
+    'redis.team-a.svc.cluster.local.evil.example.com:6379',
+    'redis.team-a.example.com:6379',
+    '1redis:6379',
+  ])('refuses anything else by default, naming the field, the value and what is allowed: %s', (address) => {
+    const message = redisAddressRefusal(address, 'team-a', none);
+    expect(message).toContain(`spec.redis.address=${address} is not allowed`);
+    expect(message).toContain('spec.redis.passwordSecretRef');
+    expect(message).toContain('a Service of namespace team-a');
+    expect(message).toContain("a DrainPolicy's allowedRedisAddresses can allow more");
+  });
+
+  const policies: DrainPolicy[] = [
+    {
+      apiVersion: 'lastcall.dev/v1alpha1',
+      kind: 'DrainPolicy',
+      metadata: { name: 'shared-redis' },
+      spec: {
+        priority: 5,
+        allowedRedisAddresses: ['redis.shared.svc.cluster.local:6379', '*.cache.svc:*', '10.0.0.5:6379'],
+      },
+    },
+    {
+      apiVersion: 'lastcall.dev/v1alpha1',
+      kind: 'DrainPolicy',
+      metadata: { name: 'anything' },
+      spec: { priority: 0, allowedRedisAddresses: ['**:*'] },
+    },
+  ];
+  const shared = resolvePolicy(policies, 'team-a', {});
+
+  it('takes the list as a whole from the highest-priority policy that sets it', () => {
+    expect(shared.redisAddresses).toEqual({
+      policy: 'shared-redis',
+      allowed: ['redis.shared.svc.cluster.local:6379', '*.cache.svc:*', '10.0.0.5:6379'],
+    });
+    // not a budget term: the budget's policy name is unchanged
+    expect(shared.name).toBe('built-in');
+    expect(resolvePolicy([policies[1] as DrainPolicy], 'team-a', {}).redisAddresses?.policy).toBe('anything');
+  });
+
+  it.each([
+    ['redis.shared.svc.cluster.local:6379', true],
+    ['redis.shared.svc.cluster.local:6380', false],
+    ['a.cache.svc:1', true],
+    ['a.b.cache.svc:6379', false], // * is one label
+    ['10.0.0.5:6379', true],
+    ['10.0.0.50:6379', false],
+    ['redis:6379', true], // the own namespace always
+  ])('a policy allows more: %s -> %s', (address, allowed) => {
+    const message = redisAddressRefusal(address as string, 'team-a', shared);
+    expect(message === undefined).toBe(allowed);
+    if (!allowed) {
+      expect(message).toContain('DrainPolicy shared-redis allows (allowedRedisAddresses: redis.shared');
+    }
+  });
+
+  it('** matches any run of labels', () => {
+    expect(redisAddressMatches('**:*', 'evil.example.com:1')).toBe(true);
+    expect(redisAddressMatches('**.example.com:6379', 'a.b.example.com:6379')).toBe(true);
+    expect(redisAddressMatches('**.example.com:6379', 'example.org:6379')).toBe(false);
+    expect(redisAddressMatches('[fd00::1]:6379', '[FD00::1]:6379')).toBe(true);
   });
 });

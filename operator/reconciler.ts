@@ -21,7 +21,7 @@ import {
 import type { DrainLedger } from './drains.ts';
 import { type AppliedObject, applyEvents, type EventSpec, statusEvents } from './events.ts';
 import { firstStatusDelayMs, nextStatus } from './next-status.ts';
-import { resolvePolicy } from './policy.ts';
+import { redisAddressRefusal, resolvePolicy } from './policy.ts';
 import { type PolicyRollouts, policyRolloutGate } from './policy-rollouts.ts';
 import { type Applier, appliedHashAnnotation, hashOf, withAppliedHash } from './runtime/apply.ts';
 import type { ReconcileResult } from './runtime/controller.ts';
@@ -158,6 +158,33 @@ export class CounterServiceReconciler {
         reason: budget.source === 'override' ? 'Override' : 'WithinBounds',
         message: `terminationGracePeriodSeconds ${budget.gracePeriodSeconds}: ${budget.formula} (policy ${budget.policy})`,
       };
+      const redisRefusal = redisAddressRefusal(cs.spec.redis.address, namespace, policy);
+      if (redisRefusal) {
+        // The workload would send the Secret's password to that address: nothing is applied, the
+        // running pods (if any) keep what they have. No retry: the fix is a change of this
+        // CounterService or of a DrainPolicy, and both are watched.
+        const own = live?.metadata.ownerReferences?.some(
+          (ref) => ref.controller && ref.uid === cs.metadata.uid,
+        )
+          ? live
+          : undefined;
+        const overrides: ConditionInput[] = [
+          { type: 'Degraded', status: 'True', reason: 'RedisAddressNotAllowed', message: redisRefusal },
+        ];
+        if (!own)
+          overrides.push(
+            notProgressing(
+              'RedisAddressNotAllowed',
+              'nothing is applied while spec.redis.address is not allowed',
+            ),
+          );
+        return this.#writeStatus(
+          cs,
+          { budget: budgetInForce(own) ?? budget, budgetCondition, deployment: own, overrides },
+          now,
+          signal,
+        );
+      }
       const kinds = this.#ownedKinds(budget);
       const conflicts = await this.#nameConflicts(cs, kinds, signal);
       if (conflicts) {

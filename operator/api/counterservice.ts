@@ -35,6 +35,12 @@ const REDIS_ADDRESS_PATTERN =
   '^([a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?|\\[[0-9a-fA-F:.]+\\]):' +
   '([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$';
 
+// A DrainPolicy's allowed Redis address: like REDIS_ADDRESS_PATTERN, but a host label may be * or
+// ** and the port may be *.
+export const REDIS_ADDRESS_PATTERN_GLOB =
+  '^([a-zA-Z0-9*]([a-zA-Z0-9.*-]*[a-zA-Z0-9*])?|\\[[0-9a-fA-F:.]+\\]):' +
+  '(\\*|[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$';
+
 /**
  * The budget terms a DrainPolicy can default, with their bounds. A CounterService's field and the
  * policy default for it are the same quantity, so both schemas take the bounds from here.
@@ -76,7 +82,10 @@ const RedisSpecSchema = Type.Object(
   {
     address: Type.String({
       description:
-        'Redis endpoint as host:port, e.g. redis:6379 (a Service in the same namespace) or redis.db.svc:6379.',
+        'Redis endpoint as host:port, e.g. redis:6379 or redis.<namespace>.svc:6379: a Service of the ' +
+        "CounterService's own namespace. Any other address must be allowed by a DrainPolicy (allowedRedisAddresses), " +
+        'since the workload sends it the password from passwordSecretRef; otherwise the CounterService is refused ' +
+        '(Degraded=True, reason RedisAddressNotAllowed).',
       maxLength: 261,
       'x-kubernetes-validations': [
         {

@@ -3,7 +3,12 @@
 // CounterServices. See docs/api.md for why a cluster-scoped resource and how several combine.
 import { Type } from '@sinclair/typebox';
 import { API_VERSION, DRAIN_POLICY_KIND } from './constants.ts';
-import { DRAIN_MODES, drainTermSchema, LATENCY_ALLOWANCE_SECONDS } from './counterservice.ts';
+import {
+  DRAIN_MODES,
+  drainTermSchema,
+  LATENCY_ALLOWANCE_SECONDS,
+  REDIS_ADDRESS_PATTERN_GLOB,
+} from './counterservice.ts';
 import { LabelSelectorSchema, resourceFields, StringEnum, withRules } from './schema-helpers.ts';
 
 const DrainPolicyDefaultsSchema = withRules(
@@ -115,6 +120,34 @@ export const DrainPolicySpecSchema = Type.Object(
         maximum: 1000,
         format: 'int32',
       }),
+    ),
+    allowedRedisAddresses: Type.Optional(
+      Type.Array(
+        Type.String({
+          description:
+            'A pattern host:port. In the host, * stands for one DNS label (no dots) and ** for any run of labels; ' +
+            'a port of * allows any port. E.g. redis.shared.svc.cluster.local:6379, *.cache.svc:6379, 10.0.0.5:6379, **:*.',
+          minLength: 3,
+          maxLength: 261,
+          'x-kubernetes-validations': [
+            {
+              rule: `self.matches(r'${REDIS_ADDRESS_PATTERN_GLOB}')`,
+              message:
+                'must be host:port, where the host may use * (one DNS label) or ** (any labels) and the port may be *',
+            },
+          ],
+        }),
+        {
+          description:
+            'Redis addresses (spec.redis.address) CounterServices may name in addition to a Service of their own ' +
+            'namespace (name:port, name.<namespace>:port, name.<namespace>.svc[.cluster.local]:port), which is always allowed. ' +
+            'A CounterService naming anything else is refused (Degraded=True, reason RedisAddressNotAllowed): the workload ' +
+            'would send it the password from spec.redis.passwordSecretRef. From the highest-priority matching policy that ' +
+            'sets it, as a whole. Unset: only the own namespace.',
+          maxItems: 64,
+          'x-kubernetes-list-type': 'set',
+        },
+      ),
     ),
     allowedModes: Type.Optional(
       Type.Array(StringEnum(DRAIN_MODES, { description: 'A drain mode: Graceful or Hard.' }), {

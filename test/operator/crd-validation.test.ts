@@ -386,6 +386,12 @@ const badPolicies: Array<[string, Record<string, unknown>, string, RegExp]> = [
     /must be at least 1/,
   ],
   [
+    'an allowed Redis address without a port',
+    { allowedRedisAddresses: ['redis.shared.svc'] },
+    'spec.allowedRedisAddresses[0]',
+    /must be host:port/,
+  ],
+  [
     'an In requirement without values',
     { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In' }] } },
     'spec.namespaceSelector.matchExpressions[0].values',

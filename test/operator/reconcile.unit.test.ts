@@ -611,3 +611,58 @@ describe('reconcile: gradual policy rollouts', () => {
     expect(keys.map((key) => grace(world, key))).toEqual([20, 20, 20]);
   });
 });
+
+describe('reconcile: a Redis address outside the namespace (issue 10 point 7)', () => {
+  const redis = (address: string) => ({
+    redis: { address, key: 'demo', passwordSecretRef: { name: 'redis-auth', key: 'password' } },
+  });
+
+  test('is refused: nothing applied, Degraded/RedisAddressNotAllowed, one Warning event; a DrainPolicy allowing it clears it', async () => {
+    const world = reconcilerWorld();
+    const key = world.addCounterService('demo', 'team-a', redis('evil.example.com:6379'));
+    await world.reconcile(key);
+    expect(world.writeLog()).toEqual(['applyStatus CounterService team-a/demo']);
+    const status = statusOf(world, key);
+    expect(status?.phase).toBe('Degraded');
+    expect(conditionOf(status, 'Degraded')).toMatchObject({
+      status: 'True',
+      reason: 'RedisAddressNotAllowed',
+      message: expect.stringContaining('spec.redis.address=evil.example.com:6379 is not allowed'),
+    });
+    expect(conditionOf(status, 'Progressing')).toMatchObject({
+      status: 'False',
+      reason: 'RedisAddressNotAllowed',
+    });
+    expect(world.recorder.events).toEqual([
+      {
+        about: key,
+        type: 'Warning',
+        reason: 'RedisAddressNotAllowed',
+        message: expect.stringContaining('a Service of namespace team-a'),
+      },
+    ]);
+    // Again: nothing new written or said.
+    await world.reconcile(key);
+    expect(world.writeLog()).toHaveLength(1);
+    expect(world.recorder.events).toHaveLength(1);
+
+    world.drainPolicies.set({
+      apiVersion: 'lastcall.dev/v1alpha1',
+      kind: 'DrainPolicy',
+      metadata: { name: 'external-redis', resourceVersion: '1' },
+      spec: applyPolicyDefaults({ allowedRedisAddresses: ['**.example.com:6379'] }),
+    } as DrainPolicy & KubeObject);
+    await world.reconcile(key);
+    expect(world.deployments.get(key)).toBeDefined();
+    world.deploymentSettles(key);
+    await world.reconcile(key);
+    expect(conditionOf(statusOf(world, key), 'Degraded')).toMatchObject({ status: 'False' });
+  });
+
+  test('a Service of its own namespace needs no policy', async () => {
+    const world = reconcilerWorld();
+    const key = world.addCounterService('demo', 'team-a', redis('redis.team-a.svc.cluster.local:6379'));
+    await world.reconcile(key);
+    expect(world.deployments.get(key)).toBeDefined();
+  });
+});
