@@ -74,6 +74,7 @@ export class EventRecorder {
     const { log, seriesWindowMs, cacheSize } = this.#opts;
     if (this.#opts.signal?.aborted) return Promise.resolve();
     const at = new Date();
+    const event: Occurrence = { about, type, reason, message, fieldPath: opts.fieldPath, at };
     const namespace = about.metadata.namespace ?? 'default';
     log[this.#opts.logLevel ?? 'debug'](
       { object: `${namespace}/${about.metadata.name}`, fieldPath: opts.fieldPath, type, reason, message },
@@ -87,9 +88,7 @@ export class EventRecorder {
       // Re-insert: Map iteration order is insertion order, which makes this an LRU.
       this.#series.delete(seriesKey);
       this.#series.set(seriesKey, previous);
-      write = previous.written
-        .catch(() => undefined)
-        .then(() => this.#repeat(previous, about, type, reason, message, opts, at));
+      write = previous.written.catch(() => undefined).then(() => this.#repeat(previous, event));
       previous.written = write;
     } else {
       const series: Series = {
@@ -99,7 +98,7 @@ export class EventRecorder {
         lastMs: at.getTime(),
         written: Promise.resolve(),
       };
-      write = this.#create(series, about, type, reason, message, opts, at);
+      write = this.#create(series, event);
       series.written = write;
       this.#series.set(seriesKey, series);
       if (this.#series.size > cacheSize) {
@@ -120,22 +119,14 @@ export class EventRecorder {
     await Promise.all([...this.#inFlight]);
   }
 
-  async #repeat(
-    series: Series,
-    about: EventSubject,
-    type: EventType,
-    reason: string,
-    message: string,
-    opts: { fieldPath?: string },
-    at: Date,
-  ): Promise<void> {
+  async #repeat(series: Series, event: Occurrence): Promise<void> {
     series.count++;
     try {
       await this.#opts.client.request(
         'PATCH',
         resourcePath(coreTypes.event, { namespace: series.namespace, name: series.name }),
         {
-          body: { count: series.count, lastTimestamp: at.toISOString() },
+          body: { count: series.count, lastTimestamp: event.at.toISOString() },
           contentType: contentTypes.mergePatch,
           signal: this.#opts.signal,
         },
@@ -143,22 +134,15 @@ export class EventRecorder {
     } catch (err) {
       // The Event expired (the API server keeps them for an hour by default): start a new one.
       if (!isNotFound(err)) throw err;
-      series.name = eventName(about, at);
+      series.name = eventName(event.about, event.at);
       series.count = 1;
-      await this.#create(series, about, type, reason, message, opts, at);
+      await this.#create(series, event);
     }
   }
 
-  async #create(
-    series: Series,
-    about: EventSubject,
-    type: EventType,
-    reason: string,
-    message: string,
-    opts: { fieldPath?: string },
-    at: Date,
-  ): Promise<void> {
+  async #create(series: Series, event: Occurrence): Promise<void> {
     const { client, component, instance, host, signal } = this.#opts;
+    const { about, type, reason, message, fieldPath, at } = event;
     const { name, namespace } = series;
     await client.request('POST', resourcePath(coreTypes.event, { namespace }), {
       signal,
@@ -173,7 +157,7 @@ export class EventRecorder {
           namespace: about.metadata.namespace,
           uid: about.metadata.uid,
           resourceVersion: about.metadata.resourceVersion,
-          ...(opts.fieldPath ? { fieldPath: opts.fieldPath } : {}),
+          ...(fieldPath ? { fieldPath } : {}),
         },
         type,
         reason,
@@ -187,6 +171,16 @@ export class EventRecorder {
       },
     });
   }
+}
+
+/** One call of record(): what happened to which object, and when. */
+interface Occurrence {
+  about: EventSubject;
+  type: EventType;
+  reason: string;
+  message: string;
+  fieldPath: string | undefined;
+  at: Date;
 }
 
 /** "<object>.<ms in hex><random>", as client-go names Events: unique, and sorted by time. */
