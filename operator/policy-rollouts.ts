@@ -97,8 +97,8 @@ type PolicyRolloutGate =
 
 /**
  * A change is the policy's when the new budget changes the pod template while the spec is the one
- * status last reported on (observedGeneration): a user's spec change is the user's own rollout and
- * never waits.
+ * status last reported on (observedGeneration, or no status yet): a user's spec change is the
+ * user's own rollout and never waits.
  */
 export function policyRolloutGate(input: {
   cs: CounterService & KubeObject;
@@ -114,7 +114,10 @@ export function policyRolloutGate(input: {
   const limit = policy.rolloutLimit;
   const inForce = budgetInForce(live);
   if (!limit || !live || !inForce || live.metadata.deletionTimestamp) return { kind: 'free' };
-  if (cs.status?.observedGeneration !== cs.metadata.generation) return { kind: 'free' };
+  // A CounterService whose first status is not written yet has had no spec change since: its
+  // Deployment was just made from this spec (a policy change right after a create must wait too).
+  const reported = cs.status?.observedGeneration;
+  if (reported !== undefined && reported !== cs.metadata.generation) return { kind: 'free' };
   const template = (b: Budget) => hashOf(desiredDeployment(cs, b).spec.template);
   if (template(budget) === template(inForce)) return { kind: 'free' };
   const policies = input.drainPolicies.list();

@@ -604,6 +604,20 @@ describe('reconcile: gradual policy rollouts', () => {
     expect(grace(world, keys[1] as string)).toBe(20);
   });
 
+  test('a CounterService whose first status is not written yet waits like the others', async () => {
+    const world = reconcilerWorld();
+    world.drainPolicies.set(policy(5, 1));
+    const keys = ['a', 'b'].map((name) => world.addCounterService(name, 'team-a'));
+    // Created: Deployments applied, first statuses put off until the Deployments report.
+    for (const key of keys) await world.reconcile(key);
+    for (const key of keys) world.deploymentSettles(key);
+    expect(keys.map((key) => statusOf(world, key))).toEqual([undefined, undefined]);
+    world.drainPolicies.set(policy(10, 1));
+    for (const key of keys) await world.reconcile(key);
+    expect(keys.map((key) => grace(world, key))).toEqual([20, 15]);
+    expect(conditionOf(statusOf(world, keys[1] as string), 'Progressing')?.reason).toBe('RolloutQueued');
+  });
+
   test('without maxConcurrentRollouts every CounterService rolls at once', async () => {
     const { world, keys } = await three();
     world.drainPolicies.set(policy(10));
