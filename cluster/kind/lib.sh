@@ -65,8 +65,9 @@ timed() {
 # image storage in the cache (so the node image survives between runs), and the
 # CNI network configurations (the kind bridge) in a private directory.
 PODMAN_DIR="$KIND_CACHE/podman"
-# Transient state (locks, mounts) of this cache's storage: one directory per cache, removed at teardown.
-PODMAN_RUN="/run/lastcall-kind-$(printf %s "$KIND_CACHE" | sha256sum | cut -c1-8)"
+# Transient state (locks, mounts): podman's database remembers the directory it was created
+# with, so it is one fixed path; run.sh removes it at teardown (podman recreates it).
+PODMAN_RUN="/run/lastcall-kind"
 use_podman_config() {
   mkdir -p "$PODMAN_DIR/storage" "$PODMAN_DIR/networks" "$PODMAN_RUN"
   cat >"$PODMAN_DIR/containers.conf" <<CONF

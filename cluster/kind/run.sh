@@ -140,12 +140,13 @@ run_podman() {
 
 # Deletes the cluster, the podman network and the namespace (also: bash cluster/kind/run.sh down).
 podman_down() {
-  [ -e "/run/netns/$NETNS" ] || return 0
-  [ -n "$bin" ] || bin="$(bash "$KIND_DIR/binaries.sh" 2>/dev/null | tail -n 1)"
-  use_podman_config
-  in_ns env KIND_EXPERIMENTAL_PROVIDER=podman "$bin/kind" delete cluster --name "$cluster" >&2 || true
-  in_ns podman network rm -f kind >/dev/null 2>&1 || true
-  ip netns del "$NETNS"
+  if [ -e "/run/netns/$NETNS" ]; then
+    [ -n "$bin" ] || bin="$(bash "$KIND_DIR/binaries.sh" 2>/dev/null | tail -n 1)"
+    use_podman_config
+    in_ns env KIND_EXPERIMENTAL_PROVIDER=podman "$bin/kind" delete cluster --name "$cluster" >&2 || true
+    in_ns podman network rm -f kind >/dev/null 2>&1 || true
+    ip netns del "$NETNS"
+  fi
   rm -rf "$PODMAN_RUN"
   if [ -f "$state/made-lib-modules" ]; then
     rmdir /lib/modules 2>/dev/null || true
