@@ -48,18 +48,20 @@ async function main(): Promise<void> {
   const helperPrefix = pin ? ['taskset', '-c', '1'] : [];
   // This script sends the 50,000 requests itself: keep it off the service's core too.
   if (pin) await run('taskset', ['-a', '-cp', '1', String(process.pid)]);
+  const redisMemoryOf = (redis: RedisHandle) =>
+    measureRedisMemory({
+      redis,
+      seconds: REDIS_MEMORY_SECONDS,
+      connections: CONNECTIONS,
+      servicePrefix,
+      helperPrefix,
+      log,
+    });
 
   if (ONLY_REDIS_MEMORY) {
     const redis = await startRedis({ prefix: helperPrefix });
     try {
-      const figures = await measureRedisMemory({
-        redis,
-        seconds: REDIS_MEMORY_SECONDS,
-        connections: CONNECTIONS,
-        servicePrefix,
-        helperPrefix,
-        log,
-      });
+      const figures = await redisMemoryOf(redis);
       printRedisMemory(figures);
       writeReport('bench-workload-redis-memory.json', { pinned: pin, redisMemory: figures });
     } finally {
@@ -82,14 +84,7 @@ async function main(): Promise<void> {
     const throughput = await measureThroughput(specs, redis, servicePrefix, helperPrefix);
     const memory: MemoryAndDrain[] = [];
     for (const spec of specs) memory.push(await measureMemoryAndDrain(spec, redis, servicePrefix));
-    const redisMemory = await measureRedisMemory({
-      redis,
-      seconds: REDIS_MEMORY_SECONDS,
-      connections: CONNECTIONS,
-      servicePrefix,
-      helperPrefix,
-      log,
-    });
+    const redisMemory = await redisMemoryOf(redis);
     const results: Figures[] = specs.map((spec, i) => ({
       service: spec.name,
       ...(throughput[i] as ThroughputFigures),
