@@ -109,7 +109,9 @@ const INTEGER_OPTIONS = {
   '--sweep-max': { key: 'sweepMaxRate', min: 1, max: 10_000, what: 'requests per second' },
   // the CRD's bounds for spec.drain.propagationSeconds
   '--propagation': { key: 'propagationSeconds', min: 0, max: 120, what: 'seconds (the preStop sleep)' },
-  '--margin': { key: 'marginSeconds', min: 0, max: 300, what: 'seconds (spec.drain.marginSeconds)' },
+  // At least 1: a margin of 0 makes the drain deadline exactly the work, which the API server refuses
+  // (the workload needs INCREMENT_LATENCY_ALLOWANCE_MS beyond the work; docs/api.md, honest budgets).
+  '--margin': { key: 'marginSeconds', min: 1, max: 300, what: 'seconds (spec.drain.marginSeconds)' },
   '--slow-clients': { key: 'slowClients', min: 0, max: 100, what: 'slow clients' },
   '--runs': { key: 'runs', min: 1, max: 20, what: 'runs per matrix cell' },
 } as const satisfies Record<string, IntegerRange & { key: keyof ExperimentOptions }>;

@@ -47,9 +47,14 @@ describe('the harder conditions (issue 11)', () => {
     [['--slow-clients', '101'], '--slow-clients: "101" is not allowed'],
     [
       ['--margin', '301'],
-      '--margin: "301" is not allowed; use a whole number of seconds (spec.drain.marginSeconds) from 0 to 300',
+      '--margin: "301" is not allowed; use a whole number of seconds (spec.drain.marginSeconds) from 1 to 300',
     ],
     [['--mode', 'hard', '--margin', '30'], '--margin is not allowed with --mode hard'],
+    // a deadline of exactly the work abandons what was accepted just before SIGTERM
+    [
+      ['--margin', '0'],
+      '--margin: "0" is not allowed; use a whole number of seconds (spec.drain.marginSeconds) from 1 to 300',
+    ],
   ])('%j is refused with a message naming what is allowed', (argv, message) => {
     expect(() => parseOptions(argv)).toThrow(OptionError);
     expect(() => parseOptions(argv)).toThrow(message);
