@@ -5,6 +5,7 @@
  */
 import { relative } from 'node:path';
 import { repoRoot } from '../cluster/tools.ts';
+import { IN_KIND_ENV, runOnKind } from './kind.ts';
 import { formatMatrixRun, MATRIX_CELLS, matrixTable, runMatrix } from './matrix.ts';
 import type { ExperimentResult } from './model.ts';
 import { passed } from './model.ts';
@@ -30,6 +31,9 @@ async function main(argv: readonly string[]): Promise<number> {
     say(USAGE);
     return 0;
   }
+
+  // kind: build/start it, then this CLI again inside its network namespace (experiment/kind.ts).
+  if (options.cluster === 'kind' && process.env[IN_KIND_ENV] !== '1') return await runOnKind(argv, say);
 
   const target = await resolveCluster(say);
   if (options.matrix) {

@@ -14,7 +14,16 @@ export type LoadMethod = 'GET' | 'POST';
 export const FAULTS = ['redis-kill', 'operator-kill', 'apiserver-restart'] as const;
 export type FaultName = (typeof FAULTS)[number];
 
+/** Where the experiment runs: the local cluster (or the one in KUBECONFIG), or kind (cluster/kind/run.sh up). */
+export const CLUSTERS = ['local', 'kind'] as const;
+export type ClusterName = (typeof CLUSTERS)[number];
+
+/** Options that act on the local cluster's own processes, refused with --cluster kind. */
+const LOCAL_ONLY_OPTIONS = ['--endpoint-delay', '--fault', '--matrix'] as const;
+
 export interface ExperimentOptions {
+  /** local: the cluster in KUBECONFIG, else the local cluster (today's behaviour); kind: the kind cluster, in its network namespace */
+  cluster: ClusterName;
   /** requests per second vegeta sends to /incr */
   rate: number;
   /** seconds of load; rate * duration requests in all */
@@ -60,6 +69,7 @@ export interface ExperimentOptions {
 }
 
 export const DEFAULT_OPTIONS: ExperimentOptions = {
+  cluster: 'local',
   rate: 25,
   durationSeconds: 40,
   replicas: 1,
@@ -126,6 +136,7 @@ const FLAG_OPTIONS = {
 } as const satisfies Record<string, keyof ExperimentOptions>;
 
 const STRING_OPTIONS = [
+  '--cluster',
   '--mode',
   '--report',
   '--namespace',
@@ -173,6 +184,11 @@ export function parseOptions(argv: readonly string[]): ExperimentOptions {
     if (name in INTEGER_OPTIONS) {
       const spec = INTEGER_OPTIONS[name as keyof typeof INTEGER_OPTIONS];
       options[spec.key] = parseInteger(name, value, spec);
+    } else if (name === '--cluster') {
+      if (!(CLUSTERS as readonly string[]).includes(value)) {
+        throw new OptionError(`--cluster: "${value}" is not allowed; use ${CLUSTERS.join(' or ')}`);
+      }
+      options.cluster = value as ClusterName;
     } else if (name === '--mode') {
       if (value !== 'graceful' && value !== 'hard') {
         throw new OptionError(`--mode: "${value}" is not allowed; use graceful or hard`);
@@ -207,6 +223,16 @@ export function parseOptions(argv: readonly string[]): ExperimentOptions {
         throw new OptionError(`--fault: "${value}" is not allowed; use one of ${FAULTS.join(', ')}`);
       }
       options.fault = value as FaultName;
+    }
+  }
+  if (options.cluster === 'kind') {
+    for (const option of LOCAL_ONLY_OPTIONS) {
+      if (seen.has(option)) {
+        throw new OptionError(
+          `${option} is not allowed with --cluster kind: it acts on the local cluster's own processes ` +
+            `(service proxy, kube-apiserver, kubelet); on kind, kube-proxy and the kubelet run in the node container`,
+        );
+      }
     }
   }
   if (options.fault !== undefined && options.rollouts === 0) {
@@ -270,6 +296,11 @@ Runs the rolling-update experiment: load on /incr through the NodePort, rolling
 updates part-way, then the Redis counter against the requests answered.
 Uses the cluster in KUBECONFIG, else the local cluster (started when needed).
 
+  --cluster C       local (default: the cluster in KUBECONFIG, else the local cluster,
+                    started when needed) or kind (cluster/kind/run.sh up: built, created
+                    and installed when needed, kept afterwards; the run happens inside its
+                    network namespace; not with --endpoint-delay, --fault, --matrix;
+                    remove it with: bash cluster/kind/run.sh down)
   --rate N          requests per second (default ${DEFAULT_OPTIONS.rate})
   --duration S      seconds of load (default ${DEFAULT_OPTIONS.durationSeconds})
   --replicas N      CounterService replicas (default ${DEFAULT_OPTIONS.replicas})

@@ -72,7 +72,9 @@ export async function resolveCluster(log: (line: string) => void = () => {}): Pr
   if (fromEnv !== undefined && fromEnv !== '') {
     const { ensureTools } = await import('../cluster/tools.ts');
     const binDir = await ensureTools(log);
-    log(`cluster: KUBECONFIG=${fromEnv}`);
+    const kind =
+      process.env.LASTCALL_EXPERIMENT_IN_KIND === '1' ? ' (kind, inside its network namespace)' : '';
+    log(`cluster: KUBECONFIG=${fromEnv}${kind}`);
     return { kubeconfig: fromEnv, binDir };
   }
   const { up } = await import('../cluster/launcher.ts');

@@ -2,6 +2,11 @@
 # npm run e2e:kind [-- vitest file filters]: the end-to-end suite (test/e2e) against a
 # real kind cluster, then everything torn down. Two providers, detected:
 #
+# Subcommands: `up` builds what is missing, creates the namespace and the cluster when absent,
+# loads the images, installs lastcall and keeps it all running (no suite); its stdout's last two
+# lines are the network namespace to enter (empty for the docker provider) and the kubeconfig
+# path (`npm run experiment -- --cluster kind` uses them). `down` removes a kept cluster.
+#
 # podman (this project's machines: no Docker, no registry, only loopback may be dialled)
 #  1. host packages (host.sh), binaries from Go modules (binaries.sh), the Debian root
 #     filesystems (debian.sh), the cluster images and the node image (images.sh cluster,
@@ -36,8 +41,12 @@ WORKLOAD_TAGS="v1 v2 v3 v4 v5 v6"
 OPERATOR_IMAGE="lastcall/operator:dev"
 state=".lastcall/kind"
 kubeconfig="$PWD/$state/kubeconfig"
+command="test"
+case "${1:-}" in
+  up | down) command="$1" && shift ;;
+esac
 tests=("$@")
-[ "${1:-}" != "down" ] || tests=()
+if [ "$command" = "up" ]; then LASTCALL_KIND_KEEP=1; fi
 [ "${#tests[@]}" -gt 0 ] || tests=(test/e2e)
 mkdir -p "$state"
 
@@ -134,6 +143,10 @@ run_podman() {
   fi
   stage "kind load image-archive" in_ns "${kind[@]}" load image-archive --name "$cluster" "$lastcall_tar"
   stage "install lastcall (config/default)" install_lastcall in_ns "${kubectl[@]}"
+  if [ "$command" = "up" ]; then
+    printf '%s\n%s\n' "$NETNS" "$kubeconfig"
+    return
+  fi
   stage "e2e suite (${tests[*]})" in_ns env LASTCALL_E2E_KUBECONFIG="$kubeconfig" \
     npx vitest run --project cluster "${tests[@]}"
 }
@@ -205,16 +218,22 @@ run_docker() {
   docker image inspect "$redis_image" >/dev/null 2>&1 || docker pull "$redis_image"
   stage "kind load docker-image" kind load docker-image --name "$cluster" "${workload_images[@]}" "$OPERATOR_IMAGE" "$redis_image"
   stage "install lastcall (config/default)" install_lastcall "${kubectl[@]}"
+  if [ "$command" = "up" ]; then
+    printf '\n%s\n' "$kubeconfig"
+    return
+  fi
   stage "e2e suite (${tests[*]})" env LASTCALL_E2E_KUBECONFIG="$kubeconfig" \
     npx vitest run --project cluster "${tests[@]}"
 }
 
 bin="" # binaries.sh's directory (podman provider)
-if [ "${1:-}" = "down" ]; then
+if [ "$command" = "down" ]; then
   podman_down
   exit 0
 fi
-step "e2e:kind: provider $provider, cluster $cluster"
+label="e2e:kind"
+[ "$command" != "up" ] || label="kind up"
+step "$label: provider $provider, cluster $cluster"
 case "$provider" in
   podman) run_podman ;;
   docker) run_docker ;;

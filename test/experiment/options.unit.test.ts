@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { innerCommand, parseUpOutput, withoutClusterOption } from '../../experiment/kind.ts';
 import { DEFAULT_OPTIONS, OptionError, parseOptions } from '../../experiment/options.ts';
 
 describe('parseOptions', () => {
@@ -74,5 +75,101 @@ describe('parseOptions', () => {
   ])('%j is refused', (argv, message) => {
     expect(() => parseOptions(argv)).toThrow(OptionError);
     expect(() => parseOptions(argv)).toThrow(message);
+  });
+});
+
+describe('--cluster', () => {
+  test('local is the default; kind is read spaced and with =', () => {
+    expect(parseOptions([]).cluster).toBe('local');
+    expect(parseOptions(['--cluster', 'local']).cluster).toBe('local');
+    expect(parseOptions(['--cluster', 'kind']).cluster).toBe('kind');
+    expect(parseOptions(['--cluster=kind', '--rate', '50', '--mode', 'hard'])).toMatchObject({
+      cluster: 'kind',
+      rate: 50,
+      mode: 'hard',
+    });
+  });
+
+  test('kind takes the options that do not act on the local cluster', () => {
+    expect(
+      parseOptions([
+        '--cluster',
+        'kind',
+        '--sweep',
+        '--propagation',
+        '0',
+        '--method',
+        'POST',
+        '--slow-clients',
+        '2',
+        '--keep',
+      ]),
+    ).toMatchObject({ cluster: 'kind', sweep: true, propagationSeconds: 0, method: 'POST', slowClients: 2 });
+  });
+
+  test.each([
+    [['--cluster', 'minikube'], /--cluster: "minikube" is not allowed; use local or kind/],
+    [['--cluster', ''], /--cluster: "" is not allowed; use local or kind/],
+    [['--cluster'], /--cluster needs a value/],
+    [['--cluster', 'kind', '--cluster', 'local'], /--cluster is given twice/],
+    [
+      ['--cluster', 'kind', '--endpoint-delay', '1'],
+      /--endpoint-delay is not allowed with --cluster kind: it acts on the local cluster's own processes/,
+    ],
+    [['--cluster=kind', '--fault', 'redis-kill'], /--fault is not allowed with --cluster kind/],
+    [['--matrix', '--cluster', 'kind'], /--matrix is not allowed with --cluster kind/],
+  ])('%j is refused', (argv, message) => {
+    expect(() => parseOptions(argv)).toThrow(OptionError);
+    expect(() => parseOptions(argv)).toThrow(message);
+  });
+
+  test('local still takes the local-only options', () => {
+    expect(
+      parseOptions(['--cluster', 'local', '--endpoint-delay', '1', '--fault', 'redis-kill']),
+    ).toMatchObject({
+      cluster: 'local',
+      endpointDelaySeconds: 1,
+      fault: 'redis-kill',
+    });
+  });
+});
+
+describe('the kind re-exec (experiment/kind.ts)', () => {
+  test('drops --cluster and its value, spaced and with =, and nothing else', () => {
+    expect(withoutClusterOption(['--cluster', 'kind', '--rate', '50'])).toEqual(['--rate', '50']);
+    expect(withoutClusterOption(['--rate=50', '--cluster=kind', '--keep'])).toEqual(['--rate=50', '--keep']);
+    expect(withoutClusterOption(['--namespace', 'cluster'])).toEqual(['--namespace', 'cluster']);
+  });
+
+  test("reads run.sh up's last two lines: the namespace and the kubeconfig", () => {
+    expect(parseUpOutput('apt noise\nlastcall-kind\n/r/.lastcall/kind/kubeconfig\n')).toEqual({
+      netns: 'lastcall-kind',
+      kubeconfig: '/r/.lastcall/kind/kubeconfig',
+    });
+    expect(parseUpOutput('\n/r/kubeconfig\n')).toEqual({ netns: '', kubeconfig: '/r/kubeconfig' });
+    expect(() => parseUpOutput('')).toThrow(/did not end with a kubeconfig path/);
+    expect(() => parseUpOutput('ns\nrelative/kubeconfig')).toThrow(/did not end with a kubeconfig path/);
+  });
+
+  test('runs the same CLI inside the namespace with KUBECONFIG and the in-kind marker', () => {
+    const cmd = innerCommand(
+      { netns: 'lastcall-kind', kubeconfig: '/k/config' },
+      ['--cluster', 'kind', '--rate', '50'],
+      { execPath: '/usr/bin/node', execArgv: [] },
+    );
+    expect(cmd.slice(0, 6)).toEqual([
+      'nsenter',
+      '--net=/run/netns/lastcall-kind',
+      'env',
+      'KUBECONFIG=/k/config',
+      'LASTCALL_EXPERIMENT_IN_KIND=1',
+      '/usr/bin/node',
+    ]);
+    expect(cmd.at(-3)).toMatch(/experiment\/cli\.ts$/);
+    expect(cmd.slice(-2)).toEqual(['--rate', '50']);
+    // docker provider: no namespace to enter
+    expect(innerCommand({ netns: '', kubeconfig: '/k' }, [], { execPath: 'node', execArgv: [] })[0]).toBe(
+      'env',
+    );
   });
 });
