@@ -258,11 +258,15 @@ async function redisAnswers(): Promise<boolean> {
 async function closeRedis(timeoutMs: number): Promise<void> {
   redisState = 'closing';
   redisContact.stop();
-  // No batch of this writer will be sent again: let its record expire soon. Queued ahead of QUIT
-  // on the same connection, so it costs no extra wait; a failure only leaves the record longer.
-  counter.retire().catch(() => {});
+  // No batch of this writer will be sent again: let its record expire soon. Awaited before QUIT:
+  // with enableAutoPipelining the PEXPIRE waits for the next tick's pipeline while QUIT (never
+  // auto-pipelined) is written at once, so a PEXPIRE merely queued ahead of it never reached Redis
+  // and every replaced pod's record stayed for WRITER_RECORD_TTL_MS (the soak run, issue 14).
+  // One round trip within the same budget; a failure only leaves the record longer.
+  const deadline = Date.now() + timeoutMs;
+  await withTimeout(counter.retire(), timeoutMs).catch(() => {});
   try {
-    await withTimeout(redis.quit(), timeoutMs);
+    await withTimeout(redis.quit(), Math.max(1, deadline - Date.now()));
   } catch {
     redis.disconnect();
   }

@@ -1,5 +1,6 @@
 import { expect, test } from 'vitest';
 import { waitFor } from '../../kube/poll.ts';
+import { RETIRED_WRITER_TTL_MS, writerRecordKey } from '../../workload/counter.ts';
 import { useFileRedis } from './file-redis.ts';
 import { readCounter, sendIncrements, spawnWorkload, startRedis, waitUntilReady } from './support.ts';
 
@@ -53,6 +54,13 @@ test('N increments pending at SIGTERM: the counter ends at exactly N, exit 0, th
   // Measured by the workload inside what the test saw, from the signal to the exit.
   expect(summary.drainMs).toBeLessThan(elapsed + 50);
   expect(workload.logs.find((line) => line.msg === 'drained')).toMatchObject(summary);
+  // The writer's record was retired on the way out: it expires within minutes, not after a day, so
+  // records of pods replaced by rollouts do not pile up in Redis (the soak run found them piling:
+  // the PEXPIRE waited for the auto-pipeline while QUIT went out at once, and never ran).
+  const writerId = String(workload.logs.find((line) => line.msg === 'started')?.writerId);
+  const ttl = await redis.client.pttl(writerRecordKey(key, writerId));
+  expect(ttl).toBeGreaterThan(0);
+  expect(ttl).toBeLessThanOrEqual(RETIRED_WRITER_TTL_MS);
   // The exit line is the last one and survived process.exit() (synchronous logging).
   expect(workload.logs.at(-1)).toMatchObject({ msg: 'exit', exitCode: 0 });
   // Apart from the second signal, a clean drain has nothing to warn about (closing Redis is no outage).
