@@ -10,7 +10,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, realpathSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -60,6 +60,10 @@ async function main(): Promise<number> {
   }
 
   const work = await mkdtemp(join(tmpdir(), 'lastcall-soak-'));
+  // mkdtemp makes it private (0700), but the local cluster runs the workload's and the operator's
+  // pods as their securityContext user, straight from the clone: they must be able to reach it,
+  // as they reach any ordinary checkout (else: "Cannot find module .../workload/main.ts").
+  await chmod(work, 0o755);
   const clone = join(work, 'lastcall');
   const reports = join(work, 'reports');
   await mkdir(reports);
