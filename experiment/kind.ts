@@ -55,8 +55,9 @@ export function innerCommand(
   up: KindUp,
   argv: readonly string[],
   node: { execPath: string; execArgv: readonly string[] } = process,
+  /** the CLI to run again inside: the experiment's, or another one's (npm run soak) */
+  cli: string = join(repoRoot, 'experiment', 'cli.ts'),
 ): string[] {
-  const cli = join(repoRoot, 'experiment', 'cli.ts');
   const run = [
     'env',
     `KUBECONFIG=${up.kubeconfig}`,
@@ -70,7 +71,11 @@ export function innerCommand(
 }
 
 /** Runs the experiment on kind; resolves to the inner run's exit code. */
-export async function runOnKind(argv: readonly string[], log: (line: string) => void): Promise<number> {
+export async function runOnKind(
+  argv: readonly string[],
+  log: (line: string) => void,
+  cli: string = join(repoRoot, 'experiment', 'cli.ts'),
+): Promise<number> {
   log('cluster: kind: cluster/kind/run.sh up (builds what is missing, creates the cluster when absent)');
   const upOut = await new Promise<string>((resolve, reject) => {
     const child = spawn('bash', [join(repoRoot, 'cluster', 'kind', 'run.sh'), 'up'], {
@@ -97,7 +102,7 @@ export async function runOnKind(argv: readonly string[], log: (line: string) => 
     `cluster: kind: kubeconfig ${up.kubeconfig}` +
       (up.netns === '' ? '' : `, running the experiment inside the network namespace ${up.netns}`),
   );
-  const [command, ...args] = innerCommand(up, argv);
+  const [command, ...args] = innerCommand(up, argv, process, cli);
   return await new Promise<number>((resolve, reject) => {
     const child = spawn(command as string, args, { stdio: 'inherit' });
     // Ctrl-C reaches the inner run through the terminal's process group: wait for its cleanup.

@@ -5,6 +5,8 @@
  * Exit codes: 0 nothing lost or failed, 1 lost or failed or could not run, 2 bad options.
  */
 import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { IN_KIND_ENV, runOnKind } from '../kind.ts';
 import { defaultReportPath, resolveCluster } from '../run.ts';
 import { OptionError, parseSoakOptions, SOAK_USAGE, type SoakOptions } from './options.ts';
 import { writeSoakReport } from './report.ts';
@@ -28,24 +30,20 @@ async function main(argv: readonly string[]): Promise<number> {
     say(SOAK_USAGE);
     return 0;
   }
-  const kubeconfig = process.env.KUBECONFIG ?? '';
-  if (options.cluster === 'kind' && kubeconfig === '') {
-    process.stderr.write(
-      'soak: --cluster kind uses the cluster in KUBECONFIG, and KUBECONFIG is not set (see cluster/kind/README.md)\n',
-    );
-    return 2;
-  }
-  if (options.cluster === 'local' && kubeconfig !== '') {
-    // the local cluster, whatever KUBECONFIG says: resolveCluster takes KUBECONFIG when it is set
-    delete process.env.KUBECONFIG;
-  }
+  // kind: build/start it with cluster/kind/run.sh up, then this CLI again inside its network
+  // namespace with KUBECONFIG pointing at it (experiment/kind.ts, as npm run experiment does).
+  const inKind = process.env[IN_KIND_ENV] === '1';
+  if (options.cluster === 'kind' && !inKind)
+    return await runOnKind(argv, say, fileURLToPath(import.meta.url));
+  // local: the local cluster, whatever KUBECONFIG says (resolveCluster takes KUBECONFIG when set)
+  if (!inKind) delete process.env.KUBECONFIG;
   const target = await resolveCluster(say);
   const result = await runSoak(target, options, { log: say });
   result.reportPath = options.reportPath ?? defaultReportPath('soak');
   await writeSoakReport(
     result.reportPath,
     result,
-    `Cluster: ${options.cluster}. Machine: ${process.env.LASTCALL_MACHINE ?? 'this machine'}.`,
+    `Cluster: ${inKind ? 'kind' : options.cluster}. Machine: ${process.env.LASTCALL_MACHINE ?? 'this machine'}.`,
   );
   say('');
   for (const line of formatSoakSummary({ ...result, reportPath: shown(result.reportPath) })) say(line);

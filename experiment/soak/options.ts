@@ -147,6 +147,9 @@ export function parseSoakOptions(argv: readonly string[]): SoakOptions {
       o.reportPath = value;
     }
   }
+  // kind publishes only 30080 and 30081 on the loopback of its network namespace (cluster/kind),
+  // where no other cluster's NodePorts listen
+  if (o.cluster === 'kind' && !seen.has('--node-port')) o.nodePort = 30080;
   const seconds = o.minutes * 60;
   if (o.rolloutEverySeconds !== 0 && o.rolloutEverySeconds < MIN_ROLLOUT_EVERY_SECONDS) {
     throw new OptionError(
@@ -200,8 +203,9 @@ Exit code 0: nothing lost, nothing failed; 1: anything lost or failed, or the ru
 2: bad options.
 
   --cluster local|kind     local (default): the local cluster (npm run cluster), started when not
-                           running; kind: the cluster in KUBECONFIG (memory of pods and Redis is
-                           sampled on the local cluster only: it reads the pods' loopback twins)
+                           running; kind: cluster/kind/run.sh up, then the run inside its network
+                           namespace, NodePort 30080 (memory of pods, Redis and the operator is
+                           sampled on the local cluster only: it reads their loopback twins)
   --minutes M              minutes of load (default 60)
   --rate R                 requests per second (default 200)
   --replicas N             CounterService replicas (default 3)

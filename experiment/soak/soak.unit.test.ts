@@ -64,6 +64,12 @@ describe('soak options', () => {
     });
   });
 
+  test('kind: NodePort 30080 (published by cluster/kind) unless given', () => {
+    expect(parseSoakOptions(['--cluster', 'kind']).nodePort).toBe(30080);
+    expect(parseSoakOptions(['--cluster', 'kind', '--node-port', '30081']).nodePort).toBe(30081);
+    expect(parseSoakOptions([]).nodePort).toBe(30190);
+  });
+
   test.each([
     [
       ['--rate', 'x'],

@@ -172,4 +172,14 @@ describe('the kind re-exec (experiment/kind.ts)', () => {
       'env',
     );
   });
+
+  test('another CLI (npm run soak) can be the one run inside', () => {
+    const cmd = innerCommand(
+      { netns: 'lastcall-kind', kubeconfig: '/k/config' },
+      ['--cluster=kind', '--minutes', '3'],
+      { execPath: 'node', execArgv: [] },
+      '/r/experiment/soak/cli.ts',
+    );
+    expect(cmd.slice(-3)).toEqual(['/r/experiment/soak/cli.ts', '--minutes', '3']);
+  });
 });
