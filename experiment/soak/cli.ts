@@ -4,6 +4,7 @@
  * and as stdout's last line one JSON object.
  * Exit codes: 0 nothing lost or failed, 1 lost or failed or could not run, 2 bad options.
  */
+import { writeFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IN_KIND_ENV, runOnKind } from '../kind.ts';
@@ -45,7 +46,11 @@ async function main(argv: readonly string[]): Promise<number> {
     result,
     `Cluster: ${inKind ? 'kind' : options.cluster}. Machine: ${process.env.LASTCALL_MACHINE ?? 'this machine'}.`,
   );
+  // every reading, for a second look at a line (the report draws them; this keeps the numbers)
+  const dataPath = `${result.reportPath.replace(/\.html$/, '')}.json`;
+  await writeFile(dataPath, `${JSON.stringify(result)}\n`);
   say('');
+  say(`data: ${shown(dataPath)}`);
   for (const line of formatSoakSummary({ ...result, reportPath: shown(result.reportPath) })) say(line);
   say(JSON.stringify(soakJson(result)));
   return soakPassed(result) ? 0 : 1;

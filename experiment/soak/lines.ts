@@ -20,7 +20,9 @@ export function linesOf(readings: readonly ProbeReading[]): Line[] {
   const ping: Point[] = [];
   const workloadMean: Point[] = [];
   const workloadMax: Point[] = [];
+  const workloadHeap: Point[] = [];
   const operatorRss = new Map<string, Point[]>();
+  const operatorHeap = new Map<string, Point[]>();
   const reconcileRate: Point[] = [];
   let previous: { t: number; reconciles: Map<string, number> } | undefined;
   for (const r of readings) {
@@ -35,10 +37,17 @@ export function linesOf(readings: readonly ProbeReading[]): Line[] {
       workloadMean.push({ t: r.t, value: w.mean });
       workloadMax.push({ t: r.t, value: w.max });
     }
+    const heap = aggregate(r.workload.flatMap((p) => (p.heapUsedBytes === null ? [] : [p.heapUsedBytes])));
+    if (heap !== null) workloadHeap.push({ t: r.t, value: heap.mean });
     for (const o of r.operator) {
       const line = operatorRss.get(o.pod) ?? [];
       line.push({ t: r.t, value: o.rssBytes });
       operatorRss.set(o.pod, line);
+      if (o.heapUsedBytes !== null) {
+        const h = operatorHeap.get(o.pod) ?? [];
+        h.push({ t: r.t, value: o.heapUsedBytes });
+        operatorHeap.set(o.pod, h);
+      }
     }
     if (r.operator.length > 0) {
       const reconciles = new Map(r.operator.map((o) => [o.pod, o.reconciles]));
@@ -56,8 +65,12 @@ export function linesOf(readings: readonly ProbeReading[]): Line[] {
     { name: 'redis keys', kind: 'count', unit: 'keys', points: keys },
     { name: 'workload RSS (mean of pods)', kind: 'memory', unit: 'bytes', points: workloadMean },
     { name: 'workload RSS (max of pods)', kind: 'memory', unit: 'bytes', points: workloadMax },
+    { name: 'workload heap used (mean of pods)', kind: 'memory', unit: 'bytes', points: workloadHeap },
     ...[...operatorRss].map(
       ([pod, points]): Line => ({ name: `operator ${pod} RSS`, kind: 'memory', unit: 'bytes', points }),
+    ),
+    ...[...operatorHeap].map(
+      ([pod, points]): Line => ({ name: `operator ${pod} heap used`, kind: 'memory', unit: 'bytes', points }),
     ),
     { name: 'redis PING', kind: 'latency', unit: 'ms', points: ping },
     { name: 'operator reconciles', kind: 'rate', unit: 'per second', points: reconcileRate },

@@ -44,7 +44,8 @@ export function renderSoakReport(r: SoakResult, context = ''): string {
     kind: 'line',
     values: perSecondHeld(l?.points ?? [], xMax).map((v) => (v === null ? null : v / 1e6)),
   });
-  const operatorLines = lines.filter((l) => l.name.startsWith('operator ') && l.unit === 'bytes');
+  const operatorLines = lines.filter((l) => l.name.startsWith('operator ') && l.name.endsWith(' RSS'));
+  const operatorHeaps = lines.filter((l) => l.name.startsWith('operator ') && l.name.endsWith(' heap used'));
   const charts = [
     timeChart({
       ...common,
@@ -88,15 +89,25 @@ export function renderSoakReport(r: SoakResult, context = ''): string {
       series: [
         mb(byName.get('workload RSS (mean of pods)'), 'mean of pods', '#1f6fb4'),
         mb(byName.get('workload RSS (max of pods)'), 'max of pods', '#6b3fa0'),
+        {
+          ...mb(byName.get('workload heap used (mean of pods)'), 'heap used (mean)', '#3b8f4a'),
+          dashed: true,
+        },
       ],
     }),
     timeChart({
       ...common,
-      title: 'Operator: resident memory per replica',
+      title: 'Operator: resident memory (solid) and heap used (dashed) per replica',
       yLabel: 'MB',
-      series: operatorLines.map((l, i) =>
-        mb(l, l.name.replace(/^operator /, '').replace(/ RSS$/, ''), PALETTE[i % PALETTE.length] as string),
-      ),
+      series: [
+        ...operatorLines.map((l, i) =>
+          mb(l, l.name.replace(/^operator /, '').replace(/ RSS$/, ''), PALETTE[i % PALETTE.length] as string),
+        ),
+        ...operatorHeaps.map((l, i) => ({
+          ...mb(l, `heap ${i + 1}`, PALETTE[i % PALETTE.length] as string),
+          dashed: true,
+        })),
+      ],
     }),
     timeChart({
       ...common,

@@ -206,8 +206,13 @@ describe('lines from probe readings', () => {
   const reading = (t: number, rss: number[], op: [string, number, number][], redis = true): ProbeReading => ({
     t,
     redis: redis ? { usedMemoryBytes: 1e6 + t, keys: 3, pingMs: 0.5 } : null,
-    workload: rss.map((r, i) => ({ pod: `w${i}`, rssBytes: r, heapUsedBytes: null })),
-    operator: op.map(([pod, rssBytes, reconciles]) => ({ pod, rssBytes, heapUsedBytes: null, reconciles })),
+    workload: rss.map((r, i) => ({ pod: `w${i}`, rssBytes: r, heapUsedBytes: r / 10 })),
+    operator: op.map(([pod, rssBytes, reconciles]) => ({
+      pod,
+      rssBytes,
+      heapUsedBytes: rssBytes / 2,
+      reconciles,
+    })),
     errors: [],
   });
 
@@ -224,6 +229,8 @@ describe('lines from probe readings', () => {
     ]);
     expect(by.get('workload RSS (max of pods)')?.map((p) => p.value)).toEqual([200, 210]);
     expect(by.get('operator op-a RSS')?.map((p) => p.value)).toEqual([50, 52, 51]);
+    expect(by.get('operator op-a heap used')?.map((p) => p.value)).toEqual([25, 26, 25.5]);
+    expect(by.get('workload heap used (mean of pods)')?.map((p) => p.value)).toEqual([15, 16]);
     expect(by.get('operator reconciles')).toEqual([
       { t: 10, value: 2 },
       { t: 20, value: 0.5 },
@@ -237,5 +244,61 @@ describe('lines from probe readings', () => {
     expect(shown('operator op-a RSS')).toBe('+0.00 MB/h (+352.9 %/h of 0.0 MB)');
     expect(shown('redis used_memory')).toBe('no slope (fewer than 3 readings after warm-up)');
     expect(shown('operator reconciles')).toBe('no slope (fewer than 3 readings after warm-up)');
+  });
+});
+
+describe('report', () => {
+  test('renders every chart and the slopes table from a small result', async () => {
+    const { renderSoakReport } = await import('./report.ts');
+    const probes: ProbeReading[] = [0, 10, 20, 30].map((t) => ({
+      t,
+      redis: { usedMemoryBytes: 1.2e6, keys: 4, pingMs: 0.4 },
+      workload: [{ pod: 'w', rssBytes: 120e6, heapUsedBytes: 20e6 }],
+      operator: [{ pod: 'op', rssBytes: 110e6, heapUsedBytes: 20e6, reconciles: t }],
+      errors: [],
+    }));
+    const html = renderSoakReport({
+      cluster: 'local',
+      minutes: 1,
+      rate: 10,
+      replicas: 1,
+      rolloutEverySeconds: 30,
+      faultEverySeconds: 0,
+      namespace: 'ns',
+      nodePort: 30190,
+      counterKey: 'soak:1',
+      sent: 600,
+      ok: 600,
+      failed: 0,
+      counter: 600,
+      lost: 0,
+      failures: {},
+      maxLatencyMs: 3,
+      rollouts: [
+        { index: 1, fromImage: 'w:v1', toImage: 'w:v2', startedAt: 30, readyAt: 40, completedAt: 45 },
+      ],
+      faults: [],
+      drains: { observed: 1, clean: 1, killed: 0, abandoned: 0, crashed: 0, abandonedIncrements: 0 },
+      timeline: Array.from({ length: 60 }, (_, t) => ({
+        t,
+        sent: 10,
+        ok: 10,
+        failed: 0,
+        podsReady: 1,
+        podsTerminating: 0,
+        counter: t * 10,
+      })),
+      probes,
+      warmupSeconds: 0,
+      slopes: slopesOf(linesOf(probes), 0),
+      probeErrors: {},
+      startedAt: '2026-12-01T00:00:00Z',
+      wallSeconds: 70,
+      reportPath: null,
+    });
+    expect(html).toContain('PASS: every answered increment was counted (600/600)');
+    expect(html.match(/<svg /g)).toHaveLength(9);
+    expect(html).toContain('operator op heap used');
+    expect(html).toContain('workload heap used (mean of pods)');
   });
 });
