@@ -137,26 +137,48 @@ export class LeaderElector {
     await this.#renewing;
     if (!this.#leading || !this.#lease) return;
     this.#leading = false;
-    const now = microTime(new Date());
-    const lease: Lease = {
-      ...this.#lease,
-      spec: {
-        ...this.#lease.spec,
-        holderIdentity: null,
-        leaseDurationSeconds: 1,
-        renewTime: now,
-        acquireTime: now,
-      },
-    };
-    try {
-      await this.#opts.client.request('PUT', this.#path, {
-        body: lease,
-        timeoutMs: this.#opts.renewDeadlineMs,
-      });
-      this.#opts.log.info({ lease: this.#opts.name }, 'released the lease');
-    } catch (err) {
-      // Not fatal: the lease simply expires after its duration.
-      this.#opts.log.warn({ lease: this.#opts.name, err: errorText(err) }, 'could not release the lease');
+    const { client, identity, name, renewDeadlineMs, log } = this.#opts;
+    const deadline = AbortSignal.timeout(renewDeadlineMs);
+    let lease = this.#lease;
+    // Two tries: a renewal that stopRenewing aborted may still have reached the API server, moving
+    // the Lease's resourceVersion past the one we hold, so the first PUT can meet a 409. Then the
+    // Lease is read again and handed back if we still hold it.
+    for (let attempt = 1; ; attempt++) {
+      const now = microTime(new Date());
+      try {
+        await client.request('PUT', this.#path, {
+          body: {
+            ...lease,
+            spec: {
+              ...lease.spec,
+              holderIdentity: null,
+              leaseDurationSeconds: 1,
+              renewTime: now,
+              acquireTime: now,
+            },
+          },
+          signal: deadline,
+        });
+        log.info({ lease: name }, 'released the lease');
+        return;
+      } catch (err) {
+        if (attempt === 1 && isConflict(err) && !deadline.aborted) {
+          try {
+            lease = await client.request<Lease>('GET', this.#path, { signal: deadline });
+          } catch (readErr) {
+            log.warn({ lease: name, err: errorText(readErr) }, 'could not release the lease');
+            return;
+          }
+          if ((lease.spec?.holderIdentity ?? '') !== identity) return; // someone else holds it already
+          continue;
+        }
+        // Not fatal: the lease simply expires after its duration.
+        log.warn(
+          { lease: name, err: errorText(deadline.aborted ? deadline.reason : err) },
+          'could not release the lease',
+        );
+        return;
+      }
     }
   }
 

@@ -23,6 +23,16 @@ function fakeLeaseApi(initial?: LeaseSpec) {
   const api = {
     stalled: false,
     calls: [] as Call[],
+    /** The Lease as stored (what a GET would answer). */
+    stored: () => lease,
+    /** A write that reached the store although its caller gave up on it: the resourceVersion moves on. */
+    landBehindTheCallersBack: () => {
+      if (lease)
+        lease = {
+          ...lease,
+          metadata: { ...lease.metadata, resourceVersion: `${lease.metadata.resourceVersion}0` },
+        };
+    },
     request: async <T>(
       method: string,
       path: string,
@@ -40,7 +50,11 @@ function fakeLeaseApi(initial?: LeaseSpec) {
         if (!lease) throw new ApiError(method, path, 404, { reason: 'NotFound' } as never, '');
         return structuredClone(lease) as T;
       }
-      const body = opts.body as { spec: LeaseSpec };
+      const body = opts.body as { metadata?: { resourceVersion?: string }; spec: LeaseSpec };
+      // The resourceVersion in a PUT's body makes it a compare-and-swap, as on the API server.
+      if (method === 'PUT' && body.metadata?.resourceVersion !== lease?.metadata.resourceVersion) {
+        throw new ApiError(method, path, 409, { reason: 'Conflict' } as never, '');
+      }
       const version = String(Number(lease?.metadata.resourceVersion ?? '0') + 1);
       lease = { metadata: { name: 'l', namespace: 'ns', resourceVersion: version }, spec: body.spec };
       return structuredClone(lease) as T;
@@ -113,5 +127,28 @@ describe('LeaderElector', () => {
     expect(api.calls.filter((c) => c.method === 'PUT')).toEqual([]);
     stop.abort();
     expect(await acquired).toBe(false);
+  });
+
+  it('hands the lease back even when an aborted renewal landed and moved its resourceVersion on', async () => {
+    // Seen in a CI run: release() aborts the renewal in flight, but that PUT had reached the API
+    // server; the release then met a 409, and the standby had to wait for the lease to expire.
+    const api = fakeLeaseApi();
+    const elector = new LeaderElector({ client: api, namespace: 'ns', name: 'l', identity: 'me', log });
+    expect(await elector.acquire(new AbortController().signal)).toBe(true);
+    api.landBehindTheCallersBack();
+    await elector.release();
+    expect(api.stored()?.spec.holderIdentity).toBeNull();
+    expect(api.calls.map((c) => c.method).slice(-3)).toEqual(['PUT', 'GET', 'PUT']);
+  });
+
+  it('does not hand back a lease that another replica holds by the time it releases', async () => {
+    const api = fakeLeaseApi();
+    const elector = new LeaderElector({ client: api, namespace: 'ns', name: 'l', identity: 'me', log });
+    expect(await elector.acquire(new AbortController().signal)).toBe(true);
+    const taken = api.stored();
+    if (taken) taken.spec = { ...taken.spec, holderIdentity: 'other' };
+    api.landBehindTheCallersBack();
+    await elector.release();
+    expect(api.stored()?.spec.holderIdentity).toBe('other');
   });
 });
