@@ -31,6 +31,11 @@ export const WORKLOAD_ENV = {
    */
   maxPendingIncrements: 'MAX_PENDING_INCREMENTS',
   /**
+   * During a drain, a keep-alive connection with no request for this long is closed; one in use is
+   * told `Connection: close` on its next response instead (workload/connections.ts says why).
+   */
+  idleCloseMs: 'IDLE_CLOSE_MS',
+  /**
    * Tests only: `exception` or `rejection` arms SIGUSR2 to throw an uncaught exception or leave a
    * promise rejection unhandled, so the crash path can be exercised in a real process.
    */
@@ -73,6 +78,11 @@ export const WORKLOAD_DEFAULTS = {
    * 134 MB with 200,000. 100,000 is 30 s of a pod at ~3,300 requests/s with Redis away, at ~130 MB.
    */
   maxPendingIncrements: 100_000,
+  /**
+   * Clients pick their most recently used idle connection first, so one unused for a second is not
+   * in their rotation, while one in use gets its `Connection: close` well within a second.
+   */
+  idleCloseMs: 1000,
 } as const satisfies {
   port: number;
   host: string;
@@ -84,6 +94,7 @@ export const WORKLOAD_DEFAULTS = {
   terminationMessagePath: string;
   logLevel: LogLevel;
   maxPendingIncrements: number;
+  idleCloseMs: number;
 };
 
 /** The largest MAX_PENDING_INCREMENTS accepted (~300 MB of due times, far above any sane limit). */

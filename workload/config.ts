@@ -33,6 +33,7 @@ interface WorkloadConfig {
   testCrash: TestCrashTrigger | undefined;
   /** The most increments pending at once; past it /incr answers 503 with Retry-After. */
   maxPendingIncrements: number;
+  idleCloseMs: number;
 }
 
 /** One refused variable: enough for the operator of the process to fix it without reading code. */
@@ -148,6 +149,8 @@ export function parseConfig(env: Env): ConfigResult {
     `an integer from 1 to ${MAX_PENDING_INCREMENTS_LIMIT}`,
   );
 
+  const idleCloseMs = read(E.idleCloseMs, D.idleCloseMs, integerIn(0, MAX_DURATION_MS), msRange(0));
+
   if (issues.length > 0) return { ok: false, issues };
   return {
     ok: true,
@@ -166,6 +169,7 @@ export function parseConfig(env: Env): ConfigResult {
       image,
       testCrash,
       maxPendingIncrements,
+      idleCloseMs,
     },
   };
 }

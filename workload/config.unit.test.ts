@@ -21,6 +21,7 @@ describe('parseConfig', () => {
         image: 'unknown',
         testCrash: undefined,
         maxPendingIncrements: 100_000,
+        idleCloseMs: 1000,
       },
     });
   });
@@ -40,6 +41,7 @@ describe('parseConfig', () => {
       LOG_LEVEL: 'DEBUG',
       LASTCALL_IMAGE: 'lastcall/workload:v2',
       MAX_PENDING_INCREMENTS: '2500',
+      IDLE_CLOSE_MS: '30000',
     });
     expect(result).toEqual({
       ok: true,
@@ -58,6 +60,7 @@ describe('parseConfig', () => {
         image: 'lastcall/workload:v2',
         testCrash: undefined,
         maxPendingIncrements: 2500,
+        idleCloseMs: 30000,
       },
     });
   });

@@ -10,9 +10,9 @@ import { type DrainReport, gracefulDrainReport } from '../contracts/drain-report
  *   start in parallel when a pod is deleted; kube-proxy and load balancers learn of the removal
  *   later, so a listener closed at SIGTERM would refuse connections still routed here.
  *   (0 when the pod's preStop `sleep` already waited for that.)
- * - closing: the listener stops accepting; every response from now on carries `Connection: close`
- *   and idle keep-alive sockets are closed, because keep-alive clients keep sending to a pod whose
- *   endpoint is gone.
+ * - closing: the listener stops accepting; every response from now on carries `Connection: close`,
+ *   because keep-alive clients keep sending to a pod whose endpoint is gone; sockets idle for a
+ *   second are closed (not at once: that races the client's next request, connections.ts).
  * - draining: wait for open requests and for every pending increment, bounded by the deadline.
  * - stopped: Redis closed; the report decides the exit code (contracts/drain-report.ts: drained, or
  *   deadlinePassed with the abandoned increments counted).
@@ -25,7 +25,7 @@ export type DrainPhase = 'serving' | 'delaying' | 'closing' | 'draining' | 'stop
 export interface DrainSteps {
   /** Stops accepting connections; resolves once every open connection has ended. */
   closeListener(): Promise<void>;
-  /** Closes keep-alive sockets that sit idle; called repeatedly while the listener drains. */
+  /** Closes keep-alive sockets idle long enough to be safe; called repeatedly while the listener drains. */
   closeIdleConnections(): void;
   /** Cuts every remaining connection (deadline passed). */
   closeAllConnections(): void;

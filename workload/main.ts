@@ -1,13 +1,14 @@
 // Wiring only: configuration, logger, Redis, pending increments, HTTP server, signals.
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, Server as NetServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { type DrainReport, EXIT_CODES, hardExitReport } from '../contracts/drain-report.ts';
 import { INCREMENT_LATENCY_ALLOWANCE_MS } from '../contracts/workload-env.ts';
 import { createRequestListener } from './app.ts';
 import { formatIssue, parseConfig, redactCredentials } from './config.ts';
+import { ConnectionTracker } from './connections.ts';
 import { Counter } from './counter.ts';
 import { armTestCrash, installCrashHandler } from './crash.ts';
 import { Drain } from './drain.ts';
@@ -122,16 +123,26 @@ const server = createServer({
   // Above the idle timeouts of the load balancers in front (AWS ALB 60 s by default, Google Cloud
   // load balancers 600 s): the side that closes an idle connection must be the balancer, else it
   // may send a request on a connection this server is closing at that moment and answer 502.
-  // 620 s is what Google documents for backends; Node's default is 5 s. Idle sockets are still
-  // closed at once when the drain starts closing (Drain: closeIdleConnections).
+  // 620 s is what Google documents for backends; Node's default is 5 s. The drain closes only
+  // sockets idle for IDLE_CLOSE_MS, a second by default (connections.ts says why not at once).
   keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+});
+const connections = new ConnectionTracker();
+server.on('connection', (socket) => connections.connected(socket));
+// Registered before the app's listener, so a request counts as in flight before it is answered.
+server.on('request', (req, res) => {
+  connections.requestStarted(req.socket);
+  res.once('close', () => connections.requestEnded(req.socket));
 });
 const drain = new Drain({
   shutdownDelayMs: config.shutdownDelayMs,
   drainTimeoutMs: config.drainTimeoutMs,
   steps: {
-    closeListener: () => new Promise<void>((resolve) => server.close(() => resolve())),
-    closeIdleConnections: () => server.closeIdleConnections(),
+    // net.Server's close, not http.Server's: the latter also closes every idle keep-alive socket
+    // at once, racing the requests clients are sending on them (connections.ts).
+    closeListener: () =>
+      new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve())),
+    closeIdleConnections: () => connections.closeIdle(config.idleCloseMs),
     closeAllConnections: () => server.closeAllConnections(),
     counts: () => ({ pending: pending.size, accepted: pending.accepted, completed: pending.completed }),
     waitForIncrements: (signal) => pending.waitUntilEmpty(signal),

@@ -18,6 +18,7 @@ const badValues: Array<[variable: string, value: string, allowed: RegExp]> = [
   ['LOG_LEVEL', 'verbose', /one of trace, debug, info, warn, error, fatal, silent/],
   ['LASTCALL_TEST_CRASH', 'segfault', /exception or rejection \(tests only\)/],
   ['MAX_PENDING_INCREMENTS', '0', /integer from 1 to 10000000/],
+  ['IDLE_CLOSE_MS', '1s', /integer number of milliseconds from 0/],
 ];
 
 describe('a bad configuration value stops the process with a message naming variable, value and what is allowed', () => {

@@ -1,27 +1,10 @@
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { expect, test } from 'vitest';
 import { waitFor } from '../../kube/poll.ts';
 import { useFileRedis } from './file-redis.ts';
-import { readCounter, sendIncrements, spawnWorkload } from './support.ts';
+import { rawConnection, readCounter, sendIncrements, spawnWorkload } from './support.ts';
 
 const redis = useFileRedis();
-
-/** A raw HTTP/1.1 connection: keep-alive by default, and we see every header and the close. */
-function rawConnection(
-  port: number,
-): Promise<{ socket: Socket; received: () => string; closed: Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let data = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      data += chunk;
-    });
-    const closed = new Promise<void>((r) => socket.once('close', () => r()));
-    socket.once('error', reject);
-    socket.once('connect', () => resolve({ socket, received: () => data, closed }));
-  });
-}
 
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -400,3 +400,20 @@ export async function startLossyProxy(targetPort: number): Promise<LossyProxy> {
     },
   };
 }
+
+/** A raw HTTP/1.1 connection: keep-alive by default, and we see every header and the close. */
+export function rawConnection(
+  port: number,
+): Promise<{ socket: Socket; received: () => string; closed: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+    });
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.once('error', reject);
+    socket.once('connect', () => resolve({ socket, received: () => data, closed }));
+  });
+}
