@@ -27,6 +27,7 @@ import {
   patchImage,
   readCounter,
   readCounterService,
+  replaceCrashedRedis,
 } from './kube.ts';
 import { type LoadRun, startLoad } from './load.ts';
 import { type LoadSecond, type LoadTotals, perSecondSince } from './load-tally.ts';
@@ -133,6 +134,7 @@ export async function runExperiment(
       : localStateDirOf(target.kubeconfig);
 
   await prepare(target, namespace, hooks, options.skipInstall);
+  if (options.fault === 'redis-kill') await replaceCrashedRedis(cluster, namespace, log);
   let restoreDelay: number | undefined;
   // Loaded only when used, like the launcher in resolveCluster: the CLI's --help stays quick.
   const { setEndpointDelay } = await import('../cluster/launcher.ts');
