@@ -57,3 +57,33 @@ export async function freePortsNamed<K extends string>(names: readonly K[]): Pro
   const ports = await freePorts(names.length);
   return Object.fromEntries(names.map((name, index) => [name, ports[index]])) as Record<K, number>;
 }
+
+/** Kubernetes' default --service-node-port-range. */
+const NODE_PORT_FIRST = 30000;
+const NODE_PORT_COUNT = 2768;
+/**
+ * NodePorts the project's commands use by default (the experiment and demo 30080, the kind e2e
+ * suite 30081, the soak command 30190, the fault matrix's habit 30180): never handed out, so a run
+ * beside one of them cannot take its port first.
+ */
+const NAMED_NODE_PORTS = new Set([30080, 30081, 30180, 30190]);
+
+/**
+ * A NodePort nothing listens on at 127.0.0.1 right now. Every local cluster on the machine serves
+ * its NodePorts there (cluster/proxy), so two test runs with a fixed port send their load to each
+ * other's Services; a random free one keeps concurrent runs apart.
+ */
+export async function freeNodePort(host = '127.0.0.1'): Promise<number> {
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    const port = NODE_PORT_FIRST + Math.floor(Math.random() * NODE_PORT_COUNT);
+    if (NAMED_NODE_PORTS.has(port)) continue;
+    try {
+      const server = await listenOn(host, port);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      return port;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    }
+  }
+  throw new Error(`no free NodePort on ${host} after ${ATTEMPTS} tries`);
+}

@@ -3,8 +3,10 @@
  * kind path's check that every image tag they roll to is loaded into kind.
  */
 import { inject } from 'vitest';
+import { freeNodePort } from '../../cluster/ports.ts';
 import { ensureTools } from '../../cluster/tools.ts';
 import { kubectl } from '../../experiment/kube.ts';
+import { localStateDirOf } from '../../experiment/local-cluster.ts';
 import type { ExperimentResult } from '../../experiment/model.ts';
 import { DEFAULT_OPTIONS, type ExperimentOptions } from '../../experiment/options.ts';
 import { writeReport } from '../../experiment/report.ts';
@@ -34,16 +36,21 @@ export const CONTROL: Plan = { rate: 25, durationSeconds: 20, replicas: 1, rollo
 
 export const ALL_PLANS = [SEED, HARDER, CONTROL];
 
-/**
- * The suite's own NodePort and namespace: a local cluster left running by the
- * demo or `npm run experiment -- --keep` may hold 30080 on 127.0.0.1 while the
- * tests' cluster runs beside it. The kind configuration publishes both.
- */
+/** The suite's NodePort on kind, whose configuration publishes it (and the experiment's 30080). */
 export const E2E_NODE_PORT = 30081;
 export const E2E_NAMESPACE = 'lastcall-e2e';
 
-export function optionsFor(plan: Plan): ExperimentOptions {
-  return { ...DEFAULT_OPTIONS, nodePort: E2E_NODE_PORT, ...plan, namespace: E2E_NAMESPACE };
+/**
+ * The NodePort for a run: on kind the published one; on a local cluster a free one, because every
+ * local cluster on the machine serves its NodePorts on 127.0.0.1, and a fixed port sent one test
+ * run's load to another run's cluster (the runner refuses a foreign counter, which failed the run).
+ */
+export async function e2eNodePort(): Promise<number> {
+  return localStateDirOf(inject('kubeconfig')) === undefined ? E2E_NODE_PORT : freeNodePort();
+}
+
+export function optionsFor(plan: Plan, nodePort = E2E_NODE_PORT): ExperimentOptions {
+  return { ...DEFAULT_OPTIONS, nodePort, ...plan, namespace: E2E_NAMESPACE };
 }
 
 /** Progress lines go to stderr, beside vitest's own output. */
@@ -51,7 +58,7 @@ export const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Runs `plan` on the suite's cluster, writes its report (reports/<label>-…html) and logs its summary. */
 export async function runPlan(plan: Plan, label: string, title: string): Promise<ExperimentResult> {
-  const result = await runExperiment(await e2eTarget(), optionsFor(plan), { log });
+  const result = await runExperiment(await e2eTarget(), optionsFor(plan, await e2eNodePort()), { log });
   result.reportPath = defaultReportPath(label);
   await writeReport(result.reportPath, { title, runs: [result] });
   log(formatSummary(result).join('\n'));

@@ -14,12 +14,7 @@ afterAll(removeInClusterOperator);
 
 const local = localStateDirOf(inject('kubeconfig')) !== undefined;
 
-/**
- * 500 requests, the rolling update at 10 s: the old pod is deleted while the load still runs.
- * A NodePort of its own: 30081 listens on 127.0.0.1 for every local test cluster on the machine,
- * and a run of this file once sent its load to another cluster's e2e workload there (the runner
- * now refuses a NodePort that answers for another counter key). kind does not run this file.
- */
+/** 500 requests, the rolling update at 10 s: the old pod is deleted while the load still runs. */
 const SLOW_PATH: Plan = {
   rate: 25,
   durationSeconds: 20,
@@ -28,7 +23,6 @@ const SLOW_PATH: Plan = {
   mode: 'graceful',
   endpointDelaySeconds: 3,
   method: 'POST',
-  nodePort: 30082,
 };
 
 describe.skipIf(!local)('a 3 s endpoint delay', () => {

@@ -14,16 +14,12 @@ import { DEFAULT_SOAK_OPTIONS, type SoakOptions } from '../../experiment/soak/op
 import { writeSoakReport } from '../../experiment/soak/report.ts';
 import { runSoak } from '../../experiment/soak/run.ts';
 import { formatSoakSummary } from '../../experiment/soak/summary.ts';
-import { e2eTarget, log, removeInClusterOperator } from './plans.ts';
+import { e2eNodePort, e2eTarget, log, removeInClusterOperator } from './plans.ts';
 
 afterAll(removeInClusterOperator);
 
 const local = localStateDirOf(inject('kubeconfig')) !== undefined;
 
-/**
- * Local: 30183, not the experiment's 30080, the e2e suites' 30081/30082 or the soak command's 30190
- * (NodePorts of every local cluster share 127.0.0.1). kind publishes only 30080 and 30081.
- */
 const SHORT: SoakOptions = {
   ...DEFAULT_SOAK_OPTIONS,
   cluster: local ? 'local' : 'kind',
@@ -35,13 +31,13 @@ const SHORT: SoakOptions = {
   faults: ['redis-kill'],
   probeEverySeconds: 5,
   warmupSeconds: 30,
-  nodePort: local ? 30183 : 30081,
   namespace: 'lastcall-e2e-soak',
 };
 
 describe('soak, 3 minutes', () => {
   test('50/s, 2 replicas, a rollout every 60 s: nothing lost, nothing failed, every line sampled', async () => {
-    const result = await runSoak(await e2eTarget(), SHORT, { log });
+    // The NodePort: plans.ts says why a free one on a local cluster.
+    const result = await runSoak(await e2eTarget(), { ...SHORT, nodePort: await e2eNodePort() }, { log });
     result.reportPath = defaultReportPath('e2e-soak');
     await writeSoakReport(result.reportPath, result, 'e2e: the 3-minute soak');
     log(formatSoakSummary(result).join('\n'));
