@@ -6,7 +6,7 @@
 import { relative } from 'node:path';
 import { repoRoot } from '../cluster/tools.ts';
 import { IN_KIND_ENV, runOnKind } from './kind.ts';
-import { formatMatrixRun, MATRIX_CELLS, matrixTable, runMatrix } from './matrix.ts';
+import { formatMatrixRun, matrixTable, runMatrix, selectCells } from './matrix.ts';
 import type { ExperimentResult } from './model.ts';
 import { passed } from './model.ts';
 import { OptionError, parseOptions, USAGE } from './options.ts';
@@ -35,18 +35,29 @@ async function main(argv: readonly string[]): Promise<number> {
   // kind: build/start it, then this CLI again inside its network namespace (experiment/kind.ts).
   if (options.cluster === 'kind' && process.env[IN_KIND_ENV] !== '1') return await runOnKind(argv, say);
 
+  let cells: ReturnType<typeof selectCells>;
+  try {
+    cells = selectCells(options.cells);
+  } catch (error) {
+    if (error instanceof OptionError) {
+      process.stderr.write(`experiment: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
   const target = await resolveCluster(say);
   if (options.matrix) {
     const began = Date.now();
     const runs = await runMatrix(target, options, {
       log: say,
       durationGiven: argv.some((a) => a.startsWith('--duration')),
+      cells,
     });
     const reportPath = options.reportPath ?? defaultReportPath('matrix');
     const done = runs.flatMap((m) => (m.result === null ? [] : [m.result]));
     await writeReport(reportPath, {
       title: 'lastcall: the fault matrix',
-      context: MATRIX_CELLS.map((c) => `${c.name}: ${c.what} (expected: ${c.expect})`).join('; '),
+      context: cells.map((c) => `${c.name}: ${c.what} (expected: ${c.expect})`).join('; '),
       runs: done,
     });
     say('');

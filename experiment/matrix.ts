@@ -10,7 +10,7 @@
  * fail, else the condition it controls for was never exercised).
  */
 import type { ExperimentResult } from './model.ts';
-import type { ExperimentOptions } from './options.ts';
+import { type ExperimentOptions, OptionError } from './options.ts';
 import { type ClusterTarget, type RunHooks, runExperiment } from './run.ts';
 
 type Expectation = 'lossless' | 'no-loss' | 'fails';
@@ -70,6 +70,19 @@ export const MATRIX_CELLS: readonly MatrixCell[] = [
     expect: 'no-loss',
   },
 ];
+
+/** The cells named by --cells, in the matrix's order; every cell when none are named. */
+export function selectCells(names: readonly string[] | undefined): readonly MatrixCell[] {
+  if (names === undefined) return MATRIX_CELLS;
+  const known = MATRIX_CELLS.map((c) => c.name);
+  const unknown = names.find((n) => !known.includes(n));
+  if (unknown !== undefined) {
+    throw new OptionError(
+      `--cells: "${unknown}" is not a cell of the matrix; use some of ${known.join(', ')}`,
+    );
+  }
+  return MATRIX_CELLS.filter((c) => names.includes(c.name));
+}
 
 /** The matrix's load unless given: 25/s for 20 s (500 requests), one rolling update at 10 s. */
 const MATRIX_DEFAULT_DURATION = 20;

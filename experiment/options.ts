@@ -63,6 +63,8 @@ export interface ExperimentOptions {
   fault: FaultName | undefined;
   /** run the fault matrix (experiment/matrix.ts) instead of one run */
   matrix: boolean;
+  /** with --matrix: only these cells (names from experiment/matrix.ts), in the matrix's order; undefined: all */
+  cells?: string[] | undefined;
   /** runs per matrix cell */
   runs: number;
   help: boolean;
@@ -143,6 +145,7 @@ const STRING_OPTIONS = [
   '--endpoint-delay',
   '--method',
   '--fault',
+  '--cells',
 ] as const;
 
 const ALL_OPTIONS = [...Object.keys(INTEGER_OPTIONS), ...STRING_OPTIONS, ...Object.keys(FLAG_OPTIONS)];
@@ -223,6 +226,15 @@ export function parseOptions(argv: readonly string[]): ExperimentOptions {
         throw new OptionError(`--fault: "${value}" is not allowed; use one of ${FAULTS.join(', ')}`);
       }
       options.fault = value as FaultName;
+    } else if (name === '--cells') {
+      const cells = value.split(',').map((c) => c.trim());
+      const bad = cells.find((c) => !/^[a-z0-9][-a-z0-9]*$/.test(c));
+      if (bad !== undefined) {
+        throw new OptionError(
+          `--cells: "${bad}" is not allowed; give matrix cell names separated by commas (e.g. post,redis-kill)`,
+        );
+      }
+      options.cells = cells;
     }
   }
   if (options.cluster === 'kind') {
@@ -263,8 +275,10 @@ export function parseOptions(argv: readonly string[]): ExperimentOptions {
         throw new OptionError(`${other} is not allowed with --matrix: each cell of the matrix sets its own`);
       }
     }
-  } else if (seen.has('--runs')) {
-    throw new OptionError('--runs is only allowed together with --matrix');
+  } else if (seen.has('--runs') || seen.has('--cells')) {
+    throw new OptionError(
+      `${seen.has('--runs') ? '--runs' : '--cells'} is only allowed together with --matrix`,
+    );
   }
   if (options.sweep && options.fault !== undefined) {
     throw new OptionError('--fault is not allowed with --sweep: a sweep measures rates, not faults');
@@ -332,6 +346,7 @@ Harder conditions (issue 11):
   --fault F           once, 2 s into the first rolling update: ${FAULTS.join(', ')}
                       (local cluster: processes are SIGKILLed or restarted)
   --matrix            the fault matrix: every cell, --runs N times each (default ${DEFAULT_OPTIONS.runs})
+  --cells A,B         with --matrix: only these cells (e.g. post,redis-kill)
 
 Exit code: 0 when nothing was lost or failed (graceful) or when the run
 completed (hard); 1 when graceful lost or failed requests; 2 on bad options.`;

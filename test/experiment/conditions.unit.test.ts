@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { expectationMet, MATRIX_CELLS, matrixTable } from '../../experiment/matrix.ts';
+import { expectationMet, MATRIX_CELLS, matrixTable, selectCells } from '../../experiment/matrix.ts';
 import { OptionError, parseOptions } from '../../experiment/options.ts';
 import { requestPieces } from '../../experiment/slow-clients.ts';
 import { formatConditions } from '../../experiment/summary.ts';
@@ -80,6 +80,15 @@ describe('the harder conditions (issue 11)', () => {
         fault: null,
       }),
     ).toBe("endpoint delay: the cluster's, propagation: policy default, margin 30s, GET");
+  });
+
+  test('--cells selects cells in the matrix order and refuses an unknown name, listing the cells', () => {
+    expect(selectCells(undefined)).toBe(MATRIX_CELLS);
+    expect(selectCells(['redis-kill', 'post']).map((c) => c.name)).toEqual(['post', 'redis-kill']);
+    expect(() => selectCells(['post', 'oom'])).toThrow(OptionError);
+    expect(() => selectCells(['oom'])).toThrow(
+      /--cells: "oom" is not a cell of the matrix; use some of delay-3s, /,
+    );
   });
 
   test('matrix expectations: lossless, no-loss, and the negative control that must fail', () => {

@@ -118,9 +118,21 @@ describe('--cluster', () => {
     ],
     [['--cluster=kind', '--fault', 'redis-kill'], /--fault is not allowed with --cluster kind/],
     [['--matrix', '--cluster', 'kind'], /--matrix is not allowed with --cluster kind/],
+    [['--cells', 'post'], /--cells is only allowed together with --matrix/],
+    [
+      ['--matrix', '--cells', 'post,Redis Kill'],
+      /--cells: "Redis Kill" is not allowed; give matrix cell names/,
+    ],
   ])('%j is refused', (argv, message) => {
     expect(() => parseOptions(argv)).toThrow(OptionError);
     expect(() => parseOptions(argv)).toThrow(message);
+  });
+
+  test('--cells with --matrix: the names, in the order given', () => {
+    expect(parseOptions(['--matrix', '--cells', 'redis-kill,post'])).toMatchObject({
+      matrix: true,
+      cells: ['redis-kill', 'post'],
+    });
   });
 
   test('local still takes the local-only options', () => {
