@@ -3,56 +3,39 @@
 // cannot see but the Deployment's validation refuses) makes the CounterService Degraded/ApplyFailed
 // with the API server's own message and a Warning event, visible in `kubectl get csvc` and
 // `kubectl describe csvc`; it is retried with back-off and cleared once the spec is fixed.
-import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { ensureTools } from '../../cluster/tools.ts';
 import { kubectl } from '../../experiment/kube.ts';
-import type { KubeClient } from '../../kube/client.ts';
 import { waitFor } from '../../kube/poll.ts';
 import { coreTypes } from '../../kube/resources.ts';
 import {
-  adminClient,
   condition,
   counterService,
   counterServices,
   create,
   eventsFor,
   get,
-  installCrds,
   mergePatch,
-  OperatorProcess,
-  testNamespace,
 } from './operator-harness.ts';
+import { useOperatorTestbed } from './operator-testbed.ts';
 
-const kubeconfig = inject('kubeconfig');
-let client: KubeClient;
-let namespace: { name: string; remove: () => Promise<void> };
-let operator: OperatorProcess;
+const testbed = useOperatorTestbed({ namespacePrefix: 'op-apply-failure' });
 let binDir: string;
-const leaseName = `lastcall-apply-failure-${process.pid}`;
 
 beforeAll(async () => {
-  client = await adminClient(kubeconfig);
-  await installCrds(client);
   binDir = await ensureTools();
-  namespace = await testNamespace(client, 'op-apply-failure');
-  operator = await OperatorProcess.watching(kubeconfig, namespace.name, leaseName);
 });
 
-afterAll(async () => {
-  await operator?.stop();
-  await namespace?.remove();
-  await client?.close();
-});
-
-const k = (...args: string[]) => kubectl({ kubeconfig, binDir }, ['--namespace', namespace.name, ...args]);
+const k = (...args: string[]) =>
+  kubectl({ kubeconfig: testbed.kubeconfig, binDir }, ['--namespace', testbed.namespace, ...args]);
 
 describe('a refused apply', () => {
   test("shows as Degraded/ApplyFailed with the API server's message and a Warning event, and clears when fixed", async () => {
     const name = 'greedy';
     await create(
-      client,
+      testbed.client,
       counterServices,
-      counterService(name, namespace.name, {
+      counterService(name, testbed.namespace, {
         replicas: 0,
         resources: { requests: { cpu: '2', memory: '64Mi' }, limits: { cpu: '1', memory: '256Mi' } },
       }),
@@ -60,7 +43,7 @@ describe('a refused apply', () => {
     const degraded = await waitFor(
       'Degraded with reason ApplyFailed',
       async () => {
-        const live = await get(client, counterServices, namespace.name, name);
+        const live = await get(testbed.client, counterServices, testbed.namespace, name);
         return condition(live, 'Degraded')?.reason === 'ApplyFailed' ? live : undefined;
       },
       { timeoutMs: 60_000 },
@@ -72,12 +55,12 @@ describe('a refused apply', () => {
     expect(message).toContain('must be less than or equal to cpu limit');
     expect((degraded.status as { phase?: string }).phase).toBe('Degraded');
     const warning = await waitFor('an ApplyFailed Warning event', async () =>
-      (await eventsFor(client, namespace.name, name)).find((e) => e.reason === 'ApplyFailed'),
+      (await eventsFor(testbed.client, testbed.namespace, name)).find((e) => e.reason === 'ApplyFailed'),
     );
     expect(warning).toMatchObject({ type: 'Warning', message });
     // The objects that were not refused are applied all the same.
-    expect(await get(client, coreTypes.service, namespace.name, name)).toBeDefined();
-    expect(await get(client, coreTypes.deployment, namespace.name, name)).toBeUndefined();
+    expect(await get(testbed.client, coreTypes.service, testbed.namespace, name)).toBeDefined();
+    expect(await get(testbed.client, coreTypes.deployment, testbed.namespace, name)).toBeUndefined();
 
     // What a user sees.
     const row = (await k('get', 'csvc', name, '--no-headers')).trim().split(/\s+/);
@@ -89,14 +72,14 @@ describe('a refused apply', () => {
     expect(described).toMatch(/Warning\s+ApplyFailed/);
 
     // Fixed: the retry (or the spec change) applies the Deployment and the condition clears.
-    await mergePatch(client, counterServices, namespace.name, name, {
+    await mergePatch(testbed.client, counterServices, testbed.namespace, name, {
       spec: { resources: { limits: { cpu: '2' } } },
     });
     await waitFor(
       'the Deployment applied and Degraded cleared',
       async () => {
-        const live = await get(client, counterServices, namespace.name, name);
-        const deployment = await get(client, coreTypes.deployment, namespace.name, name);
+        const live = await get(testbed.client, counterServices, testbed.namespace, name);
+        const deployment = await get(testbed.client, coreTypes.deployment, testbed.namespace, name);
         return deployment && condition(live, 'Degraded')?.status === 'False' ? live : undefined;
       },
       { timeoutMs: 60_000 },

@@ -5,22 +5,11 @@
 // pkg/controller/podautoscaler/horizontal.go, reconcileAutoscaler). Both go through GET and PUT
 // of counterservices/scale under the controller's own ServiceAccount, so the CRD's scale
 // subresource (specReplicasPath, statusReplicasPath, labelSelectorPath) is what is under test.
-import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import type { KubeClient } from '../../kube/client.ts';
+import { describe, expect, test } from 'vitest';
 import { waitFor } from '../../kube/poll.ts';
 import { coreTypes, type KubeObject, type ResourceType } from '../../kube/resources.ts';
-import {
-  adminClient,
-  counterService,
-  counterServices,
-  create,
-  eventsFor,
-  get,
-  installCrds,
-  mergePatch,
-  OperatorProcess,
-  testNamespace,
-} from './operator-harness.ts';
+import { counterService, counterServices, create, eventsFor, get, mergePatch } from './operator-harness.ts';
+import { useOperatorTestbed } from './operator-testbed.ts';
 
 const hpaType: ResourceType = {
   group: 'autoscaling',
@@ -43,49 +32,37 @@ interface Hpa extends KubeObject {
   };
 }
 
-const kubeconfig = inject('kubeconfig');
-let client: KubeClient;
-let namespace: { name: string; remove: () => Promise<void> };
-let operator: OperatorProcess;
-
-beforeAll(async () => {
-  client = await adminClient(kubeconfig);
-  await installCrds(client);
-  namespace = await testNamespace(client, 'op-hpa');
-  operator = await OperatorProcess.watching(kubeconfig, namespace.name, `lastcall-hpa-${process.pid}`);
-});
-
-afterAll(async () => {
-  await operator?.stop();
-  await namespace?.remove();
-  await client?.close();
-});
+const testbed = useOperatorTestbed({ namespacePrefix: 'op-hpa' });
 
 const sizes = async (name: string) => {
-  const cs = await get<Scaled>(client, counterServices, namespace.name, name);
-  const deployment = await get<Scaled>(client, coreTypes.deployment, namespace.name, name);
+  const cs = await get<Scaled>(testbed.client, counterServices, testbed.namespace, name);
+  const deployment = await get<Scaled>(testbed.client, coreTypes.deployment, testbed.namespace, name);
   return { counterService: cs?.spec.replicas, deployment: deployment?.spec.replicas };
 };
 
 const rescaleEvents = async (hpaName: string) =>
-  (await eventsFor(client, namespace.name, hpaName, 'HorizontalPodAutoscaler'))
+  (await eventsFor(testbed.client, testbed.namespace, hpaName, 'HorizontalPodAutoscaler'))
     .filter((e) => e.reason === 'SuccessfulRescale')
     .map((e) => e.message);
 
 describe('HorizontalPodAutoscaler on a CounterService', () => {
   test('scales it up to minReplicas and back down to maxReplicas through the scale subresource', async () => {
-    await create(client, counterServices, counterService('scaled', namespace.name, { replicas: 1 }));
+    await create(
+      testbed.client,
+      counterServices,
+      counterService('scaled', testbed.namespace, { replicas: 1 }),
+    );
     // The HPA's selector comes from status.selector (labelSelectorPath): written by the operator.
     const selector = await waitFor('status.selector of scaled', async () => {
-      const cs = await get<Scaled>(client, counterServices, namespace.name, 'scaled');
+      const cs = await get<Scaled>(testbed.client, counterServices, testbed.namespace, 'scaled');
       return cs?.status?.selector;
     });
     expect(selector).toContain('lastcall.dev/counterservice=scaled');
 
-    await create<Hpa>(client, hpaType, {
+    await create<Hpa>(testbed.client, hpaType, {
       apiVersion: 'autoscaling/v2',
       kind: 'HorizontalPodAutoscaler',
-      metadata: { name: 'scaled', namespace: namespace.name },
+      metadata: { name: 'scaled', namespace: testbed.namespace },
       spec: {
         scaleTargetRef: { apiVersion: 'lastcall.dev/v1alpha1', kind: 'CounterService', name: 'scaled' },
         minReplicas: 2,
@@ -114,7 +91,7 @@ describe('HorizontalPodAutoscaler on a CounterService', () => {
     );
     expect(up).toContain('below Spec.MinReplicas');
     const hpa = await waitFor('HPA able to scale', async () => {
-      const live = await get<Hpa>(client, hpaType, namespace.name, 'scaled');
+      const live = await get<Hpa>(testbed.client, hpaType, testbed.namespace, 'scaled');
       return live?.status?.conditions?.find((c) => c.type === 'AbleToScale')?.status === 'True'
         ? live
         : undefined;
@@ -123,7 +100,7 @@ describe('HorizontalPodAutoscaler on a CounterService', () => {
 
     // Above maxReplicas (a hand `kubectl scale --replicas=3`): the HPA puts it back to 2 at once;
     // no stabilization window applies to the maxReplicas bound.
-    await mergePatch(client, counterServices, namespace.name, 'scaled', { spec: { replicas: 3 } });
+    await mergePatch(testbed.client, counterServices, testbed.namespace, 'scaled', { spec: { replicas: 3 } });
     await waitFor(
       'CounterService and Deployment back at 2 replicas (HPA maxReplicas)',
       async () => {

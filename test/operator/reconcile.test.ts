@@ -1,23 +1,19 @@
 // The reconcile against the real API server: owned objects with the computed budget, status,
 // events, drift correction, cascading deletion, and a restart that writes nothing.
-import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import type { KubeClient } from '../../kube/client.ts';
+import { describe, expect, test } from 'vitest';
 import { waitFor } from '../../kube/poll.ts';
 import { coreTypes, type KubeObject, resourcePath } from '../../kube/resources.ts';
 import {
-  adminClient,
   condition,
   counterService,
   counterServices,
   create,
   eventsFor,
   get,
-  installCrds,
   mergePatch,
-  OperatorProcess,
   remove,
-  testNamespace,
 } from './operator-harness.ts';
+import { useOperatorTestbed } from './operator-testbed.ts';
 
 interface DeploymentJson extends KubeObject {
   spec: {
@@ -36,35 +32,18 @@ interface DeploymentJson extends KubeObject {
   };
 }
 
-const kubeconfig = inject('kubeconfig');
-let client: KubeClient;
-let namespace: { name: string; remove: () => Promise<void> };
-let operator: OperatorProcess;
-const leaseName = `lastcall-reconcile-${process.pid}`;
-
-beforeAll(async () => {
-  client = await adminClient(kubeconfig);
-  await installCrds(client);
-  namespace = await testNamespace(client, 'op-reconcile');
-  operator = await OperatorProcess.watching(kubeconfig, namespace.name, leaseName);
-});
-
-afterAll(async () => {
-  await operator?.stop();
-  await namespace?.remove();
-  await client?.close();
-});
+const testbed = useOperatorTestbed({ namespacePrefix: 'op-reconcile' });
 
 const deploymentOf = (name: string) =>
-  get<DeploymentJson>(client, coreTypes.deployment, namespace.name, name);
+  get<DeploymentJson>(testbed.client, coreTypes.deployment, testbed.namespace, name);
 const container = (d: DeploymentJson) => d.spec.template.spec.containers[0];
 
 describe('reconcile', () => {
   test('creates the Deployment, Service and PDB with the computed budget, owned by the CounterService', async () => {
     const cs = await create(
-      client,
+      testbed.client,
       counterServices,
-      counterService('alpha', namespace.name, { replicas: 2 }),
+      counterService('alpha', testbed.namespace, { replicas: 2 }),
     );
     const deployment = await waitFor('Deployment alpha', () => deploymentOf('alpha'));
     // 5 propagation + 5 work + 2 cleanup + 3 margin (built-in policy defaults).
@@ -81,16 +60,16 @@ describe('reconcile', () => {
       }),
     ]);
     const service = await waitFor('Service alpha', () =>
-      get(client, coreTypes.service, namespace.name, 'alpha'),
+      get(testbed.client, coreTypes.service, testbed.namespace, 'alpha'),
     );
     expect(service.metadata.ownerReferences?.[0]?.uid).toBe(cs.metadata.uid);
     const pdb = await waitFor('PDB alpha', () =>
-      get(client, coreTypes.podDisruptionBudget, namespace.name, 'alpha'),
+      get(testbed.client, coreTypes.podDisruptionBudget, testbed.namespace, 'alpha'),
     );
     expect(pdb.metadata.ownerReferences?.[0]?.uid).toBe(cs.metadata.uid);
 
     const reconciled = await waitFor('status of alpha', async () => {
-      const live = await get(client, counterServices, namespace.name, 'alpha');
+      const live = await get(testbed.client, counterServices, testbed.namespace, 'alpha');
       const status = live?.status as { lastRollout?: unknown } | undefined;
       return status?.lastRollout && condition(live, 'BudgetAccepted') ? live : undefined;
     });
@@ -111,14 +90,14 @@ describe('reconcile', () => {
     expect(['Progressing', 'Pending', 'Ready']).toContain(status.phase);
 
     const events = await waitFor('Created events', async () => {
-      const list = await eventsFor(client, namespace.name, 'alpha');
+      const list = await eventsFor(testbed.client, testbed.namespace, 'alpha');
       return list.some((e) => e.reason === 'Created') ? list : undefined;
     });
     expect(events.map((e) => e.message).join('\n')).toContain('created Deployment alpha (grace period 15s');
   });
 
   test('a spec change rolls the new image out and records the rollout', async () => {
-    await mergePatch(client, counterServices, namespace.name, 'alpha', {
+    await mergePatch(testbed.client, counterServices, testbed.namespace, 'alpha', {
       spec: { image: 'lastcall/workload:v2' },
     });
     const deployment = await waitFor('image v2', async () => {
@@ -127,7 +106,7 @@ describe('reconcile', () => {
     });
     expect(deployment?.spec.template.spec.terminationGracePeriodSeconds).toBe(15);
     const cs = await waitFor('lastRollout v1 -> v2', async () => {
-      const live = await get(client, counterServices, namespace.name, 'alpha');
+      const live = await get(testbed.client, counterServices, testbed.namespace, 'alpha');
       const rollout = (live?.status as { lastRollout?: { fromImage?: string } } | undefined)?.lastRollout;
       return rollout?.fromImage === 'lastcall/workload:v1' ? live : undefined;
     });
@@ -135,7 +114,7 @@ describe('reconcile', () => {
   });
 
   test('a hand edit of the grace period or the preStop sleep is put back', async () => {
-    await mergePatch(client, coreTypes.deployment, namespace.name, 'alpha', {
+    await mergePatch(testbed.client, coreTypes.deployment, testbed.namespace, 'alpha', {
       spec: { template: { spec: { terminationGracePeriodSeconds: 99 } } },
     });
     await waitFor('grace period back to 15', async () => {
@@ -147,7 +126,7 @@ describe('reconcile', () => {
     const live = (await deploymentOf('alpha')) as DeploymentJson;
     const containers = structuredClone(live.spec.template.spec.containers);
     if (containers[0]?.lifecycle?.preStop?.sleep) containers[0].lifecycle.preStop.sleep.seconds = 1;
-    await mergePatch(client, coreTypes.deployment, namespace.name, 'alpha', {
+    await mergePatch(testbed.client, coreTypes.deployment, testbed.namespace, 'alpha', {
       spec: { template: { spec: { containers } } },
     });
     await waitFor('preStop sleep back to 5', async () => {
@@ -155,16 +134,16 @@ describe('reconcile', () => {
       return d && container(d)?.lifecycle?.preStop?.sleep?.seconds === 5;
     });
     const events = await waitFor('DriftCorrected event', async () => {
-      const list = await eventsFor(client, namespace.name, 'alpha');
+      const list = await eventsFor(testbed.client, testbed.namespace, 'alpha');
       return list.find((e) => e.reason === 'DriftCorrected');
     });
     expect(events.message).toContain('Deployment alpha');
   });
 
   test('a restarted operator writes nothing when nothing changed', async () => {
-    await create(client, counterServices, counterService('beta', namespace.name));
+    await create(testbed.client, counterServices, counterService('beta', testbed.namespace));
     await waitFor('beta reconciled', async () =>
-      condition(await get(client, counterServices, namespace.name, 'beta'), 'Ready'),
+      condition(await get(testbed.client, counterServices, testbed.namespace, 'beta'), 'Ready'),
     );
     // Let the world settle: the Deployment controller has observed both Deployments, each
     // CounterService's status reflects its Deployment, no pod is terminating, and the operator has
@@ -177,7 +156,7 @@ describe('reconcile', () => {
       async () => {
         for (const name of ['alpha', 'beta']) {
           const d = await deploymentOf(name);
-          const cs = await get(client, counterServices, namespace.name, name);
+          const cs = await get(testbed.client, counterServices, testbed.namespace, name);
           const ds = d?.status as
             | ({ observedGeneration?: number } & Partial<Record<(typeof counts)[number], number>>)
             | undefined;
@@ -185,9 +164,9 @@ describe('reconcile', () => {
           if (!d || ds?.observedGeneration !== d.metadata.generation) return false;
           if (counts.some((field) => status?.[field] !== (ds?.[field] ?? 0))) return false;
         }
-        const pods = await client.request<{ items: KubeObject[] }>(
+        const pods = await testbed.client.request<{ items: KubeObject[] }>(
           'GET',
-          resourcePath(coreTypes.pod, { namespace: namespace.name }),
+          resourcePath(coreTypes.pod, { namespace: testbed.namespace }),
         );
         return pods.items.every((p) => !p.metadata.deletionTimestamp);
       },
@@ -197,40 +176,40 @@ describe('reconcile', () => {
     await waitFor(
       'no reconcile for a second',
       async () => {
-        const now = await operator.metric('lastcall_reconcile_total');
-        const quiet = now === reconciles && (await operator.metric('lastcall_workqueue_depth')) === 0;
+        const now = await testbed.operator.metric('lastcall_reconcile_total');
+        const quiet = now === reconciles && (await testbed.operator.metric('lastcall_workqueue_depth')) === 0;
         reconciles = now;
         return quiet;
       },
       { intervalMs: 1000 },
     );
-    expect(await operator.stop()).toBe(0);
+    expect(await testbed.operator.stop()).toBe(0);
 
     const before = await resourceVersions(['alpha', 'beta']);
-    operator = await OperatorProcess.watching(kubeconfig, namespace.name, leaseName);
+    await testbed.startOperator();
     // Every CounterService reconciled once after the restart.
     await waitFor(
       'two reconciles after the restart',
-      async () => (await operator.metric('lastcall_reconcile_total', { result: 'success' })) >= 2,
+      async () => (await testbed.operator.metric('lastcall_reconcile_total', { result: 'success' })) >= 2,
     );
-    expect(await operator.writes(), await operator.metrics()).toBe(0);
-    expect(await operator.metric('lastcall_apply_skipped_total')).toBeGreaterThanOrEqual(6);
+    expect(await testbed.operator.writes(), await testbed.operator.metrics()).toBe(0);
+    expect(await testbed.operator.metric('lastcall_apply_skipped_total')).toBeGreaterThanOrEqual(6);
     const after = await resourceVersions(['alpha', 'beta']);
     expect(after).toEqual(before);
   });
 
   test('deleting the CounterService deletes what it owned (garbage collector)', async () => {
-    await remove(client, counterServices, namespace.name, 'alpha');
+    await remove(testbed.client, counterServices, testbed.namespace, 'alpha');
     await waitFor(
       'owned objects of alpha gone',
       async () =>
-        !(await get(client, coreTypes.deployment, namespace.name, 'alpha')) &&
-        !(await get(client, coreTypes.service, namespace.name, 'alpha')) &&
-        !(await get(client, coreTypes.podDisruptionBudget, namespace.name, 'alpha')),
+        !(await get(testbed.client, coreTypes.deployment, testbed.namespace, 'alpha')) &&
+        !(await get(testbed.client, coreTypes.service, testbed.namespace, 'alpha')) &&
+        !(await get(testbed.client, coreTypes.podDisruptionBudget, testbed.namespace, 'alpha')),
       { timeoutMs: 60_000, intervalMs: 250 },
     );
     // beta is untouched.
-    expect(await get(client, coreTypes.deployment, namespace.name, 'beta')).toBeDefined();
+    expect(await get(testbed.client, coreTypes.deployment, testbed.namespace, 'beta')).toBeDefined();
   });
 });
 
@@ -244,7 +223,7 @@ async function resourceVersions(names: string[]): Promise<Record<string, string 
       ['pdb', coreTypes.podDisruptionBudget],
     ] as const) {
       versions[`${label}/${name}`] = (
-        await get(client, type, namespace.name, name)
+        await get(testbed.client, type, testbed.namespace, name)
       )?.metadata.resourceVersion;
     }
   }
