@@ -3,25 +3,15 @@
 // preStop sleep, sends SIGTERM, the workload drains and writes its termination message; the
 // operator records the drain in status and raises an event. A pod that ignores SIGTERM is killed
 // and reported as such. A restarted operator does not count anything twice.
-import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { loopbackTwin } from '../../cluster/addresses.ts';
-import type { KubeClient } from '../../kube/client.ts';
 import { ApiError } from '../../kube/errors.ts';
 import { waitFor } from '../../kube/poll.ts';
 import { coreTypes, type KubeObject, resourcePath } from '../../kube/resources.ts';
 import { recentDrainsKept } from '../../operator/drains.ts';
 import { sigtermTrapping } from '../cluster/kubelet/testing.ts';
-import {
-  adminClient,
-  counterService,
-  counterServices,
-  create,
-  eventsFor,
-  get,
-  installCrds,
-  OperatorProcess,
-  testNamespace,
-} from './operator-harness.ts';
+import { counterService, counterServices, create, eventsFor, get } from './operator-harness.ts';
+import { useOperatorTestbed } from './operator-testbed.ts';
 
 interface Pod extends KubeObject {
   status?: { podIP?: string; phase?: string; conditions?: Array<{ type: string; status: string }> };
@@ -45,33 +35,18 @@ interface Drains {
   }>;
 }
 
-const kubeconfig = inject('kubeconfig');
-let client: KubeClient;
-let namespace: { name: string; remove: () => Promise<void> };
-let operator: OperatorProcess;
-let hasNode = false;
-const leaseName = `lastcall-drains-${process.pid}`;
-
-beforeAll(async () => {
-  client = await adminClient(kubeconfig);
-  const nodes = await client.request<{ items: unknown[] }>('GET', '/api/v1/nodes');
-  hasNode = nodes.items.length > 0;
-  if (!hasNode) return;
-  await installCrds(client);
-  namespace = await testNamespace(client, 'op-drains');
-  await createRedis(namespace.name);
-  operator = await OperatorProcess.watching(kubeconfig, namespace.name, leaseName);
-});
-
-afterAll(async () => {
-  await operator?.stop();
-  await namespace?.remove();
-  await client?.close();
+const testbed = useOperatorTestbed({
+  namespacePrefix: 'op-drains',
+  needsNode: true,
+  prepare: ({ namespace }) => createRedis(namespace),
 });
 
 const drainsOf = async (name: string) =>
-  ((await get(client, counterServices, namespace.name, name))?.status as { drains?: Drains } | undefined)
-    ?.drains;
+  (
+    (await get(testbed.client, counterServices, testbed.namespace, name))?.status as
+      | { drains?: Drains }
+      | undefined
+  )?.drains;
 
 /** Polls the CounterService's status until it has observed at least `observed` drains. */
 const drainsReaching = (name: string, observed: number) =>
@@ -85,9 +60,9 @@ const drainsReaching = (name: string, observed: number) =>
   );
 
 async function readyPods(selector: string): Promise<Pod[]> {
-  const list = await client.request<{ items: Pod[] }>(
+  const list = await testbed.client.request<{ items: Pod[] }>(
     'GET',
-    resourcePath(coreTypes.pod, { namespace: namespace.name }),
+    resourcePath(coreTypes.pod, { namespace: testbed.namespace }),
     {
       query: { labelSelector: selector },
     },
@@ -101,13 +76,13 @@ async function readyPods(selector: string): Promise<Pod[]> {
 
 describe('drain observation', () => {
   test('a pod deleted with work in flight drains cleanly and is recorded once', async ({ skip }) => {
-    if (!hasNode) skip('the cluster has no node to run pods');
+    if (!testbed.hasNode) skip('the cluster has no node to run pods');
     // Grace period 1 propagation + 4 work + 2 cleanup + 3 margin = 10 s; the workload's deadline
     // is 10 - 1 - 2 = 7 s after SIGTERM.
     await create(
-      client,
+      testbed.client,
       counterServices,
-      counterService('drainer', namespace.name, {
+      counterService('drainer', testbed.namespace, {
         work: { durationSeconds: 4 },
         drain: { propagationSeconds: 1 },
       }),
@@ -127,9 +102,9 @@ describe('drain observation', () => {
       const response = await fetch(`${base}/incr`, { method: 'POST' });
       expect(response.status).toBe(200);
     }
-    await client.request(
+    await testbed.client.request(
       'DELETE',
-      resourcePath(coreTypes.pod, { namespace: namespace.name, name: pod.metadata.name }),
+      resourcePath(coreTypes.pod, { namespace: testbed.namespace, name: pod.metadata.name }),
     );
 
     const drains = await drainsReaching('drainer', 1);
@@ -154,28 +129,32 @@ describe('drain observation', () => {
     // propagation + longest drain + margin (budget.ts recommendGracePeriod).
     expect(drains.recommendedGracePeriodSeconds).toBe(Math.max(Math.ceil(1 + longest + 3), 1 + 1 + 2));
     const event = await waitFor('Drained event', async () =>
-      (await eventsFor(client, namespace.name, 'drainer')).find((e) => e.reason === 'Drained'),
+      (await eventsFor(testbed.client, testbed.namespace, 'drainer')).find((e) => e.reason === 'Drained'),
     );
     expect(event.message).toContain(pod.metadata.name ?? '');
     // The per-CounterService metrics say the same (operator/counterservice-metrics.ts).
-    const labels = { namespace: namespace.name, counterservice: 'drainer' };
+    const labels = { namespace: testbed.namespace, counterservice: 'drainer' };
     expect(
-      await operator.metric('lastcall_counterservice_drains_total', { ...labels, outcome: 'Clean' }),
+      await testbed.operator.metric('lastcall_counterservice_drains_total', { ...labels, outcome: 'Clean' }),
     ).toBe(1);
     expect(
-      await operator.metric('lastcall_counterservice_drains_total', { ...labels, outcome: 'Killed' }),
+      await testbed.operator.metric('lastcall_counterservice_drains_total', { ...labels, outcome: 'Killed' }),
     ).toBe(0);
-    expect(await operator.metric('lastcall_counterservice_grace_period_seconds', labels)).toBe(10);
-    expect(await operator.metric('lastcall_counterservice_recommended_grace_period_seconds', labels)).toBe(
-      drains.recommendedGracePeriodSeconds,
-    );
+    expect(await testbed.operator.metric('lastcall_counterservice_grace_period_seconds', labels)).toBe(10);
+    expect(
+      await testbed.operator.metric('lastcall_counterservice_recommended_grace_period_seconds', labels),
+    ).toBe(drains.recommendedGracePeriodSeconds);
   });
 
   test('a pod that ignores SIGTERM is killed, recorded as killed, and raises DrainKilled', async ({
     skip,
   }) => {
-    if (!hasNode) skip('the cluster has no node to run pods');
-    await create(client, counterServices, counterService('stubborn', namespace.name, { replicas: 0 }));
+    if (!testbed.hasNode) skip('the cluster has no node to run pods');
+    await create(
+      testbed.client,
+      counterServices,
+      counterService('stubborn', testbed.namespace, { replicas: 0 }),
+    );
     const uid = await runAndDeleteStubbornPod();
     const drains = await drainsReaching('stubborn', 1);
     expect(drains).toMatchObject({ observed: 1, clean: 0, killed: 1 });
@@ -189,12 +168,14 @@ describe('drain observation', () => {
       drainSeconds: 2,
     });
     const event = await waitFor('DrainKilled event', async () =>
-      (await eventsFor(client, namespace.name, 'stubborn')).find((e) => e.reason === 'DrainKilled'),
+      (await eventsFor(testbed.client, testbed.namespace, 'stubborn')).find(
+        (e) => e.reason === 'DrainKilled',
+      ),
     );
     expect(event.type).toBe('Warning');
     expect(
-      await operator.metric('lastcall_counterservice_drains_total', {
-        namespace: namespace.name,
+      await testbed.operator.metric('lastcall_counterservice_drains_total', {
+        namespace: testbed.namespace,
         counterservice: 'stubborn',
         outcome: 'Killed',
       }),
@@ -202,7 +183,7 @@ describe('drain observation', () => {
   });
 
   test('a pod re-created under the same name counts as a new drain', async ({ skip }) => {
-    if (!hasNode) skip('the cluster has no node to run pods');
+    if (!testbed.hasNode) skip('the cluster has no node to run pods');
     // Same name, new object: the API server gives it a new UID, which is what drains are keyed by.
     const uid = await runAndDeleteStubbornPod();
     const drains = await drainsReaching('stubborn', 2);
@@ -215,8 +196,12 @@ describe('drain observation', () => {
   test('many pods draining at once are each counted once, more than status keeps in recent', async ({
     skip,
   }) => {
-    if (!hasNode) skip('the cluster has no node to run pods');
-    await create(client, counterServices, counterService('crowd', namespace.name, { replicas: 0 }));
+    if (!testbed.hasNode) skip('the cluster has no node to run pods');
+    await create(
+      testbed.client,
+      counterServices,
+      counterService('crowd', testbed.namespace, { replicas: 0 }),
+    );
     // More pods than the records status keeps: each one's DELETED event (after its final status
     // update was counted) must still be recognised, also for pods no longer in `recent`.
     const crowd = Array.from({ length: recentDrainsKept + 2 }, (_, i) => `crowd-${i}`);
@@ -253,11 +238,11 @@ describe('drain observation', () => {
   });
 
   test('a restarted operator counts nothing twice', async ({ skip }) => {
-    if (!hasNode) skip('the cluster has no node to run pods');
+    if (!testbed.hasNode) skip('the cluster has no node to run pods');
     const before = { drainer: await drainsOf('drainer'), stubborn: await drainsOf('stubborn') };
-    expect(await operator.stop()).toBe(0);
-    operator = await OperatorProcess.watching(kubeconfig, namespace.name, leaseName);
-    await waitFor('resync', async () => (await operator.metric('lastcall_reconcile_total')) >= 2);
+    expect(await testbed.operator.stop()).toBe(0);
+    await testbed.startOperator();
+    await waitFor('resync', async () => (await testbed.operator.metric('lastcall_reconcile_total')) >= 2);
     expect({ drainer: await drainsOf('drainer'), stubborn: await drainsOf('stubborn') }).toEqual(before);
   });
 });
@@ -265,11 +250,11 @@ describe('drain observation', () => {
 /** A pod of the CounterService `owner` (by its label) that exits 0 at SIGTERM: a clean drain. */
 async function runPod(name: string, owner: string): Promise<void> {
   const quick = sigtermTrapping('exit 0', 'busybox:1.36');
-  await client.request('POST', resourcePath(coreTypes.pod, { namespace: namespace.name }), {
+  await testbed.client.request('POST', resourcePath(coreTypes.pod, { namespace: testbed.namespace }), {
     body: {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name, namespace: namespace.name, labels: { 'lastcall.dev/counterservice': owner } },
+      metadata: { name, namespace: testbed.namespace, labels: { 'lastcall.dev/counterservice': owner } },
       spec: {
         terminationGracePeriodSeconds: 10,
         volumes: [quick.volume],
@@ -280,13 +265,13 @@ async function runPod(name: string, owner: string): Promise<void> {
 }
 
 async function deletePod(name: string): Promise<void> {
-  await client.request('DELETE', resourcePath(coreTypes.pod, { namespace: namespace.name, name }));
+  await testbed.client.request('DELETE', resourcePath(coreTypes.pod, { namespace: testbed.namespace, name }));
 }
 
 async function podsOf(owner: string): Promise<Pod[]> {
-  const list = await client.request<{ items: Pod[] }>(
+  const list = await testbed.client.request<{ items: Pod[] }>(
     'GET',
-    resourcePath(coreTypes.pod, { namespace: namespace.name }),
+    resourcePath(coreTypes.pod, { namespace: testbed.namespace }),
     { query: { labelSelector: `lastcall.dev/counterservice=${owner}` } },
   );
   return list.items;
@@ -302,9 +287,9 @@ async function runAndDeleteStubbornPod(): Promise<string> {
     'stubborn-pod created',
     async () => {
       try {
-        return await client.request<KubeObject>(
+        return await testbed.client.request<KubeObject>(
           'POST',
-          resourcePath(coreTypes.pod, { namespace: namespace.name }),
+          resourcePath(coreTypes.pod, { namespace: testbed.namespace }),
           { body: stubbornPod() },
         );
       } catch (err) {
@@ -319,9 +304,9 @@ async function runAndDeleteStubbornPod(): Promise<string> {
     async () => (await readyPods('lastcall.dev/counterservice=stubborn')).length === 1,
     { timeoutMs: 60_000, intervalMs: 500 },
   );
-  await client.request(
+  await testbed.client.request(
     'DELETE',
-    resourcePath(coreTypes.pod, { namespace: namespace.name, name: 'stubborn-pod' }),
+    resourcePath(coreTypes.pod, { namespace: testbed.namespace, name: 'stubborn-pod' }),
   );
   return created.metadata.uid ?? '';
 }
@@ -333,7 +318,7 @@ function stubbornPod(): KubeObject {
     kind: 'Pod',
     metadata: {
       name: 'stubborn-pod',
-      namespace: namespace.name,
+      namespace: testbed.namespace,
       labels: { 'lastcall.dev/counterservice': 'stubborn' },
     },
     spec: {
@@ -347,7 +332,7 @@ function stubbornPod(): KubeObject {
 
 async function createRedis(ns: string): Promise<void> {
   const labels = { 'app.kubernetes.io/name': 'redis' };
-  await client.request('POST', resourcePath(coreTypes.deployment, { namespace: ns }), {
+  await testbed.client.request('POST', resourcePath(coreTypes.deployment, { namespace: ns }), {
     body: {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -371,7 +356,7 @@ async function createRedis(ns: string): Promise<void> {
       },
     },
   });
-  await client.request('POST', resourcePath(coreTypes.service, { namespace: ns }), {
+  await testbed.client.request('POST', resourcePath(coreTypes.service, { namespace: ns }), {
     body: {
       apiVersion: 'v1',
       kind: 'Service',

@@ -8,23 +8,19 @@
 // delivers the Deployments' changes in the order the API server made them, so "rolling at once"
 // is judged on that one order, not on timing.
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import type { KubeClient } from '../../kube/client.ts';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { waitFor } from '../../kube/poll.ts';
 import { Reflector } from '../../kube/reflector.ts';
 import { coreTypes, type KubeObject } from '../../kube/resources.ts';
 import {
-  adminClient,
   counterService,
   counterServices,
   create,
   drainPolicies,
-  installCrds,
   mergePatch,
-  OperatorProcess,
   remove,
-  testNamespace,
 } from './operator-harness.ts';
+import { useOperatorTestbed } from './operator-testbed.ts';
 
 interface DeploymentJson extends KubeObject {
   metadata: KubeObject['metadata'] & { generation?: number };
@@ -37,35 +33,35 @@ interface DeploymentJson extends KubeObject {
   };
 }
 
-const kubeconfig = inject('kubeconfig');
 const count = 20;
 const maxConcurrentRollouts = 2;
-let client: KubeClient;
-let namespace: { name: string; remove: () => Promise<void> };
-let operator: OperatorProcess;
-let deployments: Reflector<DeploymentJson>;
 const policyName = `test-gradual-${process.pid}`;
-const leaseName = `lastcall-policy-rollout-${process.pid}`;
+const testbed = useOperatorTestbed({
+  namespacePrefix: 'op-policy-rollout',
+  prepare: async ({ client, namespace }) => {
+    await create(client, drainPolicies, {
+      apiVersion: 'lastcall.dev/v1alpha1',
+      kind: 'DrainPolicy',
+      metadata: { name: policyName },
+      spec: {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
+        defaults: { marginSeconds: 3 },
+        maxConcurrentRollouts,
+      },
+    });
+  },
+  cleanUp: async ({ client }) => {
+    await remove(client, drainPolicies, undefined, policyName);
+  },
+});
+let deployments: Reflector<DeploymentJson>;
 
+// Hooks registered after the testbed's: the watch starts once the operator runs and stops before it.
 beforeAll(async () => {
-  client = await adminClient(kubeconfig);
-  await installCrds(client);
-  namespace = await testNamespace(client, 'op-policy-rollout');
-  await create(client, drainPolicies, {
-    apiVersion: 'lastcall.dev/v1alpha1',
-    kind: 'DrainPolicy',
-    metadata: { name: policyName },
-    spec: {
-      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace.name } },
-      defaults: { marginSeconds: 3 },
-      maxConcurrentRollouts,
-    },
-  });
-  operator = await OperatorProcess.watching(kubeconfig, namespace.name, leaseName);
   deployments = new Reflector<DeploymentJson>({
-    client,
+    client: testbed.client,
     type: coreTypes.deployment,
-    namespace: namespace.name,
+    namespace: testbed.namespace,
     log: pino({ level: 'silent' }),
   });
   deployments.start();
@@ -74,10 +70,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await deployments?.stop();
-  await operator?.stop();
-  if (client) await remove(client, drainPolicies, undefined, policyName);
-  await namespace?.remove();
-  await client?.close();
 });
 
 /** Rolling out: the Deployment controller has not yet observed the template, or pods are being replaced. */
@@ -96,7 +88,7 @@ describe('gradual policy rollouts', () => {
   test(`a policy change over ${count} CounterServices rolls no more than maxConcurrentRollouts (${maxConcurrentRollouts}) at a time`, async () => {
     await Promise.all(
       Array.from({ length: count }, (_, i) =>
-        create(client, counterServices, counterService(`c${i}`, namespace.name, { replicas: 0 })),
+        create(testbed.client, counterServices, counterService(`c${i}`, testbed.namespace, { replicas: 0 })),
       ),
     );
     await waitFor(
@@ -114,7 +106,7 @@ describe('gradual policy rollouts', () => {
     });
     // 5 + 5 + 2 + 3 = 15 s becomes 5 + 5 + 2 + 8 = 20 s: every pod template changes (the
     // CounterServices set their propagation themselves; the margin comes from the policy).
-    await mergePatch(client, drainPolicies, undefined, policyName, {
+    await mergePatch(testbed.client, drainPolicies, undefined, policyName, {
       spec: { defaults: { marginSeconds: 8 } },
     });
     await waitFor(

@@ -6,15 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { repoRoot } from '../../cluster/tools.ts';
-import { contentTypes, type KubeClient } from '../../kube/client.ts';
+import { contentTypes } from '../../kube/client.ts';
 import { waitFor } from '../../kube/poll.ts';
 import { type KubeObject, type ResourceType, resourcePath } from '../../kube/resources.ts';
-import { adminClient, installCrds, OperatorProcess, testNamespace } from './operator-harness.ts';
+import { useOperatorTestbed } from './operator-testbed.ts';
 
-const kubeconfig = inject('kubeconfig');
 const rbac = (plural: string, kind: string): ResourceType => ({
   group: 'rbac.authorization.k8s.io',
   version: 'v1',
@@ -32,38 +31,27 @@ const serviceAccounts: ResourceType = {
 };
 const clusterRoleBindings = rbac('clusterrolebindings', 'ClusterRoleBinding');
 
-let client: KubeClient;
-let operator: OperatorProcess | undefined;
-let namespace: { name: string; remove: () => Promise<void> };
-const bindingName = () => `lastcall-metrics-test-${namespace.name}`;
-
-beforeAll(async () => {
-  client = await adminClient(kubeconfig);
-  await installCrds(client);
-  namespace = await testNamespace(client, 'secure-metrics');
-  // The reader role as installed (kubectl apply -k config/default applies the same file).
-  const reader = parse(
-    readFileSync(join(repoRoot, 'config', 'rbac', 'metrics_reader_role.yaml'), 'utf8'),
-  ) as KubeObject;
-  await client.request('PATCH', resourcePath(clusterRoles, { name: reader.metadata.name }), {
-    query: { fieldManager: 'lastcall-tests', force: true },
-    body: reader,
-    contentType: contentTypes.apply,
-  });
-  operator = await OperatorProcess.watching(kubeconfig, namespace.name, `secure-metrics-${namespace.name}`, [
-    '--metrics-secure',
-    'true',
-  ]);
+const testbed = useOperatorTestbed({
+  namespacePrefix: 'secure-metrics',
+  operator: { args: ['--metrics-secure', 'true'] },
+  prepare: async ({ client }) => {
+    // The reader role as installed (kubectl apply -k config/default applies the same file).
+    const reader = parse(
+      readFileSync(join(repoRoot, 'config', 'rbac', 'metrics_reader_role.yaml'), 'utf8'),
+    ) as KubeObject;
+    await client.request('PATCH', resourcePath(clusterRoles, { name: reader.metadata.name }), {
+      query: { fieldManager: 'lastcall-tests', force: true },
+      body: reader,
+      contentType: contentTypes.apply,
+    });
+  },
+  cleanUp: async ({ client }) => {
+    await client
+      .request('DELETE', resourcePath(clusterRoleBindings, { name: bindingName() }))
+      .catch(() => undefined);
+  },
 });
-
-afterAll(async () => {
-  await operator?.stop();
-  await client
-    ?.request('DELETE', resourcePath(clusterRoleBindings, { name: bindingName() }))
-    .catch(() => undefined);
-  await namespace?.remove();
-  await client?.close();
-});
+const bindingName = () => `lastcall-metrics-test-${testbed.namespace}`;
 
 /** GET /metrics over HTTPS from the operator's loopback port (its certificate is self-signed). */
 function scrape(token?: string): Promise<{ status: number; body: string }> {
@@ -71,7 +59,7 @@ function scrape(token?: string): Promise<{ status: number; body: string }> {
     const req = request(
       {
         host: '127.0.0.1',
-        port: operator?.metricsPort,
+        port: testbed.operator.metricsPort,
         path: '/metrics',
         rejectUnauthorized: false,
         headers: token ? { authorization: `Bearer ${token}` } : {},
@@ -89,12 +77,12 @@ function scrape(token?: string): Promise<{ status: number; body: string }> {
 }
 
 async function serviceAccountToken(name: string): Promise<string> {
-  await client.request('POST', resourcePath(serviceAccounts, { namespace: namespace.name }), {
+  await testbed.client.request('POST', resourcePath(serviceAccounts, { namespace: testbed.namespace }), {
     body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name } },
   });
-  const review = await client.request<{ status: { token: string } }>(
+  const review = await testbed.client.request<{ status: { token: string } }>(
     'POST',
-    `${resourcePath(serviceAccounts, { namespace: namespace.name, name })}/token`,
+    `${resourcePath(serviceAccounts, { namespace: testbed.namespace, name })}/token`,
     {
       body: {
         apiVersion: 'authentication.k8s.io/v1',
@@ -118,9 +106,9 @@ describe('secure metrics', () => {
     const token = await serviceAccountToken('prometheus');
     const refused = await scrape(token);
     expect(refused.status).toBe(403);
-    expect(refused.body).toContain(`system:serviceaccount:${namespace.name}:prometheus`);
+    expect(refused.body).toContain(`system:serviceaccount:${testbed.namespace}:prometheus`);
 
-    await client.request('POST', resourcePath(clusterRoleBindings), {
+    await testbed.client.request('POST', resourcePath(clusterRoleBindings), {
       body: {
         apiVersion: 'rbac.authorization.k8s.io/v1',
         kind: 'ClusterRoleBinding',
@@ -130,7 +118,7 @@ describe('secure metrics', () => {
           kind: 'ClusterRole',
           name: 'lastcall-metrics-reader',
         },
-        subjects: [{ kind: 'ServiceAccount', name: 'prometheus', namespace: namespace.name }],
+        subjects: [{ kind: 'ServiceAccount', name: 'prometheus', namespace: testbed.namespace }],
       },
     });
     // A refusal is cached for 10 s (as controller-runtime's authorizer caches denials), and RBAC
