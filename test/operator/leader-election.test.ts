@@ -1,33 +1,32 @@
 // Two operator replicas against the real API server: one leads and reconciles, the other stands by
 // (ready, but writing nothing); when the leader exits it releases the Lease and the standby takes
 // over at once; when a leader dies without releasing, the standby takes over after the lease expires.
-import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import type { KubeClient } from '../../kube/client.ts';
+import { describe, expect, test } from 'vitest';
 import { waitFor } from '../../kube/poll.ts';
 import { coreTypes, type KubeObject, resourcePath } from '../../kube/resources.ts';
-import {
-  adminClient,
-  counterService,
-  counterServices,
-  create,
-  get,
-  installCrds,
-  OperatorProcess,
-  testNamespace,
-} from './operator-harness.ts';
+import { counterService, counterServices, create, get, OperatorProcess } from './operator-harness.ts';
+import { useOperatorTestbed } from './operator-testbed.ts';
 
-const kubeconfig = inject('kubeconfig');
-let client: KubeClient;
-let namespace: { name: string; remove: () => Promise<void> };
 const replicas: OperatorProcess[] = [];
 const leaseName = `lastcall-leader-${process.pid}`;
+// The replicas are the tests' own: each starts with the flags its case needs.
+const testbed = useOperatorTestbed({
+  namespacePrefix: 'op-leader',
+  operator: false,
+  cleanUp: async ({ client }) => {
+    await Promise.all(replicas.map((r) => r.stop('SIGKILL')));
+    await client
+      .request('DELETE', resourcePath(coreTypes.lease, { namespace: 'default', name: leaseName }))
+      .catch(() => undefined);
+  },
+});
 
 type Lease = KubeObject & {
   spec: { holderIdentity?: string | null; leaseTransitions?: number; renewTime?: string };
 };
 
 function startReplica(identity: string): Promise<OperatorProcess> {
-  return OperatorProcess.watching(kubeconfig, namespace.name, leaseName, [
+  return OperatorProcess.watching(testbed.kubeconfig, testbed.namespace, leaseName, [
     '--identity',
     identity,
     '--lease-duration',
@@ -42,7 +41,7 @@ function startReplica(identity: string): Promise<OperatorProcess> {
   });
 }
 
-const lease = () => get<Lease>(client, coreTypes.lease, 'default', leaseName);
+const lease = () => get<Lease>(testbed.client, coreTypes.lease, 'default', leaseName);
 const leasePath = resourcePath(coreTypes.lease, { namespace: 'default' });
 
 /**
@@ -52,7 +51,7 @@ const leasePath = resourcePath(coreTypes.lease, { namespace: 'default' });
 function watchLease(from: Lease) {
   const records: Array<{ holder: string; renewTime: string; seenAt: number }> = [];
   const stop = new AbortController();
-  const done = client
+  const done = testbed.client
     .watch<Lease>(
       leasePath,
       { fieldSelector: `metadata.name=${leaseName}`, resourceVersion: from.metadata.resourceVersion },
@@ -80,21 +79,6 @@ const leaderOf = async (candidates: OperatorProcess[]) => {
   return flags.filter((f) => f === 1).length === 1 ? candidates[flags.indexOf(1)] : undefined;
 };
 
-beforeAll(async () => {
-  client = await adminClient(kubeconfig);
-  await installCrds(client);
-  namespace = await testNamespace(client, 'op-leader');
-});
-
-afterAll(async () => {
-  await Promise.all(replicas.map((r) => r.stop('SIGKILL')));
-  await client
-    ?.request('DELETE', resourcePath(coreTypes.lease, { namespace: 'default', name: leaseName }))
-    .catch(() => undefined);
-  await namespace?.remove();
-  await client?.close();
-});
-
 describe('leader election', () => {
   test('of two replicas one leads and reconciles; both are ready; the leader hands over on SIGTERM', async () => {
     const [a, b] = await Promise.all([startReplica('replica-a'), startReplica('replica-b')]);
@@ -107,8 +91,10 @@ describe('leader election', () => {
       async () => (await a.probe('/readyz')) === 200 && (await b.probe('/readyz')) === 200,
     );
 
-    await create(client, counterServices, counterService('first', namespace.name));
-    await waitFor('first reconciled', () => get(client, coreTypes.deployment, namespace.name, 'first'));
+    await create(testbed.client, counterServices, counterService('first', testbed.namespace));
+    await waitFor('first reconciled', () =>
+      get(testbed.client, coreTypes.deployment, testbed.namespace, 'first'),
+    );
     // The Deployment is applied before the reconcile ends (its first status
     // write waits for the Deployment's status), so wait for the count too.
     await waitFor(
@@ -153,9 +139,9 @@ describe('leader election', () => {
     const takenAt = Date.parse(records[takeover]?.renewTime ?? '');
     expect(takenAt - Date.parse(lastRenewal?.renewTime ?? '')).toBeLessThan(6_000);
 
-    await create(client, counterServices, counterService('second', namespace.name));
+    await create(testbed.client, counterServices, counterService('second', testbed.namespace));
     await waitFor('second reconciled by the new leader', () =>
-      get(client, coreTypes.deployment, namespace.name, 'second'),
+      get(testbed.client, coreTypes.deployment, testbed.namespace, 'second'),
     );
     // The Deployment is applied before the reconcile ends and is counted: wait for the count.
     await waitFor(
@@ -196,7 +182,9 @@ describe('leader election', () => {
       leaseTransitions: transitions + 1,
     });
 
-    await create(client, counterServices, counterService('third', namespace.name));
-    await waitFor('third reconciled', () => get(client, coreTypes.deployment, namespace.name, 'third'));
+    await create(testbed.client, counterServices, counterService('third', testbed.namespace));
+    await waitFor('third reconciled', () =>
+      get(testbed.client, coreTypes.deployment, testbed.namespace, 'third'),
+    );
   });
 });

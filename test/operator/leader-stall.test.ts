@@ -11,30 +11,40 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import type { KubeClient } from '../../kube/client.ts';
+import { describe, expect, test } from 'vitest';
 import { type Credentials, kubeconfigCredentials } from '../../kube/kubeconfig.ts';
 import { waitFor } from '../../kube/poll.ts';
 import { coreTypes, resourcePath } from '../../kube/resources.ts';
 import {
-  adminClient,
   condition,
   counterService,
   counterServices,
   create,
   get,
-  installCrds,
   OperatorProcess,
-  testNamespace,
 } from './operator-harness.ts';
+import { useOperatorTestbed } from './operator-testbed.ts';
 
-const kubeconfig = inject('kubeconfig');
-let client: KubeClient;
-let namespace: { name: string; remove: () => Promise<void> };
 let proxy: StallingProxy;
 const replicas: OperatorProcess[] = [];
 const leaseName = `lastcall-stall-${process.pid}`;
 const RENEW_DEADLINE_MS = 4_000;
+// The replicas are the tests' own: they talk through the proxy, with short lease timings.
+const testbed = useOperatorTestbed({
+  namespacePrefix: 'op-stall',
+  operator: false,
+  prepare: async ({ kubeconfig }) => {
+    proxy = new StallingProxy(kubeconfigCredentials(kubeconfig));
+    await proxy.listen();
+  },
+  cleanUp: async ({ client }) => {
+    await Promise.all(replicas.map((r) => r.stop('SIGKILL')));
+    await client
+      .request('DELETE', resourcePath(coreTypes.lease, { namespace: 'default', name: leaseName }))
+      .catch(() => undefined);
+    await proxy?.close();
+  },
+});
 
 interface Seen {
   method: string;
@@ -117,7 +127,7 @@ class StallingProxy {
 }
 
 function startReplica(identity: string, viaProxy: boolean): Promise<OperatorProcess> {
-  let config = kubeconfig;
+  let config = testbed.kubeconfig;
   if (viaProxy) {
     config = join(tmpdir(), `lastcall-stall-${randomBytes(4).toString('hex')}.kubeconfig`);
     writeFileSync(
@@ -133,7 +143,7 @@ function startReplica(identity: string, viaProxy: boolean): Promise<OperatorProc
       ].join('\n'),
     );
   }
-  return OperatorProcess.watching(config, namespace.name, leaseName, [
+  return OperatorProcess.watching(config, testbed.namespace, leaseName, [
     '--identity',
     identity,
     '--lease-duration',
@@ -151,24 +161,6 @@ function startReplica(identity: string, viaProxy: boolean): Promise<OperatorProc
 const isLease = (s: Seen) => /\/leases(\/|\?|$)/.test(s.path);
 const isWrite = (s: Seen) => s.method !== 'GET';
 
-beforeAll(async () => {
-  client = await adminClient(kubeconfig);
-  await installCrds(client);
-  namespace = await testNamespace(client, 'op-stall');
-  proxy = new StallingProxy(kubeconfigCredentials(kubeconfig));
-  await proxy.listen();
-});
-
-afterAll(async () => {
-  await Promise.all(replicas.map((r) => r.stop('SIGKILL')));
-  await client
-    ?.request('DELETE', resourcePath(coreTypes.lease, { namespace: 'default', name: leaseName }))
-    .catch(() => undefined);
-  await namespace?.remove();
-  await proxy?.close();
-  await client?.close();
-});
-
 describe('leader election with a stalled lease renewal', () => {
   test('the old leader writes nothing after its renew deadline; the standby takes over', async () => {
     const old = await startReplica('stalled-a', true);
@@ -177,9 +169,9 @@ describe('leader election with a stalled lease renewal', () => {
     await waitFor('b ready', async () => (await standby.probe('/readyz')) === 200);
     expect(await standby.metric('lastcall_leader')).toBe(0);
 
-    await create(client, counterServices, counterService('before', namespace.name));
+    await create(testbed.client, counterServices, counterService('before', testbed.namespace));
     await waitFor('before reconciled by a', () =>
-      get(client, coreTypes.deployment, namespace.name, 'before'),
+      get(testbed.client, coreTypes.deployment, testbed.namespace, 'before'),
     );
     expect(proxy.seen.some((s) => isWrite(s) && !isLease(s))).toBe(true);
 
@@ -207,7 +199,8 @@ describe('leader election with a stalled lease renewal', () => {
       timeoutMs: RENEW_DEADLINE_MS + 10_000,
     });
     const late = ['after-1', 'after-2', 'after-3'];
-    for (const name of late) await create(client, counterServices, counterService(name, namespace.name));
+    for (const name of late)
+      await create(testbed.client, counterServices, counterService(name, testbed.namespace));
 
     await waitFor('b leads', async () => (await standby.metric('lastcall_leader')) === 1, {
       timeoutMs: 60_000,
@@ -215,7 +208,8 @@ describe('leader election with a stalled lease renewal', () => {
     for (const name of late) {
       await waitFor(
         `${name} reconciled by b`,
-        async () => condition(await get(client, counterServices, namespace.name, name), 'BudgetAccepted'),
+        async () =>
+          condition(await get(testbed.client, counterServices, testbed.namespace, name), 'BudgetAccepted'),
         { timeoutMs: 60_000 },
       );
     }

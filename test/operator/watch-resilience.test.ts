@@ -7,24 +7,21 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { parse, stringify } from 'yaml';
-import type { KubeClient } from '../../kube/client.ts';
 import { connectKube } from '../../kube/connect.ts';
 import { waitFor } from '../../kube/poll.ts';
 import { type Change, Reflector } from '../../kube/reflector.ts';
 import { coreTypes, type KubeObject, type ResourceType, resourcePath } from '../../kube/resources.ts';
 import {
-  adminClient,
   counterService,
   counterServices,
   create,
   get,
-  installCrds,
   mergePatch,
   OperatorProcess,
-  testNamespace,
 } from './operator-harness.ts';
+import { useOperatorTestbed } from './operator-testbed.ts';
 
 /** A TCP proxy to the API server that can fail like a network does. */
 class CuttableProxy {
@@ -72,38 +69,29 @@ class CuttableProxy {
   }
 }
 
-const kubeconfig = inject('kubeconfig');
-let admin: KubeClient;
-let namespace: { name: string; remove: () => Promise<void> };
 let proxy: CuttableProxy;
 let proxiedKubeconfig: string;
+// Started by the one test that needs it, through the proxy.
 let operator: OperatorProcess | undefined;
-
-beforeAll(async () => {
-  admin = await adminClient(kubeconfig);
-  await installCrds(admin);
-  namespace = await testNamespace(client(), 'op-watch');
-  const config = parse(readFileSync(kubeconfig, 'utf8')) as {
-    clusters: Array<{ cluster: { server: string } }>;
-  };
-  const server = new URL(config.clusters[0]?.cluster.server ?? '');
-  proxy = new CuttableProxy({ host: server.hostname, port: Number(server.port) });
-  await proxy.listen();
-  for (const entry of config.clusters) entry.cluster.server = `https://${server.hostname}:${proxy.port}`;
-  proxiedKubeconfig = join(mkdtempSync(join(tmpdir(), 'lastcall-watch-')), 'kubeconfig');
-  writeFileSync(proxiedKubeconfig, stringify(config));
+const testbed = useOperatorTestbed({
+  namespacePrefix: 'op-watch',
+  operator: false,
+  prepare: async ({ kubeconfig }) => {
+    const config = parse(readFileSync(kubeconfig, 'utf8')) as {
+      clusters: Array<{ cluster: { server: string } }>;
+    };
+    const server = new URL(config.clusters[0]?.cluster.server ?? '');
+    proxy = new CuttableProxy({ host: server.hostname, port: Number(server.port) });
+    await proxy.listen();
+    for (const entry of config.clusters) entry.cluster.server = `https://${server.hostname}:${proxy.port}`;
+    proxiedKubeconfig = join(mkdtempSync(join(tmpdir(), 'lastcall-watch-')), 'kubeconfig');
+    writeFileSync(proxiedKubeconfig, stringify(config));
+  },
+  cleanUp: async () => {
+    await operator?.stop();
+    await proxy?.close();
+  },
 });
-
-afterAll(async () => {
-  await operator?.stop();
-  await proxy?.close();
-  await namespace?.remove();
-  await admin?.close();
-});
-
-function client(): KubeClient {
-  return admin;
-}
 
 const configMaps: ResourceType = {
   group: '',
@@ -123,7 +111,7 @@ async function proxiedReflector(selection: { labelSelector: string; watchTimeout
   const reflector = new Reflector<KubeObject>({
     client: proxied,
     type: configMaps,
-    namespace: namespace.name,
+    namespace: testbed.namespace,
     ...selection,
     log: pino({ level: 'silent' }),
     backoff: { baseMs: 100, maxMs: 500, jitter: 0.2 },
@@ -145,13 +133,13 @@ describe('watch resilience', () => {
     const configMap = (name: string, value: string) => ({
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name, namespace: namespace.name, labels: { test: 'reflector' } },
+      metadata: { name, namespace: testbed.namespace, labels: { test: 'reflector' } },
       data: { value },
     });
-    const path = resourcePath(configMaps, { namespace: namespace.name });
+    const path = resourcePath(configMaps, { namespace: testbed.namespace });
     try {
-      await admin.request('POST', path, { body: configMap('a', '1') });
-      await admin.request('POST', path, { body: configMap('b', '1') });
+      await testbed.client.request('POST', path, { body: configMap('a', '1') });
+      await testbed.client.request('POST', path, { body: configMap('b', '1') });
       reflector.start();
       await reflector.waitForSync();
       await waitFor('a and b added', () => changes.length === 2);
@@ -163,12 +151,12 @@ describe('watch resilience', () => {
       expect(changes).toEqual([]);
 
       proxy.cut();
-      await admin.request('PATCH', `${path}/a`, {
+      await testbed.client.request('PATCH', `${path}/a`, {
         body: { data: { value: '2' } },
         contentType: 'application/merge-patch+json',
       });
-      await admin.request('DELETE', `${path}/b`);
-      await admin.request('POST', path, { body: configMap('c', '1') });
+      await testbed.client.request('DELETE', `${path}/b`);
+      await testbed.client.request('POST', path, { body: configMap('c', '1') });
       await waitFor('the reflector noticed the cut', () => restarts.includes('error'));
       proxy.restore();
 
@@ -177,8 +165,8 @@ describe('watch resilience', () => {
       const reconnects = restarts.length;
       await waitFor('two more reconnects', () => restarts.length >= reconnects + 2);
       expect(changes.sort()).toEqual(['added c', 'deleted b', 'updated a']);
-      expect(reflector.store.keys().sort()).toEqual([`${namespace.name}/a`, `${namespace.name}/c`]);
-      expect(reflector.store.get(`${namespace.name}/a`)?.data).toEqual({ value: '2' });
+      expect(reflector.store.keys().sort()).toEqual([`${testbed.namespace}/a`, `${testbed.namespace}/c`]);
+      expect(reflector.store.get(`${testbed.namespace}/a`)?.data).toEqual({ value: '2' });
     } finally {
       proxy.restore();
       await reflector.stop();
@@ -190,16 +178,16 @@ describe('watch resilience', () => {
     const { proxied, reflector, restarts, changes } = await proxiedReflector({
       labelSelector: 'test=expiry',
     });
-    const path = resourcePath(configMaps, { namespace: namespace.name });
+    const path = resourcePath(configMaps, { namespace: testbed.namespace });
     const configMap = (name: string, labels: Record<string, string>) => ({
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name, namespace: namespace.name, labels },
+      metadata: { name, namespace: testbed.namespace, labels },
       data: { value: '1' },
     });
     try {
-      await admin.request('POST', path, { body: configMap('kept', { test: 'expiry' }) });
-      await admin.request('POST', path, { body: configMap('doomed', { test: 'expiry' }) });
+      await testbed.client.request('POST', path, { body: configMap('kept', { test: 'expiry' }) });
+      await testbed.client.request('POST', path, { body: configMap('doomed', { test: 'expiry' }) });
       reflector.start();
       await reflector.waitForSync();
       await waitFor('kept and doomed added', () => changes.length === 2);
@@ -208,14 +196,14 @@ describe('watch resilience', () => {
       proxy.cut();
       await waitFor('the reflector noticed the cut', () => restarts.includes('error'));
       const staleVersion = reflector.resourceVersion;
-      await admin.request('DELETE', `${path}/doomed`);
+      await testbed.client.request('DELETE', `${path}/doomed`);
       // Churn another config map until the API server's watch cache no longer reaches back to the
       // version the reflector holds: a watch from it is now answered 410 Gone. (The cache keeps
       // events younger than about 75 s whatever their number, so this takes over a minute; a
       // modest rate is enough.)
       const expired = async () => {
         let gone = false;
-        await admin
+        await testbed.client
           .watch(path, { resourceVersion: staleVersion, timeoutSeconds: 1 }, (event) => {
             if (event.type === 'ERROR' && (event.object as { code?: number }).code === 410) gone = true;
           })
@@ -223,12 +211,12 @@ describe('watch resilience', () => {
         return gone;
       };
       const churn = configMap('churn', { test: 'churn' });
-      await admin.request('POST', path, { body: churn });
+      await testbed.client.request('POST', path, { body: churn });
       for (let round = 0; !(await expired()); round++) {
         if (round > 200) throw new Error(`the watch cache still reaches back to ${staleVersion}`);
         await Promise.all(
           Array.from({ length: 20 }, (_, i) =>
-            admin.request('PATCH', `${path}/churn`, {
+            testbed.client.request('PATCH', `${path}/churn`, {
               body: { data: { value: `${round}-${i}` } },
               contentType: 'application/merge-patch+json',
             }),
@@ -239,7 +227,7 @@ describe('watch resilience', () => {
       await waitFor('a relist', () => restarts.includes('relist'));
       await waitFor('the deletion delivered', () => changes.includes('deleted doomed'));
       expect(changes).toEqual(['deleted doomed']);
-      expect(reflector.store.keys()).toEqual([`${namespace.name}/kept`]);
+      expect(reflector.store.keys()).toEqual([`${testbed.namespace}/kept`]);
     } finally {
       proxy.restore();
       await reflector.stop();
@@ -250,14 +238,14 @@ describe('watch resilience', () => {
   test('the operator reconciles what changed while its watches were cut or expiring, without a restart', async () => {
     operator = await OperatorProcess.watching(
       proxiedKubeconfig,
-      namespace.name,
+      testbed.namespace,
       `lastcall-watch-${process.pid}`,
       ['--watch-timeout', '2'],
     );
-    await create(admin, counterServices, counterService('one', namespace.name));
+    await create(testbed.client, counterServices, counterService('one', testbed.namespace));
     const replicas = async (name: string) =>
       (
-        (await get(admin, coreTypes.deployment, namespace.name, name))?.spec as
+        (await get(testbed.client, coreTypes.deployment, testbed.namespace, name))?.spec as
           | { replicas?: number }
           | undefined
       )?.replicas;
@@ -269,13 +257,13 @@ describe('watch resilience', () => {
       async () =>
         ((await operator?.metric('lastcall_watch_restarts_total', { reason: 'reconnect' })) ?? 0) >= 7,
     );
-    await mergePatch(admin, counterServices, namespace.name, 'one', { spec: { replicas: 3 } });
+    await mergePatch(testbed.client, counterServices, testbed.namespace, 'one', { spec: { replicas: 3 } });
     await waitFor('one scaled to 3', async () => (await replicas('one')) === 3);
 
     // Across a network cut: changes made while the operator could not see them.
     proxy.cut();
-    await mergePatch(admin, counterServices, namespace.name, 'one', { spec: { replicas: 2 } });
-    await create(admin, counterServices, counterService('two', namespace.name));
+    await mergePatch(testbed.client, counterServices, testbed.namespace, 'one', { spec: { replicas: 2 } });
+    await create(testbed.client, counterServices, counterService('two', testbed.namespace));
     // /metrics is served by the operator itself, not through the proxy.
     await waitFor(
       'the operator noticed the cut',
