@@ -15,18 +15,37 @@ import { DegradedError } from '../../operator/reconciler.ts';
 import type { Deployment } from '../../operator/status.ts';
 import { reconcilerWorld } from './reconciler-fakes.ts';
 
-const statusOf = (world: ReturnType<typeof reconcilerWorld>, key: string) =>
+type World = ReturnType<typeof reconcilerWorld>;
+
+const statusOf = (world: World, key: string) =>
   world.counterServices.get(key)?.status as CounterServiceStatus | undefined;
 const conditionOf = (status: CounterServiceStatus | undefined, type: string) =>
   status?.conditions?.find((c) => c.type === type);
+
+/**
+ * Two reconciles around the Deployment reporting: the first status is put off until the Deployment
+ * has one, so it takes both for a CounterService to be applied and its status written.
+ */
+async function reconcileAndSettle(world: World, key: string) {
+  await world.reconcile(key);
+  world.deploymentSettles(key);
+  await world.reconcile(key);
+}
+
+/** After a refusal is cured: the Degraded condition cleared and the phase back to Ready. */
+function expectRecovered(world: World, key: string) {
+  expect(conditionOf(statusOf(world, key), 'Degraded')).toMatchObject({
+    status: 'False',
+    reason: 'AsExpected',
+  });
+  expect(statusOf(world, key)?.phase).toBe('Ready');
+}
 
 /** A new CounterService reconciled until its Deployment reports and its status is written. */
 async function settled(spec: Record<string, unknown> = {}) {
   const world = reconcilerWorld();
   const key = world.addCounterService('demo', 'team-a', spec);
-  await world.reconcile(key);
-  world.deploymentSettles(key);
-  await world.reconcile(key);
+  await reconcileAndSettle(world, key);
   world.applier.writes.length = 0;
   world.recorder.events.length = 0;
   return { world, key };
@@ -248,9 +267,7 @@ describe('reconcile: refusals', () => {
 
     // The user deletes them: the next retry applies everything and clears the condition.
     world.unlabelled.clear();
-    await world.reconcile(key);
-    world.deploymentSettles(key);
-    await world.reconcile(key);
+    await reconcileAndSettle(world, key);
     expect(
       world
         .writeLog()
@@ -261,11 +278,7 @@ describe('reconcile: refusals', () => {
       'apply PodDisruptionBudget team-a/demo',
       'apply Service team-a/demo',
     ]);
-    expect(conditionOf(statusOf(world, key), 'Degraded')).toMatchObject({
-      status: 'False',
-      reason: 'AsExpected',
-    });
-    expect(statusOf(world, key)?.phase).toBe('Ready');
+    expectRecovered(world, key);
   });
 
   test('names are looked up only while the caches lack them: none in steady state', async () => {
@@ -355,15 +368,9 @@ describe('reconcile: objects the API server refuses', () => {
 
     // Fixed (here: the server accepts it now): applied, and the condition clears.
     world.applier.failWith.clear();
-    await world.reconcile(key);
-    world.deploymentSettles(key);
-    await world.reconcile(key);
+    await reconcileAndSettle(world, key);
     expect(world.deployments.get(key)).toBeDefined();
-    expect(conditionOf(statusOf(world, key), 'Degraded')).toMatchObject({
-      status: 'False',
-      reason: 'AsExpected',
-    });
-    expect(statusOf(world, key)?.phase).toBe('Ready');
+    expectRecovered(world, key);
   });
 
   test('a failure a retry may cure (server error, network) is retried without touching status', async () => {
@@ -549,7 +556,7 @@ describe('reconcile: gradual policy rollouts', () => {
     world.applier.writes.length = 0;
     return { world, keys };
   }
-  const grace = (world: ReturnType<typeof reconcilerWorld>, key: string) =>
+  const grace = (world: World, key: string) =>
     world.deployments.get(key)?.spec?.template?.spec?.terminationGracePeriodSeconds;
 
   test('a policy change rolls one CounterService at a time; the others keep their budget, queued', async () => {
