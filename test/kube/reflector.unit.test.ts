@@ -1,11 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { FakeApiServer, json, type SeenRequest, status } from '../test/support/fake-api-server.ts';
-import { KubeClient } from './client.ts';
-import { waitFor } from './poll.ts';
-import { type Change, Reflector } from './reflector.ts';
-import { coreTypes, type KubeObject } from './resources.ts';
+import { KubeClient } from '../../kube/client.ts';
+import { waitFor } from '../../kube/poll.ts';
+import { type Change, Reflector } from '../../kube/reflector.ts';
+import { coreTypes, type KubeObject } from '../../kube/resources.ts';
+import { FakeApiServer, json, type SeenRequest, status } from '../support/fake-api-server.ts';
 
 const cm = (name: string, resourceVersion: string): KubeObject => ({
   metadata: { name, namespace: 'ns', resourceVersion },

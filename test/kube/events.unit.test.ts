@@ -1,8 +1,8 @@
 import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { FakeApiServer, json, status } from '../test/support/fake-api-server.ts';
-import { KubeClient } from './client.ts';
-import { EventRecorder } from './events.ts';
+import { KubeClient } from '../../kube/client.ts';
+import { EventRecorder } from '../../kube/events.ts';
+import { FakeApiServer, json, status } from '../support/fake-api-server.ts';
 
 let fake: FakeApiServer;
 let client: KubeClient;

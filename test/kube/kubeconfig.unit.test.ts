@@ -2,14 +2,14 @@ import { writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { tempDirsOfFile } from '../test/support/temp-dirs.ts';
 import {
   inClusterCredentials,
   KubeconfigError,
   kubeconfigCredentials,
   NeedsAuthPlugin,
   resolveKubeconfigPath,
-} from './kubeconfig.ts';
+} from '../../kube/kubeconfig.ts';
+import { tempDirsOfFile } from '../support/temp-dirs.ts';
 
 const tempDir = tempDirsOfFile();
 const b64 = (text: string) => Buffer.from(text).toString('base64');

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { FakeApiServer, json, status } from '../test/support/fake-api-server.ts';
-import { contentTypes, KubeClient, type WatchEvent } from './client.ts';
-import { ApiError, isConflict, isGone, isNotFound, RequestTimeoutError } from './errors.ts';
-import { waitFor } from './poll.ts';
+import { contentTypes, KubeClient, type WatchEvent } from '../../kube/client.ts';
+import { ApiError, isConflict, isGone, isNotFound, RequestTimeoutError } from '../../kube/errors.ts';
+import { waitFor } from '../../kube/poll.ts';
+import { FakeApiServer, json, status } from '../support/fake-api-server.ts';
 
 let fake: FakeApiServer;
 let client: KubeClient;
