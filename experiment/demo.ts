@@ -11,7 +11,8 @@ import { ensureTools, repoRoot } from '../cluster/tools.ts';
 import type { ExperimentResult } from './model.ts';
 import { DEFAULT_OPTIONS } from './options.ts';
 import { writeReport } from './report.ts';
-import { COUNTER_SERVICE_NAME, defaultReportPath, prepare, runExperiment } from './run.ts';
+import { COUNTER_SERVICE_NAME, defaultReportPath, runExperiment } from './run.ts';
+import { prepare } from './setup.ts';
 import { formatSideBySide, formatSummary, verdict } from './summary.ts';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);

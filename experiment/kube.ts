@@ -217,7 +217,10 @@ export async function readCounterService(
   }
 }
 
-interface CounterServicePlan {
+/** seconds of work between the answer and the INCR (the CounterService's spec.work.durationSeconds) */
+export const WORK_SECONDS = 5;
+
+export interface CounterServicePlan {
   namespace: string;
   name: string;
   replicas: number;
@@ -246,7 +249,7 @@ export async function createCounterService(cluster: Cluster, plan: CounterServic
         image: plan.image,
         redis: { address: 'redis:6379', key: plan.counterKey },
         // the seed's work: 5 s between the answer and the INCR
-        work: { durationSeconds: 5 },
+        work: { durationSeconds: WORK_SECONDS },
         drain: {
           mode: plan.mode === 'hard' ? 'Hard' : 'Graceful',
           ...(plan.propagationSeconds === undefined ? {} : { propagationSeconds: plan.propagationSeconds }),

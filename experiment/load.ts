@@ -46,6 +46,8 @@ export interface LoadRun {
   scheduledSent(now?: number): number;
   /** resolves when every result is in; rejects when vegeta fails */
   readonly done: Promise<LoadTotals>;
+  /** `done` has resolved: every result is in, so the results, not the schedule, say what was sent */
+  readonly finished: boolean;
   /** ends the attack early (SIGINT: vegeta stops and flushes what it has) */
   stop(): void;
 }
@@ -86,10 +88,20 @@ export function startLoad(plan: LoadPlan): LoadRun {
     }
     return tally.snapshot();
   })();
+  let finished = false;
+  done.then(
+    () => {
+      finished = true;
+    },
+    () => {}, // the caller awaits `done` and sees the failure there
+  );
 
   return {
     startedAt,
     done,
+    get finished() {
+      return finished;
+    },
     snapshot: () => tally.snapshot(),
     scheduledSent: (now = Date.now()) => {
       // the pacer's clock starts with the first request; until that is known, nothing is due

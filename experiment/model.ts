@@ -1,5 +1,6 @@
 /** What one experiment run measured; the summary, the JSON line and the report read this. */
 import type { FaultRecord } from './faults.ts';
+import type { LoadTotals } from './load-tally.ts';
 import type { DrainModeOption, FaultName, LoadMethod } from './options.ts';
 
 /** What made a run harder than the seed (issue 11): shown in the summary, the JSON line and the report. */
@@ -56,15 +57,8 @@ export interface RolloutRecord {
 /** One terminated pod as the operator reports it in status.drains.recent (fields as the operator writes them). */
 export type DrainRecord = Record<string, unknown> & { pod?: string };
 
-export interface ExperimentResult {
-  mode: DrainModeOption;
-  rate: number;
-  duration: number;
-  replicas: number;
-  rollouts: number;
-  namespace: string;
-  name: string;
-  nodePort: number;
+/** What the load sent and had answered, against what the counter counted: every run's verdict. */
+export interface CountedLoad {
   sent: number;
   ok: number;
   failed: number;
@@ -73,6 +67,30 @@ export interface ExperimentResult {
   lost: number;
   failures: Record<string, number>;
   maxLatencyMs: number;
+}
+
+/** The load's totals against the counter read at the end. */
+export function countedLoad(totals: LoadTotals, counter: number): CountedLoad {
+  return {
+    sent: totals.sent,
+    ok: totals.ok,
+    failed: totals.failed,
+    counter,
+    lost: totals.ok - counter,
+    failures: totals.failures,
+    maxLatencyMs: totals.maxLatencyMs,
+  };
+}
+
+export interface ExperimentResult extends CountedLoad {
+  mode: DrainModeOption;
+  rate: number;
+  duration: number;
+  replicas: number;
+  rollouts: number;
+  namespace: string;
+  name: string;
+  nodePort: number;
   /** first image patch to the last rollout's completion, seconds */
   rolloutSeconds: number | null;
   rolloutRecords: RolloutRecord[];

@@ -12,57 +12,51 @@ import { waitFor } from '../kube/poll.ts';
 import { recentDrainsKept } from '../operator/drains.ts';
 import { type FaultRecord, injectFault } from './faults.ts';
 import {
-  assertInstalled,
   type Cluster,
   type CounterServiceObject,
   connect,
-  createCounterService,
   deleteCounterService,
-  ensureNamespace,
   ForeignCounterError,
-  installLastcall,
-  installRedis,
   listPods,
   type PodView,
   patchImage,
   readCounter,
   readCounterService,
   replaceCrashedRedis,
+  WORK_SECONDS,
 } from './kube.ts';
 import { type LoadRun, startLoad } from './load.ts';
 import { type LoadSecond, type LoadTotals, perSecondSince } from './load-tally.ts';
 import { localStateDirOf, requireLocalCluster } from './local-cluster.ts';
-import type {
-  DrainRecord,
-  ExperimentResult,
-  RolloutRecord,
-  RunConditions,
-  SweepPoint,
-  SweepResult,
-  TimelineSecond,
+import {
+  countedLoad,
+  type DrainRecord,
+  type ExperimentResult,
+  type RolloutRecord,
+  type RunConditions,
+  type SweepPoint,
+  type SweepResult,
+  type TimelineSecond,
 } from './model.ts';
 import type { ExperimentOptions } from './options.ts';
 import { formatProgress } from './progress.ts';
-import { type Sample, startSampler } from './sampler.ts';
+import { type Sample, type Sampler, startSampler } from './sampler.ts';
+import {
+  type ClusterTarget,
+  freshCounterService,
+  prepare,
+  type RunCounterService,
+  type RunHooks,
+} from './setup.ts';
 import { type SlowClientsRun, type SlowTotals, startSlowClients } from './slow-clients.ts';
 import { seconds } from './summary.ts';
 import { nextSweepRate, summarizeSweep } from './sweep.ts';
 
-export interface ClusterTarget {
-  kubeconfig: string;
-  /** the tools bin dir: kubectl and vegeta */
-  binDir: string;
-}
-
-export interface RunHooks {
-  /** progress and setup lines; default: none */
-  log?: (line: string) => void;
-}
+// The end-to-end tests and the matrix know these from here; setup.ts, which prepares a run, has them.
+export type { ClusterTarget, RunHooks } from './setup.ts';
 
 export const COUNTER_SERVICE_NAME = 'counter';
 const WORKLOAD_REPOSITORY = 'lastcall/workload';
-/** seconds of work between the answer and the INCR (CounterService spec.work.durationSeconds) */
-const WORK_SECONDS = 5;
 
 /**
  * The cluster in KUBECONFIG, or the local cluster (started when it is not running).
@@ -82,21 +76,6 @@ export async function resolveCluster(log: (line: string) => void = () => {}): Pr
   const handle = await up({ onProgress: (line) => log(`cluster: ${line}`) });
   log(`cluster: local cluster, API server ${handle.server}, kubeconfig ${handle.kubeconfig}`);
   return { kubeconfig: handle.kubeconfig, binDir: handle.binDir };
-}
-
-/** Installs lastcall (config/default) and the sample Redis in the experiment's namespace. Idempotent. */
-export async function prepare(
-  target: ClusterTarget,
-  namespace: string,
-  hooks: RunHooks = {},
-  skipInstall = false,
-): Promise<void> {
-  const log = hooks.log ?? (() => {});
-  const cluster = await connect(target.kubeconfig, target.binDir);
-  if (skipInstall) await assertInstalled(cluster);
-  else await installLastcall(cluster, log);
-  await ensureNamespace(cluster, namespace);
-  await installRedis(cluster, namespace, log);
 }
 
 export function defaultReportPath(label: string, at = new Date()): string {
@@ -144,23 +123,22 @@ export async function runExperiment(
       `setup: service proxy endpoint delay ${options.endpointDelaySeconds}s for this run (was ${restoreDelay}s)`,
     );
   }
-  if ((await readCounterService(cluster, namespace, name)) !== undefined) {
-    log(`setup: removing the CounterService ${namespace}/${name} of an earlier run`);
-    await deleteCounterService(cluster, namespace, name);
-  }
-  // A fresh key per run: the counter starts at zero without reaching into Redis.
-  const counterKey = `experiment:${startedAt.replace(/[^0-9]/g, '').slice(0, 17)}`;
-  await createCounterService(cluster, {
-    namespace,
-    name,
-    replicas,
-    image: imageTag(1),
-    mode: options.mode,
-    counterKey,
-    nodePort,
-    propagationSeconds: options.propagationSeconds,
-    marginSeconds: options.marginSeconds,
-  });
+  const service = await freshCounterService(
+    cluster,
+    {
+      namespace,
+      name,
+      replicas,
+      image: imageTag(1),
+      mode: options.mode,
+      nodePort,
+      propagationSeconds: options.propagationSeconds,
+      marginSeconds: options.marginSeconds,
+    },
+    { prefix: 'experiment', startedAt },
+    log,
+  );
+  const { counterKey } = service;
   log(
     `setup: CounterService ${namespace}/${name}: ${replicas} × ${imageTag(1)}, drain ${options.mode}` +
       `${options.propagationSeconds === undefined ? '' : `, propagation ${options.propagationSeconds}s`}` +
@@ -168,9 +146,9 @@ export async function runExperiment(
       `NodePort ${nodePort}, counter key ${counterKey}`,
   );
   try {
-    await waitForServing(cluster, { namespace, name, replicas, nodePort, counterKey }, log);
+    await waitForServing(cluster, service, log);
     log(`setup: ready after ${seconds((Date.now() - wallStart) / 1000)}; starting the load`);
-    const result = await measure(cluster, target, options, hooks, stateDir, counterKey);
+    const result = await measure(cluster, target, options, hooks, stateDir, service);
     return { ...result, startedAt, wallSeconds: (Date.now() - wallStart) / 1000 };
   } finally {
     if (restoreDelay !== undefined && stateDir !== undefined) {
@@ -194,7 +172,7 @@ export async function runExperiment(
  */
 export async function waitForServing(
   cluster: Cluster,
-  plan: { namespace: string; name: string; replicas: number; nodePort: number; counterKey: string },
+  plan: RunCounterService,
   log: (line: string) => void,
 ): Promise<void> {
   const { namespace, name, replicas, nodePort, counterKey } = plan;
@@ -225,6 +203,54 @@ export async function waitForServing(
   if (foreign !== undefined) throw foreign;
 }
 
+/** Waits until the newest rollout has completed (at once when none started). */
+export async function waitForLastRollout(
+  records: readonly RolloutRecord[],
+  sampler: Pick<Sampler, 'pods' | 'counterService'>,
+): Promise<void> {
+  await waitFor(
+    'the last rollout to complete (every pod on the new image and ready, every old pod gone)',
+    async () => {
+      const last = records.at(-1);
+      return last === undefined || last.completedAt !== null ? true : undefined;
+    },
+    {
+      timeoutMs: 240_000,
+      intervalMs: 250,
+      describeState: () =>
+        `pods: ${describePods(sampler.pods)}; ${describeCounterService(sampler.counterService)}`,
+    },
+  );
+}
+
+/**
+ * The last increments land WORK_SECONDS after their answer: waits for the counter to reach the
+ * `answered` count, or (hard mode, lost increments) to stand still once that time has passed since
+ * the load ended. Never throws: a counter that does not settle is logged, and the run compares the
+ * count it then reads with what was answered.
+ */
+export async function waitForCounterToSettle(
+  sampler: Pick<Sampler, 'counter' | 'counterChangedAt'>,
+  answered: number,
+  loadEndedAt: number,
+  log: (line: string) => void,
+): Promise<void> {
+  await waitFor(
+    `the counter to reach ${answered} or settle`,
+    async () => {
+      if (sampler.counter === answered) return true;
+      const quiet = Date.now() - sampler.counterChangedAt;
+      const sinceLoad = Date.now() - loadEndedAt;
+      return sinceLoad > (WORK_SECONDS + 3) * 1000 && quiet > 4000 ? true : undefined;
+    },
+    {
+      timeoutMs: 90_000,
+      intervalMs: 250,
+      describeState: () => `counter ${sampler.counter}, answered ${answered}`,
+    },
+  ).catch((error: unknown) => log(`counter: ${error instanceof Error ? error.message : String(error)}`));
+}
+
 /** The load, the rollouts, the drains and the final count. */
 async function measure(
   cluster: Cluster,
@@ -232,11 +258,11 @@ async function measure(
   options: ExperimentOptions,
   hooks: RunHooks,
   stateDir: string | undefined,
-  counterKey: string,
+  service: RunCounterService,
 ): Promise<Omit<ExperimentResult, 'startedAt' | 'wallSeconds'>> {
   const log = hooks.log ?? (() => {});
-  const { namespace, nodePort, replicas, rate } = options;
-  const name = COUNTER_SERVICE_NAME;
+  const { namespace, name, nodePort, replicas, counterKey } = service;
+  const { rate } = options;
   const records: RolloutRecord[] = [];
   let phase = '';
 
@@ -256,22 +282,11 @@ async function measure(
         )
       : undefined;
   const faults: FaultRecord[] = [];
-  let loadFinished = false;
-  load.done.then(
-    () => {
-      loadFinished = true;
-    },
-    () => {},
-  );
   const elapsed = () => (Date.now() - t0) / 1000;
 
   const sampler = startSampler({
     cluster,
-    namespace,
-    name,
-    nodePort,
-    counterKey,
-    replicas,
+    ...service,
     t0,
     rollouts: records,
     onSample: (t, sample) => {
@@ -279,7 +294,7 @@ async function measure(
       log(
         formatProgress({
           elapsedSeconds: t,
-          sent: loadFinished ? snap.sent : Math.max(snap.sent, load.scheduledSent()),
+          sent: load.finished ? snap.sent : Math.max(snap.sent, load.scheduledSent()),
           answered: snap.sent,
           ok: snap.ok,
           failed: snap.failed,
@@ -332,19 +347,7 @@ async function measure(
     const loadEndedAt = Date.now();
     const finalImage = imageTag(options.rollouts + 1);
     phase = 'waiting for the rollout and the drains';
-    await waitFor(
-      'the last rollout to complete (every pod on the new image and ready, every old pod gone)',
-      async () => {
-        const last = records.at(-1);
-        return last === undefined || last.completedAt !== null ? true : undefined;
-      },
-      {
-        timeoutMs: 240_000,
-        intervalMs: 250,
-        describeState: () =>
-          `pods: ${describePods(sampler.pods)}; ${describeCounterService(sampler.counterService)}`,
-      },
-    );
+    await waitForLastRollout(records, sampler);
 
     const replaced = [...sampler.podsSeen].filter(([, image]) => image !== finalImage).map(([pod]) => pod);
     const drainsFor = () => {
@@ -369,23 +372,8 @@ async function measure(
       },
     ).catch((error: unknown) => log(`drains: ${error instanceof Error ? error.message : String(error)}`));
 
-    // The last increments land WORK_SECONDS after their answer: wait for the counter to reach the
-    // answered count, or (hard mode) to stand still once that time has passed.
     phase = 'waiting for the counter to settle';
-    await waitFor(
-      `the counter to reach ${totals.ok} or settle`,
-      async () => {
-        if (sampler.counter === totals.ok) return true;
-        const quiet = Date.now() - sampler.counterChangedAt;
-        const sinceLoad = Date.now() - loadEndedAt;
-        return sinceLoad > (WORK_SECONDS + 3) * 1000 && quiet > 4000 ? true : undefined;
-      },
-      {
-        timeoutMs: 90_000,
-        intervalMs: 250,
-        describeState: () => `counter ${sampler.counter}, answered ${totals.ok}`,
-      },
-    ).catch((error: unknown) => log(`counter: ${error instanceof Error ? error.message : String(error)}`));
+    await waitForCounterToSettle(sampler, totals.ok, loadEndedAt, log);
     await sampler.stop();
     const counter = await waitFor('GET /count to answer', async () => readCounter(nodePort, counterKey), {
       intervalMs: 500,
@@ -403,13 +391,7 @@ async function measure(
       namespace,
       name,
       nodePort,
-      sent: totals.sent,
-      ok: totals.ok,
-      failed: totals.failed,
-      counter,
-      lost: totals.ok - counter,
-      failures: totals.failures,
-      maxLatencyMs: totals.maxLatencyMs,
+      ...countedLoad(totals, counter),
       rolloutSeconds:
         first !== undefined && last?.completedAt != null ? last.completedAt - first.startedAt : null,
       rolloutRecords: records,

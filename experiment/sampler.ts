@@ -38,7 +38,7 @@ interface SamplerPlan {
   onSample?: (t: number, sample: Sample) => void;
 }
 
-interface Sampler {
+export interface Sampler {
   /** samples by whole second since t0 */
   readonly samples: ReadonlyMap<number, Sample>;
   /** every pod seen, with its image */

@@ -2,45 +2,33 @@
  * The soak run (issue 14): an hour in production, compressed. Sustained load through the
  * CounterService's NodePort for `minutes`, a rolling update every `rolloutEverySeconds`, a fault
  * every `faultEverySeconds`, and, throughout, the memory of Redis, of the workload pods and of the
- * operator. It reuses the experiment's pieces: setup (kube.ts, run.ts), the load driver (load.ts),
+ * operator. It reuses the experiment's pieces: setup (setup.ts, run.ts), the load driver (load.ts),
  * the sampler (pods, CounterService, counter each second), the faults and the timeline.
  */
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '../../kube/poll.ts';
 import { type FaultRecord, injectFault } from '../faults.ts';
-import {
-  connect,
-  createCounterService,
-  deleteCounterService,
-  patchImage,
-  readCounter,
-  readCounterService,
-} from '../kube.ts';
+import { connect, deleteCounterService, patchImage, readCounter } from '../kube.ts';
 import { startLoad } from '../load.ts';
 import { type LoadTotals, perSecondSince } from '../load-tally.ts';
 import { localStateDirOf, requireLocalCluster } from '../local-cluster.ts';
-import type { RolloutRecord, TimelineSecond } from '../model.ts';
+import { type CountedLoad, countedLoad, type RolloutRecord, type TimelineSecond } from '../model.ts';
 import {
-  type ClusterTarget,
   COUNTER_SERVICE_NAME,
-  describeCounterService,
-  describePods,
   imageTag,
   mergeTimeline,
-  prepare,
-  type RunHooks,
+  waitForCounterToSettle,
+  waitForLastRollout,
   waitForServing,
 } from '../run.ts';
 import { startSampler } from '../sampler.ts';
+import { type ClusterTarget, freshCounterService, prepare, type RunHooks } from '../setup.ts';
 import { seconds } from '../summary.ts';
 import { formatValue, type LineSlope, linesOf, slopesOf } from './lines.ts';
 import { type SoakOptions, warmupOf } from './options.ts';
 import { type ProbeReading, startProbes } from './probes.ts';
 import { aggregate, everyTimes, faultTimes, soakTag } from './stats.ts';
-
-/** seconds of work between the answer and the INCR (the experiment's CounterService) */
-const WORK_SECONDS = 5;
 
 export interface DrainCounts {
   observed: number;
@@ -51,7 +39,7 @@ export interface DrainCounts {
   abandonedIncrements: number;
 }
 
-export interface SoakResult {
+export interface SoakResult extends CountedLoad {
   cluster: SoakOptions['cluster'];
   minutes: number;
   rate: number;
@@ -61,13 +49,6 @@ export interface SoakResult {
   namespace: string;
   nodePort: number;
   counterKey: string;
-  sent: number;
-  ok: number;
-  failed: number;
-  counter: number;
-  lost: number;
-  failures: Record<string, number>;
-  maxLatencyMs: number;
   rollouts: RolloutRecord[];
   faults: FaultRecord[];
   drains: DrainCounts;
@@ -103,20 +84,13 @@ export async function runSoak(
       : localStateDirOf(target.kubeconfig);
   const cluster = await connect(target.kubeconfig, target.binDir);
   await prepare(target, namespace, hooks, options.skipInstall);
-  if ((await readCounterService(cluster, namespace, name)) !== undefined) {
-    log(`setup: removing the CounterService ${namespace}/${name} of an earlier run`);
-    await deleteCounterService(cluster, namespace, name);
-  }
-  const counterKey = `soak:${startedAt.replace(/[^0-9]/g, '').slice(0, 17)}`;
-  await createCounterService(cluster, {
-    namespace,
-    name,
-    replicas,
-    image: imageTag(soakTag(0)),
-    mode: 'graceful',
-    counterKey,
-    nodePort,
-  });
+  const service = await freshCounterService(
+    cluster,
+    { namespace, name, replicas, image: imageTag(soakTag(0)), mode: 'graceful', nodePort },
+    { prefix: 'soak', startedAt },
+    log,
+  );
+  const { counterKey } = service;
   log(
     `setup: CounterService ${namespace}/${name}: ${replicas} × ${imageTag(soakTag(0))}, NodePort ${nodePort}, counter key ${counterKey}`,
   );
@@ -126,7 +100,7 @@ export async function runSoak(
     selector: `lastcall.dev/counterservice=${name}`,
   });
   try {
-    await waitForServing(cluster, { namespace, name, replicas, nodePort, counterKey }, log);
+    await waitForServing(cluster, service, log);
     log(
       `setup: ready after ${seconds((Date.now() - wallStart) / 1000)}; ${rate}/s for ${options.minutes} min`,
     );
@@ -144,22 +118,11 @@ export async function runSoak(
     });
     const t0 = load.startedAt;
     const elapsed = () => (Date.now() - t0) / 1000;
-    let loadFinished = false;
     let stopping = false;
-    load.done.then(
-      () => {
-        loadFinished = true;
-      },
-      () => {},
-    );
 
     const sampler = startSampler({
       cluster,
-      namespace,
-      name,
-      nodePort,
-      counterKey,
-      replicas,
+      ...service,
       t0,
       rollouts: records,
       onSample: (t, sample) => {
@@ -168,7 +131,7 @@ export async function runSoak(
         log(
           formatSoakProgress({
             t,
-            sent: loadFinished ? snap.sent : Math.max(snap.sent, load.scheduledSent()),
+            sent: load.finished ? snap.sent : Math.max(snap.sent, load.scheduledSent()),
             ok: snap.ok,
             failed: snap.failed,
             counter: sample.counter,
@@ -247,30 +210,9 @@ export async function runSoak(
       [totals] = await Promise.all([load.done, rolling, faulting]);
       const loadEndedAt = Date.now();
       phase = 'waiting for the last rollout';
-      await waitFor(
-        'the last rollout to complete (every pod on the new image and ready, every old pod gone)',
-        async () => (records.at(-1)?.completedAt !== null ? true : undefined),
-        {
-          timeoutMs: 240_000,
-          intervalMs: 250,
-          describeState: () =>
-            `pods: ${describePods(sampler.pods)}; ${describeCounterService(sampler.counterService)}`,
-        },
-      );
+      await waitForLastRollout(records, sampler);
       phase = 'waiting for the counter to settle';
-      await waitFor(
-        `the counter to reach ${totals.ok} or settle`,
-        async () => {
-          if (sampler.counter === totals.ok) return true;
-          const quiet = Date.now() - sampler.counterChangedAt;
-          return Date.now() - loadEndedAt > (WORK_SECONDS + 3) * 1000 && quiet > 4000 ? true : undefined;
-        },
-        {
-          timeoutMs: 90_000,
-          intervalMs: 250,
-          describeState: () => `counter ${sampler.counter}, answered ${totals.ok}`,
-        },
-      ).catch((error: unknown) => log(`counter: ${error instanceof Error ? error.message : String(error)}`));
+      await waitForCounterToSettle(sampler, totals.ok, loadEndedAt, log);
     } finally {
       stopping = true;
       load.stop();
@@ -293,13 +235,7 @@ export async function runSoak(
       namespace,
       nodePort,
       counterKey,
-      sent: totals.sent,
-      ok: totals.ok,
-      failed: totals.failed,
-      counter,
-      lost: totals.ok - counter,
-      failures: totals.failures,
-      maxLatencyMs: totals.maxLatencyMs,
+      ...countedLoad(totals, counter),
       rollouts: records,
       faults,
       drains: {
