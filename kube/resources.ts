@@ -106,6 +106,13 @@ export const coreTypes = {
     namespaced: true,
   },
   lease: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
+  clusterRoleBinding: {
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    plural: 'clusterrolebindings',
+    kind: 'ClusterRoleBinding',
+    namespaced: false,
+  },
   customResourceDefinition: {
     group: 'apiextensions.k8s.io',
     version: 'v1',

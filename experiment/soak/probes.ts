@@ -210,20 +210,8 @@ function scrapeSecure(host: string, port: number, token: string): Promise<string
   });
 }
 
-const accounts = {
-  group: '',
-  version: 'v1',
-  plural: 'serviceaccounts',
-  kind: 'ServiceAccount',
-  namespaced: true,
-};
-const bindings = {
-  group: 'rbac.authorization.k8s.io',
-  version: 'v1',
-  plural: 'clusterrolebindings',
-  kind: 'ClusterRoleBinding',
-  namespaced: false,
-};
+const accounts = coreTypes.serviceAccount;
+const bindings = coreTypes.clusterRoleBinding;
 
 /** A ServiceAccount bound to lastcall-metrics-reader and a token for it, renewed before it expires. */
 async function scraperToken(

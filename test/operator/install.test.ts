@@ -114,20 +114,8 @@ function scrapePod(pod: Pod, token?: string): Promise<number> {
 /** A ServiceAccount in the test namespace bound to lastcall-metrics-reader, and its token. */
 async function metricsReaderToken(): Promise<{ token: string; unbind: () => Promise<void> }> {
   const ns = namespace?.name ?? '';
-  const accounts = {
-    group: '',
-    version: 'v1',
-    plural: 'serviceaccounts',
-    kind: 'ServiceAccount',
-    namespaced: true,
-  };
-  const bindings = {
-    group: 'rbac.authorization.k8s.io',
-    version: 'v1',
-    plural: 'clusterrolebindings',
-    kind: 'ClusterRoleBinding',
-    namespaced: false,
-  };
+  const accounts = coreTypes.serviceAccount;
+  const bindings = coreTypes.clusterRoleBinding;
   await client.request('POST', resourcePath(accounts, { namespace: ns }), {
     body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'scraper' } },
   });
