@@ -8,6 +8,8 @@ import { contentTypes } from '../../kube/client.ts';
 import { waitFor } from '../../kube/poll.ts';
 import {
   createNamespace,
+  createNodePortService,
+  createService,
   deleteNamespace,
   httpGetText,
   isReady,
@@ -120,22 +122,7 @@ describe.runIf(local)('process kubelet (local cluster)', () => {
   it('runs a Deployment to Available with a ReplicaSet and EndpointSlices, scales it, and serves it on a NodePort', async () => {
     const name = 'web';
     await api.request('POST', `/apis/apps/v1/namespaces/${ns}/deployments`, { body: webDeployment(name, 2) });
-    const svc = await api.request<{ spec: { clusterIP: string; ports: { nodePort: number }[] } }>(
-      'POST',
-      `/api/v1/namespaces/${ns}/services`,
-      {
-        body: {
-          apiVersion: 'v1',
-          kind: 'Service',
-          metadata: { name },
-          spec: {
-            type: 'NodePort',
-            selector: { app: name },
-            ports: [{ name: 'http', port: 80, targetPort: 'http' }],
-          },
-        },
-      },
-    );
+    const svc = await createNodePortService(api, ns, name);
     const started = Date.now();
     await waitFor(
       'Deployment web Available with 2 ready replicas',
@@ -487,13 +474,9 @@ open('/dev/termination-log', 'w').write('%s %s %s' % (short, fqdn, api))
       },
     });
     await podInPhase('client', 'Running');
-    await api.request('POST', `/api/v1/namespaces/${ns}/services`, {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Service',
-        metadata: { name: 'redis' },
-        spec: { selector: { app: 'redis' }, ports: [{ port: 6379, targetPort: 'redis' }] },
-      },
+    await createService(api, ns, 'redis', {
+      selector: { app: 'redis' },
+      ports: [{ port: 6379, targetPort: 'redis' }],
     });
     const done = await waitFor(
       'client Succeeded',

@@ -10,6 +10,8 @@ import { waitFor } from '../../kube/poll.ts';
 import { tempDirsOfFile } from '../support/temp-dirs.ts';
 import {
   createNamespace,
+  createNodePortService,
+  createService,
   deleteNamespace,
   httpGetText,
   isReady,
@@ -69,22 +71,7 @@ async function proxyEndpoint(): Promise<string> {
 
 /** Creates a NodePort Service `name` over the pods labelled app=`name`; returns the node port. */
 async function nodePortService(name: string): Promise<number> {
-  const svc = await api.request<{ spec: { ports: { nodePort: number }[] } }>(
-    'POST',
-    `/api/v1/namespaces/${ns}/services`,
-    {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Service',
-        metadata: { name },
-        spec: {
-          type: 'NodePort',
-          selector: { app: name },
-          ports: [{ name: 'http', port: 80, targetPort: 'http' }],
-        },
-      },
-    },
-  );
+  const svc = await createNodePortService(api, ns, name);
   return svc.spec.ports[0]?.nodePort as number;
 }
 
@@ -248,18 +235,10 @@ describe.runIf(local)('service proxy (local cluster)', () => {
         },
       },
     });
-    const svc = await api.request<{ spec: { clusterIP: string } }>(
-      'POST',
-      `/api/v1/namespaces/${ns}/services`,
-      {
-        body: {
-          apiVersion: 'v1',
-          kind: 'Service',
-          metadata: { name: 'echo' },
-          spec: { selector: { app: 'echo' }, ports: [{ port: 9000, targetPort: 'echo' }] },
-        },
-      },
-    );
+    const svc = await createService(api, ns, 'echo', {
+      selector: { app: 'echo' },
+      ports: [{ port: 9000, targetPort: 'echo' }],
+    });
     const twin = loopbackTwin(svc.spec.clusterIP);
     const exchange = () =>
       new Promise<string>((resolve, reject) => {
@@ -284,18 +263,10 @@ describe.runIf(local)('service proxy (local cluster)', () => {
   });
 
   it('listens on the ClusterIP twin while the Service exists and closes the listener when it is deleted', async () => {
-    const svc = await api.request<{ spec: { clusterIP: string } }>(
-      'POST',
-      `/api/v1/namespaces/${ns}/services`,
-      {
-        body: {
-          apiVersion: 'v1',
-          kind: 'Service',
-          metadata: { name: 'ephemeral' },
-          spec: { selector: { app: 'nothing' }, ports: [{ port: 7777 }] },
-        },
-      },
-    );
+    const svc = await createService(api, ns, 'ephemeral', {
+      selector: { app: 'nothing' },
+      ports: [{ port: 7777 }],
+    });
     const twin = loopbackTwin(svc.spec.clusterIP);
     await waitFor('listener open', async () => ((await connects(twin, 7777)) ? true : undefined), {
       timeoutMs: 30_000,

@@ -145,6 +145,36 @@ export function namedHttpContainer(image: string, readinessPath: '/' | '/ready')
   };
 }
 
+/** A Service as the API server returns it on creation: with its ClusterIP and any node ports filled in. */
+export interface CreatedService {
+  spec: { clusterIP: string; ports: { nodePort?: number }[] };
+}
+
+/** Creates Service `name` in `namespace` with `spec`. */
+export function createService(
+  api: KubeClient,
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown>,
+): Promise<CreatedService> {
+  return api.request<CreatedService>('POST', resourcePath(coreTypes.service, { namespace }), {
+    body: { apiVersion: 'v1', kind: 'Service', metadata: { name }, spec },
+  });
+}
+
+/** A NodePort Service `name` on port 80 over the pods labelled app=`name`, to their port "http". */
+export function createNodePortService(
+  api: KubeClient,
+  namespace: string,
+  name: string,
+): Promise<CreatedService> {
+  return createService(api, namespace, name, {
+    type: 'NodePort',
+    selector: { app: name },
+    ports: [{ name: 'http', port: 80, targetPort: 'http' }],
+  });
+}
+
 /** GET over loopback with a timeout; resolves with status and body, or the error code. */
 export async function httpGetText(
   url: string,
