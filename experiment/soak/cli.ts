@@ -17,9 +17,12 @@ import { formatSoakSummary, soakJson } from './summary.ts';
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(argv: readonly string[]): Promise<number> {
+  // Inside kind's namespace (the re-run below): the arguments come without --cluster
+  // (experiment/kind.ts drops it); kind's own defaults (NodePort 30080) and labels still apply.
+  const inKind = process.env[IN_KIND_ENV] === '1';
   let options: SoakOptions;
   try {
-    options = parseSoakOptions(argv);
+    options = parseSoakOptions(inKind ? ['--cluster', 'kind', ...argv] : argv);
   } catch (error) {
     if (error instanceof OptionError) {
       process.stderr.write(`soak: ${error.message}\n(see npm run soak -- --help)\n`);
@@ -33,7 +36,6 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   // kind: build/start it with cluster/kind/run.sh up, then this CLI again inside its network
   // namespace with KUBECONFIG pointing at it (experiment/kind.ts, as npm run experiment does).
-  const inKind = process.env[IN_KIND_ENV] === '1';
   if (options.cluster === 'kind' && !inKind)
     return await runOnKind(argv, say, fileURLToPath(import.meta.url));
   // local: the local cluster, whatever KUBECONFIG says (resolveCluster takes KUBECONFIG when set)
@@ -44,7 +46,7 @@ async function main(argv: readonly string[]): Promise<number> {
   await writeSoakReport(
     result.reportPath,
     result,
-    `Cluster: ${inKind ? 'kind' : options.cluster}. Machine: ${process.env.LASTCALL_MACHINE ?? 'this machine'}.`,
+    `Cluster: ${options.cluster}. Machine: ${process.env.LASTCALL_MACHINE ?? 'this machine'}.`,
   );
   // every reading, for a second look at a line (the report draws them; this keeps the numbers)
   const dataPath = `${result.reportPath.replace(/\.html$/, '')}.json`;
