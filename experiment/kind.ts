@@ -4,7 +4,8 @@
  * it), then this CLI again inside that namespace, where the kind node's NodePorts are published on
  * 127.0.0.1 and its API server answers (the machine's own namespace may dial only loopback):
  * `nsenter --net=/run/netns/<ns> env KUBECONFIG=<kind kubeconfig> LASTCALL_EXPERIMENT_IN_KIND=1
- * node experiment/cli.ts <the same arguments minus --cluster>`, output streamed, exit code passed on.
+ * LASTCALL_KIND_ROUTED=1 node experiment/cli.ts <the same arguments minus --cluster>`, output
+ * streamed, exit code passed on.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -12,6 +13,13 @@ import { repoRoot } from '../cluster/tools.ts';
 
 /** Set in the re-executed CLI: it runs inside the kind namespace with KUBECONFIG pointing at kind. */
 export const IN_KIND_ENV = 'LASTCALL_EXPERIMENT_IN_KIND';
+
+/**
+ * Set ('1') for a process inside kind's network namespace, where cluster/kind/run.sh routes the
+ * node's pod range and the service range to the node container: pod IPs and ClusterIPs can be
+ * dialled as they are (the soak's probes). Never set in the machine's own namespace.
+ */
+export const KIND_ROUTED_ENV = 'LASTCALL_KIND_ROUTED';
 
 /** The arguments without `--cluster X` / `--cluster=X` (the inner run uses KUBECONFIG). */
 export function withoutClusterOption(argv: readonly string[]): string[] {
@@ -62,6 +70,8 @@ export function innerCommand(
     'env',
     `KUBECONFIG=${up.kubeconfig}`,
     `${IN_KIND_ENV}=1`,
+    // the docker provider has no namespace of its own, and run.sh routes nothing there
+    ...(up.netns === '' ? [] : [`${KIND_ROUTED_ENV}=1`]),
     node.execPath,
     ...node.execArgv,
     cli,

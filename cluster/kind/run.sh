@@ -18,8 +18,10 @@
 #     podman, its bridge, the node container and every client (kind, kubectl, the tests and
 #     their load) live there, so nothing in the machine's namespace dials a private address;
 #  3. kind create cluster (KIND_EXPERIMENTAL_PROVIDER=podman, kind-config.podman.yaml:
-#     NodePorts 30080 and 30081 on the namespace's 127.0.0.1), kind load image-archive
-#     (the workload tagged v1..v6, one tag per rolling update, and the operator);
+#     NodePorts 30080 and 30081 on the namespace's 127.0.0.1), routes in the namespace to the
+#     node's pod range and the service range via the node container (the soak's probes dial
+#     pod IPs and ClusterIPs), kind load image-archive (the workload tagged v1..v6, one tag
+#     per rolling update, and the operator);
 #  4. kubectl apply -k config/default, wait for the operator;
 #  5. the same test files as on the local cluster, with LASTCALL_E2E_KUBECONFIG;
 #  6. kind delete cluster, the namespace removed; the machine-wide sysctls (fs, kernel, vm)
@@ -141,13 +143,15 @@ run_podman() {
     stage "kind create cluster" in_ns "${kind[@]}" create cluster --name "$cluster" --image "$node_image" \
       --config "$KIND_DIR/kind-config.podman.yaml" --kubeconfig "$kubeconfig" --wait 180s
   fi
+  stage "routes to the pod and service ranges" route_cluster_ranges in_ns "${kubectl[@]}"
   stage "kind load image-archive" in_ns "${kind[@]}" load image-archive --name "$cluster" "$lastcall_tar"
   stage "install lastcall (config/default)" install_lastcall in_ns "${kubectl[@]}"
   if [ "$command" = "up" ]; then
     printf '%s\n%s\n' "$NETNS" "$kubeconfig"
     return
   fi
-  stage "e2e suite (${tests[*]})" in_ns env LASTCALL_E2E_KUBECONFIG="$kubeconfig" \
+  # LASTCALL_KIND_ROUTED: the pod and service ranges are routed here (experiment/kind.ts)
+  stage "e2e suite (${tests[*]})" in_ns env LASTCALL_E2E_KUBECONFIG="$kubeconfig" LASTCALL_KIND_ROUTED=1 \
     npx vitest run --project cluster "${tests[@]}"
 }
 
@@ -165,6 +169,26 @@ podman_down() {
     rmdir /lib/modules 2>/dev/null || true
     rm -f "$state/made-lib-modules"
   fi
+}
+
+# The soak's probes (experiment/soak/probes.ts) dial pod IPs (/metrics) and the Redis ClusterIP
+# from inside the namespace, as a client on the node's network would: route each node's pod range
+# (spec.podCIDR; the static ptp CNI routes it to the pods) and the service range (the ServiceCIDR
+# `kubernetes`; kube-proxy on the node DNATs it) to that node's container. Only the project's
+# namespace's routing table changes (gone with the namespace); `replace` keeps a reuse idempotent.
+route_cluster_ranges() { # RUNNER... (kubectl command line)
+  local ranges service_cidr pod_cidr node_ip
+  ranges="$("$@" get nodes -o \
+    jsonpath='{range .items[*]}{.spec.podCIDR} {.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}')"
+  service_cidr="$("$@" get servicecidrs kubernetes -o jsonpath='{.spec.cidrs[0]}')"
+  while read -r pod_cidr node_ip _; do
+    [ -n "$pod_cidr" ] && [ -n "$node_ip" ] || die "a node without spec.podCIDR or InternalIP: '$pod_cidr' '$node_ip'"
+    in_ns ip route replace "$pod_cidr" via "$node_ip"
+    step "route $pod_cidr via $node_ip (pods)"
+  done <<<"$ranges"
+  # one node: its container is the way to every ClusterIP
+  in_ns ip route replace "$service_cidr" via "$node_ip"
+  step "route $service_cidr via $node_ip (services)"
 }
 
 install_lastcall() { # RUNNER... (kubectl command line)

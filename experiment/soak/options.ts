@@ -204,8 +204,8 @@ Exit code 0: nothing lost, nothing failed; 1: anything lost or failed, or the ru
 
   --cluster local|kind     local (default): the local cluster (npm run cluster), started when not
                            running; kind: cluster/kind/run.sh up, then the run inside its network
-                           namespace, NodePort 30080 (memory of pods, Redis and the operator is
-                           sampled on the local cluster only: it reads their loopback twins)
+                           namespace, NodePort 30080 (pods, Redis and the operator are probed
+                           on their own addresses, which cluster/kind/run.sh routes there)
   --minutes M              minutes of load (default 60)
   --rate R                 requests per second (default 200)
   --replicas N             CounterService replicas (default 3)

@@ -1,22 +1,27 @@
 /**
- * What the soak run samples besides the load, every few seconds, over loopback only:
+ * What the soak run samples besides the load, every few seconds:
  *
- *   Redis       INFO memory (used_memory), DBSIZE and a PING's round trip, on the Redis Service's
- *               loopback twin (10.96.x.y:6379 -> 127.96.x.y:6379: the local service proxy)
- *   workload    each pod's GET /metrics on its loopback twin (process_resident_memory_bytes)
- *   operator    each operator pod's secure /metrics on its loopback twin, with the token of a
+ *   Redis       INFO memory (used_memory), DBSIZE and a PING's round trip, through the Redis
+ *               Service's ClusterIP
+ *   workload    each pod's GET /metrics on its pod IP (process_resident_memory_bytes)
+ *   operator    each operator pod's secure /metrics on its pod IP, with the token of a
  *               ServiceAccount bound to lastcall-metrics-reader: RSS and lastcall_reconcile_total
  *
- * The local cluster's pods and services listen on the loopback twins of their addresses
- * (docs/architecture.md); another cluster's are not reachable from here, and the probes say so.
+ * Each address recorded in the API is dialled through `addressOf` (probeAddressOf): on the local
+ * cluster its loopback twin (10.96.x.y:6379 -> 127.96.x.y:6379, docs/architecture.md: the
+ * machine's own namespace dials loopback only); inside kind's network namespace, where
+ * cluster/kind/run.sh routes the pod and service ranges to the node, the address itself.
+ * Any other cluster's are not reachable from here, and the probes say so.
  */
 import { request as httpsRequest } from 'node:https';
+import { isIPv4 } from 'node:net';
 import { Redis } from 'ioredis';
 import { loopbackTwin } from '../../cluster/addresses.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import { isNotFound } from '../../kube/errors.ts';
 import { coreTypes, type KubeObject, type ObjectList, resourcePath } from '../../kube/resources.ts';
 import { CONTAINER_PORT } from '../../operator/desired/deployment.ts';
+import { KIND_ROUTED_ENV } from '../kind.ts';
 import { OPERATOR_NAMESPACE } from '../kube.ts';
 import { metricSum, parseRedisInfo } from './stats.ts';
 
@@ -57,13 +62,31 @@ export interface Probes {
   close(): Promise<void>;
 }
 
+/**
+ * How the probes dial an address recorded in the API (a pod IP, a ClusterIP): the address itself
+ * inside kind's network namespace (KIND_ROUTED_ENV: cluster/kind/run.sh routed the pod and service
+ * ranges there to the node), else its loopback twin (the local cluster; the machine's own
+ * namespace dials loopback only).
+ */
+export function probeAddressOf(env: NodeJS.ProcessEnv = process.env): (ip: string) => string {
+  return env[KIND_ROUTED_ENV] === '1' ? routedAddress : loopbackTwin;
+}
+
+function routedAddress(ip: string): string {
+  if (!isIPv4(ip)) throw new Error(`address "${ip}" is not an IPv4 address`);
+  return ip;
+}
+
 export async function startProbes(opts: {
   client: KubeClient;
   namespace: string;
   /** the CounterService's pods */
   selector: string;
+  /** an API address -> what to dial; default probeAddressOf() */
+  addressOf?: (ip: string) => string;
 }): Promise<Probes> {
   const { client, namespace } = opts;
+  const addressOf = opts.addressOf ?? probeAddressOf();
   const token = await scraperToken(client, namespace);
   let redis: Redis | undefined;
   let redisHost: string | undefined;
@@ -73,7 +96,7 @@ export async function startProbes(opts: {
       const service = await client.get<KubeObject & { spec?: { clusterIP?: string } }>(
         resourcePath(coreTypes.service, { namespace, name: 'redis' }),
       );
-      redisHost = loopbackTwin(service.spec?.clusterIP ?? '');
+      redisHost = addressOf(service.spec?.clusterIP ?? '');
       redis = new Redis({
         host: redisHost,
         port: 6379,
@@ -108,7 +131,7 @@ export async function startProbes(opts: {
       (await pods(namespace, opts.selector)).map(async (p) => {
         try {
           const text = await fetchText(
-            `http://${loopbackTwin(p.status?.podIP ?? '')}:${CONTAINER_PORT}/metrics`,
+            `http://${addressOf(p.status?.podIP ?? '')}:${CONTAINER_PORT}/metrics`,
           );
           const rss = metricSum(text, 'lastcall_workload_process_resident_memory_bytes');
           if (rss === null) throw new Error('no process_resident_memory_bytes');
@@ -132,7 +155,7 @@ export async function startProbes(opts: {
     await Promise.all(
       (await pods(OPERATOR_NAMESPACE, OPERATOR_SELECTOR)).map(async (p) => {
         try {
-          const text = await scrapeSecure(loopbackTwin(p.status?.podIP ?? ''), OPERATOR_METRICS_PORT, bearer);
+          const text = await scrapeSecure(addressOf(p.status?.podIP ?? ''), OPERATOR_METRICS_PORT, bearer);
           const rss = metricSum(text, 'lastcall_operator_process_resident_memory_bytes');
           if (rss === null) throw new Error('no process_resident_memory_bytes');
           out.push({

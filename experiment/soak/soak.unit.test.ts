@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { formatSlope, linesOf, slopesOf } from './lines.ts';
 import { DEFAULT_SOAK_OPTIONS, OptionError, parseSoakOptions, warmupOf } from './options.ts';
-import type { ProbeReading } from './probes.ts';
+import { type ProbeReading, probeAddressOf } from './probes.ts';
 import {
   aggregate,
   counterIncrease,
@@ -244,6 +244,21 @@ describe('lines from probe readings', () => {
     expect(shown('operator op-a RSS')).toBe('+0.00 MB/h (+352.9 %/h of 0.0 MB)');
     expect(shown('redis used_memory')).toBe('no slope (fewer than 3 readings after warm-up)');
     expect(shown('operator reconciles')).toBe('no slope (fewer than 3 readings after warm-up)');
+  });
+});
+
+describe('probe addresses', () => {
+  test('loopback twins (the local cluster), the addresses themselves where run.sh routed them (kind)', () => {
+    const local = probeAddressOf({});
+    expect(local('10.244.0.7')).toBe('127.244.0.7');
+    expect(local('10.96.12.34')).toBe('127.96.12.34');
+    expect(() => local('172.18.0.2')).toThrow(/no loopback twin/);
+    const kind = probeAddressOf({ LASTCALL_KIND_ROUTED: '1' });
+    expect(kind('10.244.0.7')).toBe('10.244.0.7');
+    expect(kind('10.96.12.34')).toBe('10.96.12.34');
+    // a Service without a ClusterIP yet must not become localhost
+    expect(() => kind('')).toThrow(/not an IPv4 address/);
+    expect(probeAddressOf({ LASTCALL_KIND_ROUTED: '0' })('10.244.0.7')).toBe('127.244.0.7');
   });
 });
 

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { repoRoot } from '../../cluster/tools.ts';
+import { KIND_ROUTED_ENV } from '../../experiment/kind.ts';
 import { DEFAULT_OPTIONS } from '../../experiment/options.ts';
 import { imageTag } from '../../experiment/run.ts';
 import { ALL_PLANS, E2E_NODE_PORT } from '../e2e/plans.ts';
@@ -65,6 +66,14 @@ describe('the kind path', () => {
     // The namespace is entered with nsenter: `ip netns exec` remounts /sys (no cgroups).
     expect(runSh).toContain('nsenter --net=');
     expect(runSh).not.toMatch(/^[^#\n]*ip netns exec/m);
+  });
+
+  test("run.sh routes the pod and service ranges to the node in the project's namespace only, and says so to the suite", () => {
+    expect(runSh).toContain('in_ns ip route replace "$pod_cidr" via "$node_ip"');
+    expect(runSh).toContain('in_ns ip route replace "$service_cidr" via "$node_ip"');
+    // never a route in the machine's own namespace
+    expect(runSh).not.toMatch(/^[^#\n]*(?<!in_ns )ip route/m);
+    expect(runSh).toContain(`LASTCALL_E2E_KUBECONFIG="$kubeconfig" ${KIND_ROUTED_ENV}=1`);
   });
 
   test('the podman configuration runs the kubelet on this machine: cgroup v1, no negative OOM scores, static CNI', () => {

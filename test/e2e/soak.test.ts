@@ -3,10 +3,13 @@
  * its own, 2 replicas, a rolling update every 60 s and, on the local cluster, one fault (Redis
  * SIGKILLed half-way between the rollouts). Nothing may be lost or fail, and every probe line
  * the report draws must have readings: Redis memory, keys and latency, the workload pods' and the
- * operator's memory, the operator's reconcile rate. Memory slopes are printed, not asserted: three
- * minutes say nothing about an hour.
+ * operator's memory, the operator's reconcile rate (on the local cluster through the loopback
+ * twins; on kind inside its network namespace, where cluster/kind/run.sh routes the pod and
+ * service ranges to the node). Memory slopes are printed, not asserted: three minutes say
+ * nothing about an hour.
  */
 import { afterAll, describe, expect, inject, test } from 'vitest';
+import { KIND_ROUTED_ENV } from '../../experiment/kind.ts';
 import { localStateDirOf } from '../../experiment/local-cluster.ts';
 import { defaultReportPath } from '../../experiment/run.ts';
 import { linesOf } from '../../experiment/soak/lines.ts';
@@ -19,6 +22,9 @@ import { e2eNodePort, e2eTarget, log, removeInClusterOperator } from './plans.ts
 afterAll(removeInClusterOperator);
 
 const local = localStateDirOf(inject('kubeconfig')) !== undefined;
+// where the probes reach the pods and Services: the local cluster, or kind's namespace (run.sh
+// says so); elsewhere (kind's docker provider) they report failures and the lines stay empty
+const probed = local || process.env[KIND_ROUTED_ENV] === '1';
 
 const SHORT: SoakOptions = {
   ...DEFAULT_SOAK_OPTIONS,
@@ -54,6 +60,8 @@ describe('soak, 3 minutes', () => {
     if (local) {
       expect(result.faults.map((f) => f.name)).toEqual(['redis-kill']);
       expect(result.faults[0]?.recoveredAt).not.toBeNull();
+    }
+    if (probed) {
       const lines = new Map(linesOf(result.probes).map((l) => [l.name, l.points.length]));
       for (const name of [
         'redis used_memory',

@@ -169,20 +169,22 @@ describe('the kind re-exec (experiment/kind.ts)', () => {
       ['--cluster', 'kind', '--rate', '50'],
       { execPath: '/usr/bin/node', execArgv: [] },
     );
-    expect(cmd.slice(0, 6)).toEqual([
+    expect(cmd.slice(0, 7)).toEqual([
       'nsenter',
       '--net=/run/netns/lastcall-kind',
       'env',
       'KUBECONFIG=/k/config',
       'LASTCALL_EXPERIMENT_IN_KIND=1',
+      // run.sh up routed the pod and service ranges there (the soak's probes dial them)
+      'LASTCALL_KIND_ROUTED=1',
       '/usr/bin/node',
     ]);
     expect(cmd.at(-3)).toMatch(/experiment\/cli\.ts$/);
     expect(cmd.slice(-2)).toEqual(['--rate', '50']);
-    // docker provider: no namespace to enter
-    expect(innerCommand({ netns: '', kubeconfig: '/k' }, [], { execPath: 'node', execArgv: [] })[0]).toBe(
-      'env',
-    );
+    // docker provider: no namespace to enter, nothing routed
+    const docker = innerCommand({ netns: '', kubeconfig: '/k' }, [], { execPath: 'node', execArgv: [] });
+    expect(docker[0]).toBe('env');
+    expect(docker).not.toContain('LASTCALL_KIND_ROUTED=1');
   });
 
   test('another CLI (npm run soak) can be the one run inside', () => {
