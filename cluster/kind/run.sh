@@ -177,18 +177,30 @@ podman_down() {
 # `kubernetes`; kube-proxy on the node DNATs it) to that node's container. Only the project's
 # namespace's routing table changes (gone with the namespace); `replace` keeps a reuse idempotent.
 route_cluster_ranges() { # RUNNER... (kubectl command line)
-  local ranges service_cidr pod_cidr node_ip
-  ranges="$("$@" get nodes -o \
-    jsonpath='{range .items[*]}{.spec.podCIDR} {.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}')"
-  service_cidr="$("$@" get servicecidrs kubernetes -o jsonpath='{.spec.cidrs[0]}')"
-  while read -r pod_cidr node_ip _; do
-    [ -n "$pod_cidr" ] && [ -n "$node_ip" ] || die "a node without spec.podCIDR or InternalIP: '$pod_cidr' '$node_ip'"
+  local ranges service_cidr pod_cidr node_ip gateway="" complete _
+  # A node is Ready before the controller manager has given it its pod range: wait for that.
+  for _ in $(seq 90); do
+    ranges="$("$@" get nodes -o \
+      jsonpath='{range .items[*]}{.spec.podCIDR}|{.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}' || true)"
+    service_cidr="$("$@" get servicecidrs kubernetes -o jsonpath='{.spec.cidrs[0]}' 2>/dev/null || true)"
+    complete=1
+    while IFS='|' read -r pod_cidr node_ip; do
+      [ -n "$pod_cidr" ] && [ -n "$node_ip" ] || complete=0
+    done <<<"$ranges"
+    [ "$complete" = 1 ] && [ -n "$service_cidr" ] && break
+    sleep 1
+  done
+  [ "$complete" = 1 ] && [ -n "$service_cidr" ] ||
+    die "no pod range, node address or service range to route after 90 s: nodes '$ranges', service range '$service_cidr'"
+  while IFS='|' read -r pod_cidr node_ip; do
+    node_ip="${node_ip%% *}" # the first InternalIP (IPv4 on this single-stack cluster)
     in_ns ip route replace "$pod_cidr" via "$node_ip"
     step "route $pod_cidr via $node_ip (pods)"
+    gateway="$node_ip"
   done <<<"$ranges"
   # one node: its container is the way to every ClusterIP
-  in_ns ip route replace "$service_cidr" via "$node_ip"
-  step "route $service_cidr via $node_ip (services)"
+  in_ns ip route replace "$service_cidr" via "$gateway"
+  step "route $service_cidr via $gateway (services)"
 }
 
 install_lastcall() { # RUNNER... (kubectl command line)

@@ -70,7 +70,7 @@ describe('the kind path', () => {
 
   test("run.sh routes the pod and service ranges to the node in the project's namespace only, and says so to the suite", () => {
     expect(runSh).toContain('in_ns ip route replace "$pod_cidr" via "$node_ip"');
-    expect(runSh).toContain('in_ns ip route replace "$service_cidr" via "$node_ip"');
+    expect(runSh).toContain('in_ns ip route replace "$service_cidr" via "$gateway"');
     // never a route in the machine's own namespace
     expect(runSh).not.toMatch(/^[^#\n]*(?<!in_ns )ip route/m);
     expect(runSh).toContain(`LASTCALL_E2E_KUBECONFIG="$kubeconfig" ${KIND_ROUTED_ENV}=1`);
