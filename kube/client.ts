@@ -90,6 +90,7 @@ export class KubeClient {
   #headers: Record<string, string> = {};
   #headersAt = 0;
   #observer: RequestObserver | undefined;
+  #writeFence: (() => Error | undefined) | undefined;
 
   private constructor(credentials: Credentials, opts: ClientOptions) {
     this.server = credentials.server;
@@ -119,6 +120,14 @@ export class KubeClient {
     return client;
   }
 
+  /**
+   * Asks `fence` before every mutating request (anything but GET); an Error it returns is thrown
+   * instead of sending. A leader fences its writes with its lease (operator/main.ts).
+   */
+  fenceWrites(fence: () => Error | undefined): void {
+    this.#writeFence = fence;
+  }
+
   /** Calls `observer` after every request (metrics). */
   observe(observer: RequestObserver): void {
     this.#observer = observer;
@@ -139,6 +148,10 @@ export class KubeClient {
    * deadline, or the signal's reason when `signal` aborts.
    */
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    if (method !== 'GET') {
+      const refused = this.#writeFence?.();
+      if (refused !== undefined) throw refused;
+    }
     const started = performance.now();
     const verb = verbOf(method, path, opts);
     const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;

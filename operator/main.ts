@@ -188,6 +188,16 @@ process.on('SIGINT', () => void stop('SIGINT'));
 for (const reflector of reflectors) reflector.start();
 
 if (elector) {
+  // The fence: no write leaves this process once the renew deadline has passed, whether or not the
+  // renewal's timer has fired yet (leader.ts, pastRenewDeadline); the first write it stops also
+  // ends the leadership, so the reconciles in flight stop too.
+  const fenceElector = elector;
+  client.fenceWrites(() => {
+    if (!fenceElector.pastRenewDeadline()) return undefined;
+    const error = new Error('not written: the leader is past its renew deadline');
+    leadership.abort(error);
+    return error;
+  });
   const leading = await elector.acquire(stopping.signal);
   if (leading) {
     elector.keepRenewing((reason) => {

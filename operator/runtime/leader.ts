@@ -73,6 +73,17 @@ export class LeaderElector {
     return this.#leading;
   }
 
+  /**
+   * True once this replica has led and its renew deadline has passed by the monotonic clock, even
+   * if the timer that ends the renewal attempt has not fired yet: on a starved event loop timers run
+   * hundreds of ms late, and reconciles woken meanwhile would write while a standby may already
+   * lead (seen in CI at load 8: writes up to 830 ms past the deadline). The write fence (main.ts)
+   * asks this before every mutating request.
+   */
+  pastRenewDeadline(): boolean {
+    return this.#renewedAt > 0 && monotonicMs() >= this.#renewedAt + this.#opts.renewDeadlineMs;
+  }
+
   /** Resolves true once this replica holds the lease, false if `signal` aborts first. */
   async acquire(signal: AbortSignal): Promise<boolean> {
     const { log, identity, retryPeriodMs, renewDeadlineMs } = this.#opts;

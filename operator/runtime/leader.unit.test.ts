@@ -87,6 +87,10 @@ describe('LeaderElector', () => {
     elector.keepRenewing(() => {
       lostAt = performance.now();
     });
+    // The write fence's question turns true at the deadline, whether or not onLost ran yet.
+    expect(elector.pastRenewDeadline()).toBe(false);
+    await waitFor('past the renew deadline', () => elector.pastRenewDeadline(), { timeoutMs: 10_000 });
+    expect(performance.now() - acquiring).toBeGreaterThanOrEqual(400);
     // Without a deadline on each request this never happens (the fake never answers).
     await waitFor('leadership lost', () => lostAt !== undefined, { timeoutMs: 10_000 });
     expect(elector.leading).toBe(false);

@@ -94,6 +94,30 @@ describe('requests', () => {
   });
 });
 
+describe('write fence', () => {
+  test('a fenced client sends no write while the fence refuses, but still reads', async () => {
+    const fenced = await KubeClient.connect(fake.credentials(), { timeoutMs: 5_000 });
+    let refuse = false;
+    fenced.fenceWrites(() => (refuse ? new Error('past the renew deadline') : undefined));
+    fake.handler = (_req, res) => json(res, 200, {});
+    try {
+      await fenced.request('PUT', '/api/v1/namespaces/ns/configmaps/a', { body: {} });
+      expect(fake.requests).toHaveLength(1);
+      refuse = true;
+      for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+        await expect(
+          fenced.request(method, '/api/v1/namespaces/ns/configmaps/a', { body: {} }),
+        ).rejects.toThrow('past the renew deadline');
+      }
+      expect(fake.requests).toHaveLength(1);
+      await fenced.get('/api/v1/namespaces/ns/configmaps/a');
+      expect(fake.requests.map((r) => r.method)).toEqual(['PUT', 'GET']);
+    } finally {
+      await fenced.close();
+    }
+  });
+});
+
 describe('deadlines and cancellation', () => {
   test('a request with no answer fails at its timeoutMs with RequestTimeoutError, and the client goes on', async () => {
     fake.handler = (req, res) => {
