@@ -6,26 +6,14 @@
  * Node's server.close() closed every idle socket at once. workload/connections.ts says what the
  * drain does instead.
  */
-import { connect } from 'node:net';
 import { expect, test } from 'vitest';
 import { waitFor } from '../../kube/poll.ts';
 import { useFileRedis } from './file-redis.ts';
-import { rawConnection, readCounter, spawnWorkload } from './support.ts';
+import { rawConnection, readCounter, refused, spawnWorkload } from './support.ts';
 
 const redis = useFileRedis();
 
 const POST_INCR = 'POST /incr HTTP/1.1\r\nHost: workload\r\nContent-Length: 0\r\n\r\n';
-
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
-  });
-}
 
 test('a connection idle when the listener closes is not cut: its next POST is answered, counted, and told to close', async () => {
   const key = 'idle-at-close';

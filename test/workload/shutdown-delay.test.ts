@@ -1,21 +1,9 @@
-import { connect } from 'node:net';
 import { expect, test } from 'vitest';
 import { waitFor } from '../../kube/poll.ts';
 import { useFileRedis } from './file-redis.ts';
-import { rawConnection, readCounter, sendIncrements, spawnWorkload } from './support.ts';
+import { rawConnection, readCounter, refused, sendIncrements, spawnWorkload } from './support.ts';
 
 const redis = useFileRedis();
-
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
-  });
-}
 
 test('SHUTDOWN_DELAY_MS: readiness off but still serving and counting; then refused, keep-alive gets Connection: close', async () => {
   const key = 'delay';

@@ -417,3 +417,15 @@ export function rawConnection(
     socket.once('connect', () => resolve({ socket, received: () => data, closed }));
   });
 }
+
+/** Whether a TCP connect to 127.0.0.1:`port` is refused (the listener has closed). */
+export function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
+}
