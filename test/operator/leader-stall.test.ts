@@ -135,7 +135,7 @@ function startReplica(identity: string, viaProxy: boolean): Promise<OperatorProc
       [
         'apiVersion: v1',
         'kind: Config',
-        'clusters: [{name: proxy, cluster: {server: "http://127.0.0.1:' + proxy.port + '"}}]',
+        `clusters: [{name: proxy, cluster: {server: "http://127.0.0.1:${proxy.port}"}}]`,
         'users: [{name: none, user: {}}]',
         'contexts: [{name: proxy, context: {cluster: proxy, user: none}}]',
         'current-context: proxy',
