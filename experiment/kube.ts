@@ -173,10 +173,13 @@ export async function replaceCrashedRedis(
   namespace: string,
   log: (line: string) => void,
 ): Promise<void> {
-  const pods = await cluster.client.get<{ items: RedisPodLite[] }>(`/api/v1/namespaces/${namespace}/pods`, {
-    query: { labelSelector: 'app.kubernetes.io/name=redis' },
-  });
-  const crashed = pods.items.filter((pod) =>
+  const redisPods = async () =>
+    (
+      await cluster.client.get<{ items: RedisPodLite[] }>(resourcePath(coreTypes.pod, { namespace }), {
+        query: { labelSelector: 'app.kubernetes.io/name=redis' },
+      })
+    ).items;
+  const crashed = (await redisPods()).filter((pod) =>
     (pod.status?.containerStatuses ?? []).some((c) => (c.restartCount ?? 0) > 0),
   );
   if (crashed.length === 0) return;
@@ -188,15 +191,8 @@ export async function replaceCrashedRedis(
   await waitFor(
     'the crashed Redis pod gone',
     async () => {
-      const now = await cluster.client.get<{ items: RedisPodLite[] }>(
-        `/api/v1/namespaces/${namespace}/pods`,
-        {
-          query: { labelSelector: 'app.kubernetes.io/name=redis' },
-        },
-      );
-      return now.items.every((p) => !crashed.some((c) => c.metadata.name === p.metadata.name))
-        ? true
-        : undefined;
+      const now = await redisPods();
+      return now.every((p) => !crashed.some((c) => c.metadata.name === p.metadata.name)) ? true : undefined;
     },
     { timeoutMs: 120_000, intervalMs: 250 },
   );

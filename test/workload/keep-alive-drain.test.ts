@@ -15,15 +15,17 @@ const redis = useFileRedis();
 
 const POST_INCR = 'POST /incr HTTP/1.1\r\nHost: workload\r\nContent-Length: 0\r\n\r\n';
 
-test('a connection idle when the listener closes is not cut: its next POST is answered, counted, and told to close', async () => {
-  const key = 'idle-at-close';
+/**
+ * A workload (500 ms of work, a drain deadline far away) and one keep-alive connection that has sent
+ * one POST /incr and read its whole answer: the connection now sits between two requests.
+ */
+async function workloadWithOneAnsweredPost(key: string, idleCloseMs: number) {
   const workload = await spawnWorkload({
     REDIS_URL: redis.url,
     COUNTER_KEY: key,
     WORK_DELAY_MS: '500',
     DRAIN_TIMEOUT_MS: '60000',
-    // Far longer than the test needs, so a loaded machine cannot turn "idle" into "idle too long".
-    IDLE_CLOSE_MS: '60000',
+    IDLE_CLOSE_MS: String(idleCloseMs),
   });
   const client = await rawConnection(workload.port);
   client.socket.write(POST_INCR);
@@ -31,6 +33,13 @@ test('a connection idle when the listener closes is not cut: its next POST is an
     timeoutMs: 30_000,
     intervalMs: 10,
   });
+  return { workload, client };
+}
+
+test('a connection idle when the listener closes is not cut: its next POST is answered, counted, and told to close', async () => {
+  const key = 'idle-at-close';
+  // IDLE_CLOSE_MS far longer than the test needs, so a loaded machine cannot turn "idle" into "idle too long".
+  const { workload, client } = await workloadWithOneAnsweredPost(key, 60_000);
   expect(client.received()).toMatch(/^HTTP\/1\.1 200/);
   expect(client.received()).toMatch(/^Connection: keep-alive\r$/im);
 
@@ -53,19 +62,7 @@ test('a connection idle when the listener closes is not cut: its next POST is an
 
 test('a connection the client leaves idle is closed after IDLE_CLOSE_MS and does not hold the drain', async () => {
   const key = 'left-idle';
-  const workload = await spawnWorkload({
-    REDIS_URL: redis.url,
-    COUNTER_KEY: key,
-    WORK_DELAY_MS: '500',
-    DRAIN_TIMEOUT_MS: '60000',
-    IDLE_CLOSE_MS: '300',
-  });
-  const client = await rawConnection(workload.port);
-  client.socket.write(POST_INCR);
-  await waitFor('answer', () => /\r\n\r\n\{.*\}$/s.test(client.received()), {
-    timeoutMs: 30_000,
-    intervalMs: 10,
-  });
+  const { workload, client } = await workloadWithOneAnsweredPost(key, 300);
   const answered = client.received().length;
 
   workload.signal('SIGTERM');
