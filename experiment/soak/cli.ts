@@ -4,14 +4,15 @@
  * and as stdout's last line one JSON object.
  * Exit codes: 0 nothing lost or failed, 1 lost or failed or could not run, 2 bad options.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IN_KIND_ENV, runOnKind } from '../kind.ts';
 import { defaultReportPath, resolveCluster } from '../run.ts';
+import { linesOf, slopesOf } from './lines.ts';
 import { OptionError, parseSoakOptions, SOAK_USAGE, type SoakOptions } from './options.ts';
 import { writeSoakReport } from './report.ts';
-import { runSoak, soakPassed } from './run.ts';
+import { runSoak, type SoakResult, soakPassed } from './run.ts';
 import { formatSoakSummary, soakJson } from './summary.ts';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -34,6 +35,7 @@ async function main(argv: readonly string[]): Promise<number> {
     say(SOAK_USAGE);
     return 0;
   }
+  if (options.from !== undefined) return await drawAgain(options.from, options);
   // kind: build/start it with cluster/kind/run.sh up, then this CLI again inside its network
   // namespace with KUBECONFIG pointing at it (experiment/kind.ts, as npm run experiment does).
   if (options.cluster === 'kind' && !inKind)
@@ -53,6 +55,37 @@ async function main(argv: readonly string[]): Promise<number> {
   await writeFile(dataPath, `${JSON.stringify(result)}\n`);
   say('');
   say(`data: ${shown(dataPath)}`);
+  for (const line of formatSoakSummary({ ...result, reportPath: shown(result.reportPath) })) say(line);
+  say(JSON.stringify(soakJson(result)));
+  return soakPassed(result) ? 0 : 1;
+}
+
+/**
+ * A recorded run drawn again: its readings are the data, the lines, slopes and report are this
+ * version's (a line added after the run, a different warm-up). The verdict is the run's own.
+ */
+async function drawAgain(dataPath: string, options: SoakOptions): Promise<number> {
+  let result: SoakResult;
+  try {
+    result = JSON.parse(await readFile(dataPath, 'utf8')) as SoakResult;
+  } catch (error) {
+    process.stderr.write(
+      `soak: --from ${dataPath}: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    return 2;
+  }
+  if (!Array.isArray(result.probes) || !Array.isArray(result.timeline)) {
+    process.stderr.write(`soak: --from ${dataPath}: not a soak run's data (no probes or timeline)\n`);
+    return 2;
+  }
+  result.warmupSeconds = options.warmupSeconds ?? result.warmupSeconds;
+  result.slopes = slopesOf(linesOf(result.probes), result.warmupSeconds);
+  result.reportPath = options.reportPath ?? dataPath.replace(/\.json$/, '.html');
+  await writeSoakReport(
+    result.reportPath,
+    result,
+    `Cluster: ${result.cluster}. Drawn again from ${shown(dataPath)}.`,
+  );
   for (const line of formatSoakSummary({ ...result, reportPath: shown(result.reportPath) })) say(line);
   say(JSON.stringify(soakJson(result)));
   return soakPassed(result) ? 0 : 1;

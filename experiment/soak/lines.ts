@@ -1,7 +1,7 @@
 /**
  * The soak run's probe readings as lines (one point per probe) and their slopes: pure.
  */
-import type { ProbeReading } from './probes.ts';
+import type { PodReading, ProbeReading } from './probes.ts';
 import { aggregate, counterIncrease, type Point, type Slope, slopePerHour } from './stats.ts';
 
 export interface Line {
@@ -66,6 +66,18 @@ export function linesOf(readings: readonly ProbeReading[]): Line[] {
     { name: 'workload RSS (mean of pods)', kind: 'memory', unit: 'bytes', points: workloadMean },
     { name: 'workload RSS (max of pods)', kind: 'memory', unit: 'bytes', points: workloadMax },
     { name: 'workload heap used (mean of pods)', kind: 'memory', unit: 'bytes', points: workloadHeap },
+    {
+      name: WORKLOAD_RSS_PER_POD,
+      kind: 'memory',
+      unit: 'bytes',
+      points: peakPerRetiredPod(readings, (p) => p.rssBytes),
+    },
+    {
+      name: WORKLOAD_HEAP_PER_POD,
+      kind: 'memory',
+      unit: 'bytes',
+      points: peakPerRetiredPod(readings, (p) => p.heapUsedBytes),
+    },
     ...[...operatorRss].map(
       ([pod, points]): Line => ({ name: `operator ${pod} RSS`, kind: 'memory', unit: 'bytes', points }),
     ),
@@ -75,6 +87,35 @@ export function linesOf(readings: readonly ProbeReading[]): Line[] {
     { name: 'redis PING', kind: 'latency', unit: 'ms', points: ping },
     { name: 'operator reconciles', kind: 'rate', unit: 'per second', points: reconcileRate },
   ];
+}
+
+/**
+ * The per-generation view of the workload: a pod lives one rollout interval, and its memory climbs
+ * while it warms up, so the mean and max of the pods alive saw-tooth with every rollout, and a
+ * slope over them mixes pod age with creep. One point per pod that was replaced during the run
+ * (absent from the last reading), at its first reading, with the highest value it reached: a
+ * flat line means each generation of pods peaks where the first did.
+ */
+export const WORKLOAD_RSS_PER_POD = 'workload RSS peak per replaced pod (at its start)';
+export const WORKLOAD_HEAP_PER_POD = 'workload heap used peak per replaced pod (at its start)';
+
+function peakPerRetiredPod(
+  readings: readonly ProbeReading[],
+  pick: (pod: PodReading) => number | null,
+): Point[] {
+  const stillRunning = new Set(readings.at(-1)?.workload.map((p) => p.pod) ?? []);
+  const peaks = new Map<string, Point>();
+  for (const r of readings) {
+    for (const pod of r.workload) {
+      if (stillRunning.has(pod.pod)) continue;
+      const value = pick(pod);
+      if (value === null || !Number.isFinite(value)) continue;
+      const seen = peaks.get(pod.pod);
+      if (seen === undefined) peaks.set(pod.pod, { t: r.t, value });
+      else seen.value = Math.max(seen.value, value);
+    }
+  }
+  return [...peaks.values()].sort((a, b) => a.t - b.t);
 }
 
 export interface LineSlope {

@@ -30,6 +30,8 @@ export interface SoakOptions {
   nodePort: number;
   namespace: string;
   reportPath: string | undefined;
+  /** a run's recorded data (reports/soak-<time>.json): render its report and summary again, run nothing */
+  from: string | undefined;
   skipInstall: boolean;
   help: boolean;
 }
@@ -49,6 +51,7 @@ export const DEFAULT_SOAK_OPTIONS: SoakOptions = {
   nodePort: 30190,
   namespace: 'lastcall-soak',
   reportPath: undefined,
+  from: undefined,
   skipInstall: false,
   help: false,
 };
@@ -83,7 +86,9 @@ const FLAGS: Record<string, keyof SoakOptions> = {
   '-h': 'help',
 };
 
-const STRINGS = ['--cluster', '--faults', '--namespace', '--report'];
+const STRINGS = ['--cluster', '--faults', '--namespace', '--report', '--from'];
+/** what --from (no run, a recorded one drawn again) may be combined with */
+const WITH_FROM = ['--from', '--report', '--warmup'];
 const ALL = [...Object.keys(INTEGER_OPTIONS), ...STRINGS, ...Object.keys(FLAGS)];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** rollouts closer than this overlap: a rollout of 3 pods with a 15 s grace period takes about 40 s */
@@ -145,7 +150,21 @@ export function parseSoakOptions(argv: readonly string[]): SoakOptions {
     } else if (name === '--report') {
       if (value.trim() === '') throw new OptionError('--report: "" is not allowed; give a file path');
       o.reportPath = value;
+    } else if (name === '--from') {
+      if (!value.endsWith('.json'))
+        throw new OptionError(
+          `--from: "${value}" is not allowed; give a run's data file (reports/soak-<time>.json)`,
+        );
+      o.from = value;
     }
+  }
+  if (o.from !== undefined) {
+    const other = [...seen].filter((n) => !WITH_FROM.includes(n));
+    if (other.length > 0)
+      throw new OptionError(
+        `--from draws a recorded run again and runs nothing: ${other.join(', ')} does not apply (allowed with it: ${WITH_FROM.slice(1).join(', ')})`,
+      );
+    return o;
   }
   // kind publishes only 30080 and 30081 on the loopback of its network namespace (cluster/kind),
   // where no other cluster's NodePorts listen
@@ -219,4 +238,6 @@ Exit code 0: nothing lost, nothing failed; 1: anything lost or failed, or the ru
   --namespace NS           where Redis and the CounterService live (default lastcall-soak)
   --report PATH            the HTML report (default reports/soak-<time>.html)
   --skip-install           do not apply config/default
+  --from DATA              run nothing: draw a recorded run (reports/soak-<time>.json) again with this
+                           version's lines, slopes and report (with --report, --warmup)
   --help`;

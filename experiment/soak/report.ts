@@ -8,7 +8,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { STYLE } from '../report.ts';
 import { type Band, escapeXml, type Series, timeChart } from '../svg.ts';
-import { formatSlope, formatValue, type Line, linesOf } from './lines.ts';
+import {
+  formatSlope,
+  formatValue,
+  type Line,
+  linesOf,
+  WORKLOAD_HEAP_PER_POD,
+  WORKLOAD_RSS_PER_POD,
+} from './lines.ts';
 import { type SoakResult, soakPassed } from './run.ts';
 import { perSecondHeld } from './stats.ts';
 
@@ -93,6 +100,15 @@ export function renderSoakReport(r: SoakResult, context = ''): string {
           ...mb(byName.get('workload heap used (mean of pods)'), 'heap used (mean)', '#3b8f4a'),
           dashed: true,
         },
+      ],
+    }),
+    timeChart({
+      ...common,
+      title: 'Workload pods by generation: the peak of each replaced pod, drawn from its start',
+      yLabel: 'MB',
+      series: [
+        { ...mb(byName.get(WORKLOAD_RSS_PER_POD), 'RSS peak', '#6b3fa0'), kind: 'step' },
+        { ...mb(byName.get(WORKLOAD_HEAP_PER_POD), 'heap used peak', '#3b8f4a'), kind: 'step' },
       ],
     }),
     timeChart({

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { formatSlope, linesOf, slopesOf } from './lines.ts';
+import { formatSlope, linesOf, slopesOf, WORKLOAD_HEAP_PER_POD, WORKLOAD_RSS_PER_POD } from './lines.ts';
 import { DEFAULT_SOAK_OPTIONS, OptionError, parseSoakOptions, warmupOf } from './options.ts';
 import { type ProbeReading, probeAddressOf } from './probes.ts';
 import {
@@ -91,9 +91,24 @@ describe('soak options', () => {
     [['--rate', '5', '--rate', '6'], '--rate is given twice'],
     [['--duration', '5'], 'unknown option "--duration"'],
     [['--skip-install=yes'], '--skip-install takes no value'],
+    [
+      ['--from', 'reports/soak-1.html'],
+      '--from: "reports/soak-1.html" is not allowed; give a run\'s data file',
+    ],
+    [
+      ['--from', 'reports/soak-1.json', '--rate', '5'],
+      '--from draws a recorded run again and runs nothing: --rate does not apply (allowed with it: --report, --warmup)',
+    ],
   ])('%j is refused: %s', (argv, message) => {
     expect(() => parseSoakOptions(argv)).toThrow(OptionError);
     expect(() => parseSoakOptions(argv)).toThrow(message);
+  });
+
+  test('--from: a recorded run drawn again, with its own report path and warm-up if given', () => {
+    const o = parseSoakOptions(['--from', 'reports/soak-1.json', '--warmup', '900']);
+    expect(o.from).toBe('reports/soak-1.json');
+    expect(o.warmupSeconds).toBe(900);
+    expect(o.reportPath).toBeUndefined();
   });
 
   test('warm-up: as given, else a quarter of the run up to 10 minutes (a retired writer record lives 10 min)', () => {
@@ -245,6 +260,34 @@ describe('lines from probe readings', () => {
     expect(shown('redis used_memory')).toBe('no slope (fewer than 3 readings after warm-up)');
     expect(shown('operator reconciles')).toBe('no slope (fewer than 3 readings after warm-up)');
   });
+  test('per replaced pod: its peak at its first reading; pods still running at the end are left out', () => {
+    const pod = (name: string, rssBytes: number, heapUsedBytes: number | null = null) => ({
+      pod: name,
+      rssBytes,
+      heapUsedBytes,
+    });
+    const at = (t: number, workload: ReturnType<typeof pod>[]): ProbeReading => ({
+      t,
+      redis: null,
+      workload,
+      operator: [],
+      errors: [],
+    });
+    const by = new Map(
+      linesOf([
+        at(0, [pod('a', 100, 10), pod('b', 90)]),
+        at(5, [pod('a', 130, 12), pod('b', 95)]),
+        at(10, [pod('a', 120, 11), pod('c', 80, 8)]),
+        at(15, [pod('c', 85, 9)]),
+      ]).map((l) => [l.name, l.points]),
+    );
+    expect(by.get(WORKLOAD_RSS_PER_POD)).toEqual([
+      { t: 0, value: 130 },
+      { t: 0, value: 95 },
+    ]);
+    // b never reported a heap: no point rather than a zero
+    expect(by.get(WORKLOAD_HEAP_PER_POD)).toEqual([{ t: 0, value: 12 }]);
+  });
 });
 
 describe('probe addresses', () => {
@@ -312,8 +355,9 @@ describe('report', () => {
       reportPath: null,
     });
     expect(html).toContain('PASS: every answered increment was counted (600/600)');
-    expect(html.match(/<svg /g)).toHaveLength(9);
+    expect(html.match(/<svg /g)).toHaveLength(10);
     expect(html).toContain('operator op heap used');
     expect(html).toContain('workload heap used (mean of pods)');
+    expect(html).toContain('Workload pods by generation');
   });
 });
