@@ -118,6 +118,59 @@ function peakPerRetiredPod(
   return [...peaks.values()].sort((a, b) => a.t - b.t);
 }
 
+export interface LoadShare {
+  /** replaced pods with both readings */
+  pods: number;
+  /** Pearson's r of each replaced pod's peak RSS against the increments it completed */
+  r: number | null;
+  /** the fewest and most increments one replaced pod completed */
+  fewest: number;
+  most: number;
+}
+
+/**
+ * Whether the hot pods are the busy ones: a pod's peak memory against its share of the load
+ * (increments Redis confirmed for it). A high r says the peaks follow the load per pod (how the
+ * Service spread the clients' connections), not the pod's age or the run's length; null without
+ * the readings (runs recorded before the probes read the count).
+ */
+export function loadShareOf(readings: readonly ProbeReading[]): LoadShare | null {
+  const stillRunning = new Set(readings.at(-1)?.workload.map((p) => p.pod) ?? []);
+  const pods = new Map<string, { rss: number; completed: number }>();
+  for (const r of readings) {
+    for (const pod of r.workload) {
+      if (stillRunning.has(pod.pod) || pod.completed === null || pod.completed === undefined) continue;
+      const seen = pods.get(pod.pod);
+      pods.set(pod.pod, {
+        rss: Math.max(seen?.rss ?? 0, pod.rssBytes),
+        completed: Math.max(seen?.completed ?? 0, pod.completed),
+      });
+    }
+  }
+  const xs = [...pods.values()].map((p) => p.completed);
+  const ys = [...pods.values()].map((p) => p.rss);
+  if (xs.length < 3) return null;
+  return { pods: xs.length, r: pearson(xs, ys), fewest: Math.min(...xs), most: Math.max(...xs) };
+}
+
+export function pearson(xs: readonly number[], ys: readonly number[]): number | null {
+  const n = Math.min(xs.length, ys.length);
+  if (n < 3) return null;
+  const mx = xs.slice(0, n).reduce((a, b) => a + b, 0) / n;
+  const my = ys.slice(0, n).reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = (xs[i] as number) - mx;
+    const dy = (ys[i] as number) - my;
+    sxy += dx * dy;
+    sxx += dx * dx;
+    syy += dy * dy;
+  }
+  return sxx === 0 || syy === 0 ? null : sxy / Math.sqrt(sxx * syy);
+}
+
 export interface LineSlope {
   name: string;
   unit: Line['unit'];

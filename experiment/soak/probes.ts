@@ -41,6 +41,14 @@ export interface PodReading {
   heapUsedBytes: number | null;
 }
 
+export interface WorkloadReading extends PodReading {
+  /**
+   * increments this pod had Redis confirm since it started (its share of the load); absent in
+   * runs recorded before the probes read it
+   */
+  completed?: number | null;
+}
+
 export interface OperatorReading extends PodReading {
   reconciles: number;
 }
@@ -49,7 +57,7 @@ export interface ProbeReading {
   /** seconds since the load started */
   t: number;
   redis: RedisReading | null;
-  workload: PodReading[];
+  workload: WorkloadReading[];
   operator: OperatorReading[];
   /** what could not be read this time, e.g. "redis: ECONNREFUSED" */
   errors: string[];
@@ -125,8 +133,8 @@ export async function startProbes(opts: {
     return list.items.filter((p) => p.status?.phase === 'Running' && p.status.podIP);
   }
 
-  async function readWorkload(errors: string[]): Promise<PodReading[]> {
-    const out: PodReading[] = [];
+  async function readWorkload(errors: string[]): Promise<WorkloadReading[]> {
+    const out: WorkloadReading[] = [];
     await Promise.all(
       (await pods(namespace, opts.selector)).map(async (p) => {
         try {
@@ -139,10 +147,11 @@ export async function startProbes(opts: {
             pod: p.metadata.name ?? '',
             rssBytes: rss,
             heapUsedBytes: metricSum(text, 'lastcall_workload_nodejs_heap_size_used_bytes'),
+            completed: metricSum(text, 'lastcall_workload_increments_completed_total'),
           });
         } catch (error) {
           // a pod that just stopped serving (drain) is no error of the probe's
-          errors.push(`workload ${p.metadata.name}: ${message(error)}`);
+          errors.push(`workload ${p.metadata.name}: ${probeErrorMessage(error)}`);
         }
       }),
     );
@@ -165,7 +174,7 @@ export async function startProbes(opts: {
             reconciles: metricSum(text, 'lastcall_reconcile_total') ?? 0,
           });
         } catch (error) {
-          errors.push(`operator ${p.metadata.name}: ${message(error)}`);
+          errors.push(`operator ${p.metadata.name}: ${probeErrorMessage(error)}`);
         }
       }),
     );
@@ -176,9 +185,9 @@ export async function startProbes(opts: {
     async read(t) {
       const errors: string[] = [];
       const [r, w, o] = await Promise.allSettled([readRedis(), readWorkload(errors), readOperator(errors)]);
-      if (r.status === 'rejected') errors.push(`redis ${redisHost ?? ''}: ${message(r.reason)}`);
-      if (w.status === 'rejected') errors.push(`workload pods: ${message(w.reason)}`);
-      if (o.status === 'rejected') errors.push(`operator pods: ${message(o.reason)}`);
+      if (r.status === 'rejected') errors.push(`redis ${redisHost ?? ''}: ${probeErrorMessage(r.reason)}`);
+      if (w.status === 'rejected') errors.push(`workload pods: ${probeErrorMessage(w.reason)}`);
+      if (o.status === 'rejected') errors.push(`operator pods: ${probeErrorMessage(o.reason)}`);
       return {
         t,
         redis: r.status === 'fulfilled' ? r.value : null,
@@ -194,9 +203,11 @@ export async function startProbes(opts: {
   };
 }
 
-function message(error: unknown): string {
-  const e = error as { code?: string; message?: string };
-  return (e.code ?? e.message ?? String(error)).slice(0, 120);
+/** The most telling short form: a system error's code (also under fetch's "fetch failed"), else the message. */
+export function probeErrorMessage(error: unknown): string {
+  const e = (error ?? {}) as { code?: unknown; message?: unknown; cause?: { code?: unknown } };
+  const code = e.code ?? e.cause?.code;
+  return String(code ?? e.message ?? error).slice(0, 120);
 }
 
 async function fetchText(url: string): Promise<string> {

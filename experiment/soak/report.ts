@@ -117,7 +117,11 @@ export function renderSoakReport(r: SoakResult, context = ''): string {
       yLabel: 'MB',
       series: [
         ...operatorLines.map((l, i) =>
-          mb(l, l.name.replace(/^operator /, '').replace(/ RSS$/, ''), PALETTE[i % PALETTE.length] as string),
+          mb(
+            l,
+            replicaLabel(l.name.replace(/^operator /, '').replace(/ RSS$/, ''), r.probes),
+            PALETTE[i % PALETTE.length] as string,
+          ),
         ),
         ...operatorHeaps.map((l, i) => ({
           ...mb(l, `heap ${i + 1}`, PALETTE[i % PALETTE.length] as string),
@@ -225,6 +229,15 @@ Drains: ${r.drains.observed} observed, ${r.drains.clean} clean, ${r.drains.kille
 </body>
 </html>
 `;
+}
+
+/**
+ * "xdhjn (leader)": the pod name's random suffix and whether the replica reconciled during the run
+ * (the leader) or never did (a standby), short enough for the legend beside the title.
+ */
+export function replicaLabel(pod: string, probes: SoakResult['probes']): string {
+  const reconciled = probes.some((p) => p.operator.some((o) => o.pod === pod && o.reconciles > 0));
+  return `${pod.split('-').at(-1)} (${reconciled ? 'leader' : 'standby'})`;
 }
 
 /** The sampled counter holds between samples (a second without a sample is not a drop). */

@@ -1,7 +1,16 @@
 import { describe, expect, test } from 'vitest';
-import { formatSlope, linesOf, slopesOf, WORKLOAD_HEAP_PER_POD, WORKLOAD_RSS_PER_POD } from './lines.ts';
+import {
+  formatSlope,
+  linesOf,
+  loadShareOf,
+  pearson,
+  slopesOf,
+  WORKLOAD_HEAP_PER_POD,
+  WORKLOAD_RSS_PER_POD,
+} from './lines.ts';
 import { DEFAULT_SOAK_OPTIONS, OptionError, parseSoakOptions, warmupOf } from './options.ts';
-import { type ProbeReading, probeAddressOf } from './probes.ts';
+import { type ProbeReading, probeAddressOf, probeErrorMessage } from './probes.ts';
+import { renderSoakReport, replicaLabel } from './report.ts';
 import {
   aggregate,
   counterIncrease,
@@ -290,6 +299,98 @@ describe('lines from probe readings', () => {
   });
 });
 
+describe('load share of the replaced pods', () => {
+  const at = (t: number, pods: [string, number, number | null][]): ProbeReading => ({
+    t,
+    redis: null,
+    workload: pods.map(([pod, rss, completed]) => ({ pod, rssBytes: rss, heapUsedBytes: null, completed })),
+    operator: [],
+    errors: [],
+  });
+
+  test('peak RSS against increments completed, per replaced pod; the pods still running are left out', () => {
+    const share = loadShareOf([
+      at(0, [
+        ['a', 100, 0],
+        ['b', 100, 0],
+        ['c', 100, 0],
+      ]),
+      at(10, [
+        ['a', 110, 1000],
+        ['b', 150, 5000],
+        ['c', 130, 3000],
+      ]),
+      at(20, [['d', 999, 1]]),
+    ]);
+    expect(share).toEqual({ pods: 3, r: 1, fewest: 1000, most: 5000 });
+  });
+
+  test('none from runs recorded without the count, or with fewer than 3 replaced pods', () => {
+    expect(
+      loadShareOf([
+        at(0, [
+          ['a', 100, null],
+          ['b', 120, null],
+          ['c', 90, null],
+        ]),
+        at(10, []),
+      ]),
+    ).toBeNull();
+    expect(
+      loadShareOf([
+        at(0, [
+          ['a', 100, 5],
+          ['b', 120, 6],
+        ]),
+        at(10, []),
+      ]),
+    ).toBeNull();
+  });
+
+  test('pearson: perfect, inverse, none when a side does not vary', () => {
+    expect(pearson([1, 2, 3], [2, 4, 6])).toBeCloseTo(1);
+    expect(pearson([1, 2, 3], [6, 4, 2])).toBeCloseTo(-1);
+    expect(pearson([1, 1, 1], [1, 2, 3])).toBeNull();
+    expect(pearson([1, 2], [1, 2])).toBeNull();
+  });
+});
+
+describe('operator replica labels', () => {
+  test("the pod's suffix and its role from its reconcile count", () => {
+    const probe = (reconciles: number): ProbeReading => ({
+      t: 0,
+      redis: null,
+      workload: [],
+      operator: [
+        { pod: 'lastcall-operator-79d9-abcde', rssBytes: 1, heapUsedBytes: null, reconciles },
+        { pod: 'lastcall-operator-79d9-fghij', rssBytes: 1, heapUsedBytes: null, reconciles: 0 },
+      ],
+      errors: [],
+    });
+    const probes = [probe(0), probe(4)];
+    expect(replicaLabel('lastcall-operator-79d9-abcde', probes)).toBe('abcde (leader)');
+    expect(replicaLabel('lastcall-operator-79d9-fghij', probes)).toBe('fghij (standby)');
+  });
+});
+
+describe('probe error messages', () => {
+  test("a system error's code, also under fetch's cause; numeric codes; else the message", () => {
+    expect(
+      probeErrorMessage(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
+    ).toBe('ECONNREFUSED');
+    expect(
+      probeErrorMessage(
+        new TypeError('fetch failed', { cause: Object.assign(new Error('x'), { code: 'ECONNRESET' }) }),
+      ),
+    ).toBe('ECONNRESET');
+    expect(probeErrorMessage({ code: 503, message: 'unavailable' })).toBe('503');
+    expect(probeErrorMessage(new Error('no process_resident_memory_bytes'))).toBe(
+      'no process_resident_memory_bytes',
+    );
+    expect(probeErrorMessage('x'.repeat(200))).toHaveLength(120);
+  });
+});
+
 describe('probe addresses', () => {
   test('loopback twins (the local cluster), the addresses themselves where run.sh routed them (kind)', () => {
     const local = probeAddressOf({});
@@ -307,7 +408,6 @@ describe('probe addresses', () => {
 
 describe('report', () => {
   test('renders every chart and the slopes table from a small result', async () => {
-    const { renderSoakReport } = await import('./report.ts');
     const probes: ProbeReading[] = [0, 10, 20, 30].map((t) => ({
       t,
       redis: { usedMemoryBytes: 1.2e6, keys: 4, pingMs: 0.4 },

@@ -1,5 +1,5 @@
 /** The soak run's summary lines and JSON line: pure. */
-import { formatSlope, formatValue } from './lines.ts';
+import { formatSlope, formatValue, loadShareOf } from './lines.ts';
 import { type SoakResult, soakPassed } from './run.ts';
 
 export function formatSoakSummary(r: SoakResult): string[] {
@@ -37,6 +37,11 @@ export function formatSoakSummary(r: SoakResult): string[] {
       `  ${s.name.padEnd(44)} ${formatValue(s.last, s.unit).padStart(10)} ${formatValue(s.max, s.unit).padStart(10)}  ${formatSlope(s)}`,
     );
   }
+  const share = loadShareOf(r.probes);
+  if (share !== null && share.r !== null)
+    out.push(
+      `workload pods: peak RSS against increments completed, ${share.pods} replaced pods (${share.fewest}-${share.most} each): r = ${share.r.toFixed(2)}`,
+    );
   const errors = Object.entries(r.probeErrors);
   if (errors.length > 0)
     out.push(
