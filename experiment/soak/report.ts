@@ -17,7 +17,7 @@ import {
   WORKLOAD_RSS_PER_POD,
 } from './lines.ts';
 import { type SoakResult, soakPassed } from './run.ts';
-import { perSecondHeld } from './stats.ts';
+import { generationsOf, perSecondHeld } from './stats.ts';
 
 const PALETTE = ['#1f6fb4', '#6b3fa0', '#3b8f4a', '#ef8a17', '#d62728', '#17becf', '#8c564b', '#e377c2'];
 
@@ -50,6 +50,22 @@ export function renderSoakReport(r: SoakResult, context = ''): string {
     color,
     kind: 'line',
     values: perSecondHeld(l?.points ?? [], xMax).map((v) => (v === null ? null : v / 1e6)),
+  });
+  // the pods of one rollout start within it; the next rollout's come an interval later
+  const within = r.rolloutEverySeconds > 0 ? r.rolloutEverySeconds / 2 : xMax;
+  const generationStep = (
+    l: Line | undefined,
+    pick: 'max' | 'min',
+    label: string,
+    color: string,
+  ): Series => ({
+    label,
+    color,
+    kind: 'step',
+    values: perSecondHeld(
+      generationsOf(l?.points ?? [], within).map((g) => ({ t: g.t, value: g[pick] / 1e6 })),
+      xMax,
+    ),
   });
   const operatorLines = lines.filter((l) => l.name.startsWith('operator ') && l.name.endsWith(' RSS'));
   const operatorHeaps = lines.filter((l) => l.name.startsWith('operator ') && l.name.endsWith(' heap used'));
@@ -104,11 +120,13 @@ export function renderSoakReport(r: SoakResult, context = ''): string {
     }),
     timeChart({
       ...common,
-      title: 'Workload pods by generation: the peak of each replaced pod, drawn from its start',
+      title:
+        'Workload pods by generation: the peaks of the hottest and the coolest replaced pod, from their start',
       yLabel: 'MB',
       series: [
-        { ...mb(byName.get(WORKLOAD_RSS_PER_POD), 'RSS peak', '#6b3fa0'), kind: 'step' },
-        { ...mb(byName.get(WORKLOAD_HEAP_PER_POD), 'heap used peak', '#3b8f4a'), kind: 'step' },
+        generationStep(byName.get(WORKLOAD_RSS_PER_POD), 'max', 'RSS, hottest pod', '#6b3fa0'),
+        generationStep(byName.get(WORKLOAD_RSS_PER_POD), 'min', 'RSS, coolest pod', '#1f6fb4'),
+        generationStep(byName.get(WORKLOAD_HEAP_PER_POD), 'max', 'heap used, hottest pod', '#3b8f4a'),
       ],
     }),
     timeChart({

@@ -16,6 +16,7 @@ import {
   counterIncrease,
   everyTimes,
   faultTimes,
+  generationsOf,
   metricSum,
   parseRedisInfo,
   perSecondHeld,
@@ -352,6 +353,27 @@ describe('load share of the replaced pods', () => {
     expect(pearson([1, 2, 3], [6, 4, 2])).toBeCloseTo(-1);
     expect(pearson([1, 1, 1], [1, 2, 3])).toBeNull();
     expect(pearson([1, 2], [1, 2])).toBeNull();
+  });
+});
+
+describe('generations', () => {
+  test("points within the window of a group's first join it; max, min and count per group", () => {
+    expect(
+      generationsOf(
+        [
+          { t: 190, value: 5 },
+          { t: 0, value: 3 },
+          { t: 10, value: 7 },
+          { t: 200, value: 4 },
+          { t: 20, value: 1 },
+        ],
+        90,
+      ),
+    ).toEqual([
+      { t: 0, max: 7, min: 1, count: 3 },
+      { t: 190, max: 5, min: 4, count: 2 },
+    ]);
+    expect(generationsOf([], 90)).toEqual([]);
   });
 });
 

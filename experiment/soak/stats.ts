@@ -153,3 +153,29 @@ export const SOAK_TAGS = 6;
 export function soakTag(rollouts: number): number {
   return (rollouts % SOAK_TAGS) + 1;
 }
+
+export interface Generation {
+  /** the first point's time */
+  t: number;
+  max: number;
+  min: number;
+  count: number;
+}
+
+/**
+ * Points (sorted by time) grouped into generations: a point within `withinSeconds` of a group's
+ * first point joins it. The pods of one rolling update start within its duration (about 20 s
+ * here), the next update's a rollout interval later.
+ */
+export function generationsOf(points: readonly Point[], withinSeconds: number): Generation[] {
+  const out: Generation[] = [];
+  for (const p of [...points].sort((a, b) => a.t - b.t)) {
+    const g = out.at(-1);
+    if (g !== undefined && p.t - g.t <= withinSeconds) {
+      g.max = Math.max(g.max, p.value);
+      g.min = Math.min(g.min, p.value);
+      g.count++;
+    } else out.push({ t: p.t, max: p.value, min: p.value, count: 1 });
+  }
+  return out;
+}
