@@ -120,8 +120,7 @@ export function renderSoakReport(r: SoakResult, context = ''): string {
     }),
     timeChart({
       ...common,
-      title:
-        'Workload pods by generation: the peaks of the hottest and the coolest replaced pod, from their start',
+      title: 'Workload pods by generation: peak of each replaced pod',
       yLabel: 'MB',
       series: [
         generationStep(byName.get(WORKLOAD_RSS_PER_POD), 'max', 'RSS, hottest pod', '#6b3fa0'),
