@@ -12,7 +12,7 @@ import { afterAll, describe, expect, inject, test } from 'vitest';
 import { KIND_ROUTED_ENV } from '../../experiment/kind.ts';
 import { localStateDirOf } from '../../experiment/local-cluster.ts';
 import { defaultReportPath } from '../../experiment/run.ts';
-import { linesOf } from '../../experiment/soak/lines.ts';
+import { linesOf, loadShareOf, WORKLOAD_RSS_PER_POD } from '../../experiment/soak/lines.ts';
 import { DEFAULT_SOAK_OPTIONS, type SoakOptions } from '../../experiment/soak/options.ts';
 import { writeSoakReport } from '../../experiment/soak/report.ts';
 import { runSoak } from '../../experiment/soak/run.ts';
@@ -73,6 +73,12 @@ describe('soak, 3 minutes', () => {
         expect(lines.get(name), name).toBeGreaterThan(3);
       }
       expect([...lines.keys()].filter((n) => /^operator .* RSS$/.test(n)).length).toBeGreaterThanOrEqual(1);
+      // the per-generation view: two rollouts replace every pod twice, and each replaced pod was
+      // read with its share of the load
+      expect(lines.get(WORKLOAD_RSS_PER_POD), WORKLOAD_RSS_PER_POD).toBeGreaterThanOrEqual(3);
+      expect(loadShareOf(result.probes)?.pods, 'replaced pods with their increments').toBeGreaterThanOrEqual(
+        3,
+      );
       // a slope for every memory line with readings after the warm-up
       expect(result.slopes.find((s) => s.name === 'redis used_memory')?.slope).not.toBeNull();
     }
