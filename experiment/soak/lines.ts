@@ -1,7 +1,7 @@
 /**
  * The soak run's probe readings as lines (one point per probe) and their slopes: pure.
  */
-import type { PodReading, ProbeReading } from './probes.ts';
+import type { PodReading, ProbeReading, WorkloadReading } from './probes.ts';
 import { aggregate, counterIncrease, type Point, type Slope, slopePerHour } from './stats.ts';
 
 export interface Line {
@@ -99,23 +99,39 @@ export function linesOf(readings: readonly ProbeReading[]): Line[] {
 export const WORKLOAD_RSS_PER_POD = 'workload RSS peak per replaced pod (at its start)';
 export const WORKLOAD_HEAP_PER_POD = 'workload heap used peak per replaced pod (at its start)';
 
+/** Each pod replaced during the run (absent from the last reading): when it was first read, and its readings. */
+function replacedPods(
+  readings: readonly ProbeReading[],
+): Map<string, { start: number; seen: WorkloadReading[] }> {
+  const stillRunning = new Set(readings.at(-1)?.workload.map((p) => p.pod) ?? []);
+  const pods = new Map<string, { start: number; seen: WorkloadReading[] }>();
+  for (const r of readings) {
+    for (const pod of r.workload) {
+      if (stillRunning.has(pod.pod)) continue;
+      const known = pods.get(pod.pod);
+      if (known === undefined) pods.set(pod.pod, { start: r.t, seen: [pod] });
+      else known.seen.push(pod);
+    }
+  }
+  return pods;
+}
+
+/** The highest of `values` that is a number; null when none is. */
+function peakOf(values: readonly (number | null | undefined)[]): number | null {
+  const numbers = values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  return numbers.length === 0 ? null : Math.max(...numbers);
+}
+
 function peakPerRetiredPod(
   readings: readonly ProbeReading[],
   pick: (pod: PodReading) => number | null,
 ): Point[] {
-  const stillRunning = new Set(readings.at(-1)?.workload.map((p) => p.pod) ?? []);
-  const peaks = new Map<string, Point>();
-  for (const r of readings) {
-    for (const pod of r.workload) {
-      if (stillRunning.has(pod.pod)) continue;
-      const value = pick(pod);
-      if (value === null || !Number.isFinite(value)) continue;
-      const seen = peaks.get(pod.pod);
-      if (seen === undefined) peaks.set(pod.pod, { t: r.t, value });
-      else seen.value = Math.max(seen.value, value);
-    }
-  }
-  return [...peaks.values()].sort((a, b) => a.t - b.t);
+  return [...replacedPods(readings).values()]
+    .flatMap(({ start, seen }) => {
+      const value = peakOf(seen.map(pick));
+      return value === null ? [] : [{ t: start, value }];
+    })
+    .sort((a, b) => a.t - b.t);
 }
 
 export interface LoadShare {
@@ -135,20 +151,14 @@ export interface LoadShare {
  * the readings (runs recorded before the probes read the count).
  */
 export function loadShareOf(readings: readonly ProbeReading[]): LoadShare | null {
-  const stillRunning = new Set(readings.at(-1)?.workload.map((p) => p.pod) ?? []);
-  const pods = new Map<string, { rss: number; completed: number }>();
-  for (const r of readings) {
-    for (const pod of r.workload) {
-      if (stillRunning.has(pod.pod) || pod.completed === null || pod.completed === undefined) continue;
-      const seen = pods.get(pod.pod);
-      pods.set(pod.pod, {
-        rss: Math.max(seen?.rss ?? 0, pod.rssBytes),
-        completed: Math.max(seen?.completed ?? 0, pod.completed),
-      });
-    }
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (const { seen } of replacedPods(readings).values()) {
+    const completed = peakOf(seen.map((p) => p.completed));
+    if (completed === null) continue;
+    xs.push(completed);
+    ys.push(peakOf(seen.map((p) => p.rssBytes)) as number);
   }
-  const xs = [...pods.values()].map((p) => p.completed);
-  const ys = [...pods.values()].map((p) => p.rss);
   if (xs.length < 3) return null;
   return { pods: xs.length, r: pearson(xs, ys), fewest: Math.min(...xs), most: Math.max(...xs) };
 }
