@@ -551,6 +551,7 @@ export class ContainerRunner {
     const preStop = this.spec.lifecycle?.preStop;
     if (preStop && runsPreStop(true, grace)) {
       const start = Date.now();
+      const startMonotonic = performance.now();
       const hookDeadline = new Deadline(start + grace * 1000);
       this.#deadline = hookDeadline;
       const hook = runHook(preStop, this.#target(), grace * 1000).then((r) => {
@@ -563,7 +564,9 @@ export class ContainerRunner {
         proc.exited.then(() => false),
       ]);
       hookDeadline.cancel();
-      hookElapsedMs = Date.now() - start;
+      // the monotonic clock, as the kubelet's time.Since: wall-clock milliseconds truncate, and a
+      // 2 s hook must not count as 1 s used
+      hookElapsedMs = performance.now() - startMonotonic;
       if (overran) {
         log.warn({ grace }, 'PreStop hook not completed in grace period');
         this.#event(

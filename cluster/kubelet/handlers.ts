@@ -189,19 +189,42 @@ export async function runHook(
   signal?: AbortSignal,
 ): Promise<ActionResult> {
   if (h.sleep) {
-    const ms = h.sleep.seconds * 1000;
-    return await new Promise((resolve) => {
-      const timer = setTimeout(() => resolve({ ok: true, message: '' }), ms);
-      signal?.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve({ ok: false, message: 'sleep hook interrupted' });
-      });
-    });
+    const slept = await sleepAtLeast(h.sleep.seconds * 1000, signal);
+    return slept ? { ok: true, message: '' } : { ok: false, message: 'sleep hook interrupted' };
   }
   if (h.exec) return await exec(h.exec, t, boundMs);
   if (h.httpGet) return await httpGet(h.httpGet, t, boundMs, 'lifecycle.httpGet');
   if (h.tcpSocket) return await tcpSocket(h.tcpSocket, t, boundMs, 'lifecycle.tcpSocket');
   return { ok: false, message: 'hook has no handler (exec, httpGet, sleep)' };
+}
+
+/**
+ * Waits at least `ms` by the monotonic clock; false when `signal` aborts first. A Node timer may
+ * fire up to a millisecond before its delay has passed (it counts from the event loop's cached
+ * time), while the kubelet's sleep (Go's time.After) never returns early: a 2 s sleep hook that
+ * came back after 1999 ms left the kubelet a 5 s stop window instead of grace - 2 = 4 s.
+ */
+export function sleepAtLeast(ms: number, signal?: AbortSignal): Promise<boolean> {
+  const start = performance.now();
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const aborted = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const wait = (): void => {
+      const left = ms - (performance.now() - start);
+      if (left <= 0) {
+        signal?.removeEventListener('abort', aborted);
+        resolve(true);
+        return;
+      }
+      timer = setTimeout(wait, Math.ceil(left));
+    };
+    if (signal?.aborted) return resolve(false);
+    signal?.addEventListener('abort', aborted, { once: true });
+    wait();
+  });
 }
 
 /** Runs a probe action once with its timeout. */

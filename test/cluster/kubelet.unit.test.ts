@@ -6,6 +6,7 @@ import { imageRepository, loadImageMap, parseImageMap, resolveCommand } from '..
 import { CrashBackoff, shouldRestart } from '../../cluster/kubelet/backoff.ts';
 import { Deadline } from '../../cluster/kubelet/deadline.ts';
 import { buildEnv, ContainerConfigError, expand, type PodFacts } from '../../cluster/kubelet/env.ts';
+import { sleepAtLeast } from '../../cluster/kubelet/handlers.ts';
 import { renderHosts, writeInPlace } from '../../cluster/kubelet/hosts.ts';
 import { IpAllocator } from '../../cluster/kubelet/ip-allocator.ts';
 import { PodDir } from '../../cluster/kubelet/pod-files.ts';
@@ -260,6 +261,27 @@ describe('termination arithmetic', () => {
     expect(stopWindowSeconds(6, 5_000)).toBe(2);
     expect(stopWindowSeconds(3, 10_000)).toBe(2);
     expect(runsPreStop(true, 0)).toBe(false);
+  });
+  test("a sleep hook never returns before its time by the monotonic clock (Go's time.After does not)", async () => {
+    // A timer counts from the event loop's cached time: started after 5 ms of work in the same
+    // turn, a plain setTimeout(7) came back early in about 3 of 20 such tries here.
+    for (let i = 0; i < 40; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      const busyUntil = performance.now() + 5;
+      while (performance.now() < busyUntil) {
+        // the work a kubelet does in the turn that starts the hook
+      }
+      const start = performance.now();
+      expect(await sleepAtLeast(7)).toBe(true);
+      expect(performance.now() - start).toBeGreaterThanOrEqual(7);
+    }
+  });
+  test('a sleep hook ends false when its signal aborts, before or during the sleep', async () => {
+    const during = new AbortController();
+    const slept = sleepAtLeast(60_000, during.signal);
+    during.abort();
+    expect(await slept).toBe(false);
+    expect(await sleepAtLeast(60_000, AbortSignal.abort())).toBe(false);
   });
   test('exit status: SIGKILL is 137 Error, 0 is Completed', () => {
     expect(exitStatus(null, 'SIGKILL')).toEqual({ exitCode: 137, signal: 'SIGKILL', reason: 'Error' });
