@@ -38,6 +38,10 @@ function script(
   };
 }
 
+/** The reflector's loop runs on 1-5 ms back-offs here: poll often, give up after 5 s. */
+const until = (what: string, condition: () => boolean) =>
+  waitFor(what, condition, { timeoutMs: 5_000, intervalMs: 5 });
+
 function start(): void {
   reflector = new Reflector<KubeObject>({
     client,
@@ -83,7 +87,7 @@ describe('Reflector', () => {
     );
     start();
     await reflector.waitForSync();
-    await waitFor('three watch events', () => changes.length === 5, { timeoutMs: 5_000, intervalMs: 5 });
+    await until('three watch events', () => changes.length === 5);
     expect(changes).toEqual(['added a 5', 'added b 6', 'updated a 11', 'added c 12', 'deleted b 13']);
     expect(reflector.store.keys().sort()).toEqual(['ns/a', 'ns/c']);
     const [list] = fake.requests;
@@ -105,10 +109,7 @@ describe('Reflector', () => {
       ],
     );
     start();
-    await waitFor('the second watch', () => watchRequests().length === 2, {
-      timeoutMs: 5_000,
-      intervalMs: 5,
-    });
+    await until('the second watch', () => watchRequests().length === 2);
     expect(watchRequests()[1]?.query.get('resourceVersion')).toBe('20');
     expect(fake.requests.filter((r) => r.query.get('watch') !== 'true')).toHaveLength(1);
     expect(restarts).toEqual(['reconnect']);
@@ -124,10 +125,7 @@ describe('Reflector', () => {
       [(_req, res) => status(res, 410, 'Expired', 'too old resource version: 10 (29)')],
     );
     start();
-    await waitFor('the watch after the relist', () => watchRequests().length === 2, {
-      timeoutMs: 5_000,
-      intervalMs: 5,
-    });
+    await until('the watch after the relist', () => watchRequests().length === 2);
     expect(restarts).toEqual(['relist']);
     // a is unchanged (same resourceVersion): no event for it the second time.
     expect(changes).toEqual(['added a 5', 'added b 6', 'deleted b 6', 'added c 25']);
@@ -150,10 +148,7 @@ describe('Reflector', () => {
       ],
     );
     start();
-    await waitFor('d from the relist', () => changes.includes('added d 35'), {
-      timeoutMs: 5_000,
-      intervalMs: 5,
-    });
+    await until('d from the relist', () => changes.includes('added d 35'));
     expect(restarts).toEqual(['relist']);
   });
 
@@ -163,10 +158,7 @@ describe('Reflector', () => {
       [(_req, res) => status(res, 500, 'InternalError', 'etcd leader changed')],
     );
     start();
-    await waitFor('the retried watch', () => watchRequests().length === 2, {
-      timeoutMs: 5_000,
-      intervalMs: 5,
-    });
+    await until('the retried watch', () => watchRequests().length === 2);
     expect(restarts).toEqual(['error']);
     expect(watchRequests()[1]?.query.get('resourceVersion')).toBe('10');
   });
@@ -174,7 +166,7 @@ describe('Reflector', () => {
   test('stop ends an open watch and does not count it as a reconnect', async () => {
     script([{ resourceVersion: '10', items: [] }], []);
     start();
-    await waitFor('the watch', () => watchRequests().length === 1, { timeoutMs: 5_000, intervalMs: 5 });
+    await until('the watch', () => watchRequests().length === 1);
     await reflector.stop();
     expect(restarts).toEqual([]);
   });
