@@ -70,13 +70,13 @@ export function linesOf(readings: readonly ProbeReading[]): Line[] {
       name: WORKLOAD_RSS_PER_POD,
       kind: 'memory',
       unit: 'bytes',
-      points: peakPerRetiredPod(readings, (p) => p.rssBytes),
+      points: peakPerReplacedPod(readings, (p) => p.rssBytes),
     },
     {
       name: WORKLOAD_HEAP_PER_POD,
       kind: 'memory',
       unit: 'bytes',
-      points: peakPerRetiredPod(readings, (p) => p.heapUsedBytes),
+      points: peakPerReplacedPod(readings, (p) => p.heapUsedBytes),
     },
     ...[...operatorRss].map(
       ([pod, points]): Line => ({ name: `operator ${pod} RSS`, kind: 'memory', unit: 'bytes', points }),
@@ -122,7 +122,7 @@ function peakOf(values: readonly (number | null | undefined)[]): number | null {
   return numbers.length === 0 ? null : Math.max(...numbers);
 }
 
-function peakPerRetiredPod(
+function peakPerReplacedPod(
   readings: readonly ProbeReading[],
   pick: (pod: PodReading) => number | null,
 ): Point[] {
