@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, test } from 'vitest';
 import { kubeMetricsAuthorizer, type ReviewClient } from './metrics-auth.ts';
 import { startMetricsServer } from './servers.ts';
-import { selfSignedCertificate } from './serving-certificate.ts';
+import { derInteger, selfSignedCertificate } from './serving-certificate.ts';
 
 /** An API server that knows two tokens: reader (allowed /metrics) and other (authenticated only). */
 function fakeApiServer() {
@@ -76,6 +76,16 @@ describe('metrics authorization (TokenReview + SubjectAccessReview)', () => {
 });
 
 describe('the self-signed serving certificate', () => {
+  test('DER integers are minimal: leading zeros dropped, a 0 byte before a set first bit', () => {
+    const hex = (bytes: number[]) => derInteger(Buffer.from(bytes)).toString('hex');
+    expect(hex([0x00, 0x01])).toBe('020101'); // the serial that made one certificate in 256 invalid
+    expect(hex([0x00, 0x00, 0x80])).toBe('02020080');
+    expect(hex([0x80, 0x01])).toBe('0203008001');
+    expect(hex([0x02])).toBe('020102');
+    expect(hex([0x00])).toBe('020100');
+    expect(hex([])).toBe('020100');
+  });
+
   test('is a valid, self-verifying certificate for the names and addresses given', () => {
     const { cert } = selfSignedCertificate(['lastcall-operator-metrics.lastcall-system.svc', '127.0.0.1']);
     const x509 = new X509Certificate(cert);

@@ -39,8 +39,8 @@ export function selfSignedCertificate(hosts: string[], now = new Date(), days = 
     extension('2.5.29.17', false, sequence(...altNames)),
   ];
   const tbs = sequence(
-    tlv(0xa0, integer(Buffer.from([2]))), // v3
-    integer(serial),
+    tlv(0xa0, derInteger(Buffer.from([2]))), // v3
+    derInteger(serial),
     ecdsaWithSha256,
     name,
     sequence(time(new Date(now.getTime() - 60_000)), time(notAfter)),
@@ -76,9 +76,17 @@ const sequence = (...items: Buffer[]) => tlv(0x30, Buffer.concat(items));
 const set = (...items: Buffer[]) => tlv(0x31, Buffer.concat(items));
 const bitString = (bytes: Buffer) => tlv(0x03, Buffer.concat([Buffer.from([0]), bytes]));
 
-function integer(bytes: Buffer): Buffer {
-  // DER integers are two's complement: a leading 1 bit needs a 0 byte in front.
-  return tlv(0x02, (bytes[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+/**
+ * A non-negative DER INTEGER from big-endian bytes. DER wants the shortest form: leading zero
+ * bytes dropped (a random serial starts with 0x00 one time in 256, and OpenSSL refuses such a
+ * certificate: "illegal padding"), then one 0 byte put back when the first bit is set (two's
+ * complement: it would read as negative).
+ */
+export function derInteger(bytes: Buffer): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const minimal = bytes.length === 0 ? Buffer.from([0]) : bytes.subarray(start);
+  return tlv(0x02, (minimal[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), minimal]) : minimal);
 }
 
 function oid(dotted: string): Buffer {
